@@ -1,0 +1,51 @@
+# Two entry points: `make run` (demo catalog) and `make test` (whole suite).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+export CATALOG_DATABASE_URL ?= sqlite:///$(CURDIR)/var/catalog.db
+
+.PHONY: run test test-slow lint install dev pg clean
+
+# torch first and pinned: the CPU build comes from local disk; a looser pin downloads CUDA.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+run: install
+	mkdir -p var
+	$(BIN)/catalog db upgrade
+	$(BIN)/catalog serve --host $(HOST) --port $(PORT)
+
+# PostgreSQL must be reachable: the database suite runs on it as well as on SQLite.
+pg:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || \
+	  (command -v pg_ctlcluster >/dev/null && \
+	   pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; sleep 2; \
+	   pg_isready -h 127.0.0.1 -p 5432) || \
+	  (echo "PostgreSQL is not reachable at 127.0.0.1:5432" >&2; exit 1)
+
+test: dev pg
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: dev pg
+	$(BIN)/python -m pytest -q -m slow
+
+lint: dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var

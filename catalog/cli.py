@@ -1,0 +1,103 @@
+"""The ``catalog`` command: serve the catalog, manage its database."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from catalog.errors import CatalogError
+
+DB_URL_OPTION = click.option(
+    "--database-url",
+    envvar="CATALOG_DATABASE_URL",
+    help="SQLAlchemy URL of the catalog database (env CATALOG_DATABASE_URL; default: SQLite "
+    "file var/catalog.db).",
+)
+
+
+def _url(database_url: str | None) -> str:
+    from catalog.config import Settings
+
+    return database_url or Settings.from_env().database_url
+
+
+class CatalogGroup(click.Group):
+    """Click group that turns catalog errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CatalogError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=CatalogGroup)
+def main() -> None:
+    """Data catalog for recommendation pipelines: lineage, quality, models."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", envvar="CATALOG_HOST", help="Interface to bind.")
+@click.option("--port", default=5000, type=int, envvar="CATALOG_PORT", help="Port to listen on.")
+@DB_URL_OPTION
+def serve(host: str, port: int, database_url: str | None) -> None:
+    """Serve the catalog's API (development server; use gunicorn in production)."""
+    from catalog.app import create_app
+
+    app = create_app({"database_url": _url(database_url)})
+    click.echo(f"catalog serving on http://{host}:{port}", err=True)
+    app.run(host=host, port=port, threaded=True)
+
+
+@main.group()
+def db() -> None:
+    """Manage the catalog database schema."""
+
+
+@db.command()
+@click.option("--revision", default="head", help="Target revision (default: head).")
+@DB_URL_OPTION
+def upgrade(revision: str, database_url: str | None) -> None:
+    """Apply migrations up to the target revision."""
+    from catalog import db as catalog_db
+
+    url = _url(database_url)
+    catalog_db.upgrade(url, revision)
+    engine = catalog_db.make_engine(url)
+    click.echo(f"database at {catalog_db.current_revision(engine)}")
+    engine.dispose()
+
+
+@db.command()
+@click.option("--revision", required=True, help="Target revision, e.g. base or 0001.")
+@DB_URL_OPTION
+def downgrade(revision: str, database_url: str | None) -> None:
+    """Revert migrations down to the target revision."""
+    from catalog import db as catalog_db
+
+    url = _url(database_url)
+    catalog_db.downgrade(url, revision)
+    engine = catalog_db.make_engine(url)
+    click.echo(f"database at {catalog_db.current_revision(engine) or 'base'}")
+    engine.dispose()
+
+
+@db.command()
+@DB_URL_OPTION
+def current(database_url: str | None) -> None:
+    """Print the database's revision and whether it is at head."""
+    from catalog import db as catalog_db
+
+    url = _url(database_url)
+    engine = catalog_db.make_engine(url)
+    rev, head = catalog_db.current_revision(engine), catalog_db.head_revision(url)
+    engine.dispose()
+    click.echo(f"{rev or 'base'} ({'head' if rev == head else f'head is {head}'})")
+    if rev != head:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

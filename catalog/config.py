@@ -1,0 +1,61 @@
+"""Settings read from the environment, validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from catalog.errors import ConfigError
+
+DEFAULT_SQLITE = "sqlite:///" + str(Path.cwd() / "var" / "catalog.db")
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings; every field maps to a ``CATALOG_*`` environment variable."""
+
+    database_url: str = DEFAULT_SQLITE
+    # Largest accepted request body (bytes, after gzip decoding).
+    max_body_bytes: int = 16 * 1024 * 1024
+    # Upper bound of `limit` on list endpoints.
+    max_page_size: int = 1000
+    # Upper bound of `depth` on lineage queries.
+    max_lineage_depth: int = 50
+    # Most events accepted in one batch request.
+    max_batch_events: int = 5000
+    # Skip the "database at head" check (tests that build the schema with create_all).
+    skip_schema_check: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read and validate ``CATALOG_*`` variables; raise :class:`ConfigError` on a bad value."""
+        env = os.environ if environ is None else environ
+        kwargs: dict = {}
+        if env.get("CATALOG_DATABASE_URL"):
+            kwargs["database_url"] = env["CATALOG_DATABASE_URL"]
+        for f in fields(cls):
+            key = "CATALOG_" + f.name.upper()
+            if f.type == "int" and env.get(key):
+                kwargs[f.name] = _int(key, env[key])
+        return cls(**kwargs).validated()
+
+    def validated(self) -> Settings:
+        """Check cross-field rules; return self."""
+        if not self.database_url.startswith(("sqlite", "postgresql")):
+            raise ConfigError(
+                "CATALOG_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL, "
+                f"got {self.database_url.split(':', 1)[0]!r}"
+            )
+        return self

@@ -1,0 +1,61 @@
+"""The catalog's own exceptions; the API maps each to one HTTP status."""
+
+from __future__ import annotations
+
+
+class CatalogError(Exception):
+    """Base class: a problem with the request or the stored state, described for the caller."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, **details):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def to_dict(self) -> dict:
+        """JSON body for an error response."""
+        body = {"error": type(self).__name__, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        body.update(self.details)
+        return body
+
+
+class ConfigError(CatalogError):
+    """A deployment setting is missing or malformed."""
+
+
+class BadRequest(CatalogError):
+    """Malformed input: unparseable body, bad parameter."""
+
+
+class ValidationFailed(CatalogError):
+    """Well-formed input that breaks a schema or domain rule."""
+
+    status = 422
+
+
+class NotFound(CatalogError):
+    """The named entity does not exist."""
+
+    status = 404
+
+
+class Conflict(CatalogError):
+    """The request contradicts stored state (e.g. an immutable version)."""
+
+    status = 409
+
+
+class PayloadTooLarge(CatalogError):
+    """The request body exceeds the configured limit."""
+
+    status = 413
+
+
+class SchemaNotCurrent(CatalogError):
+    """The database is not at the migrations' head revision."""
+
+    status = 503

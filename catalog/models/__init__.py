@@ -1,0 +1,45 @@
+"""Mapped classes; importing this package registers every table on ``Base.metadata``."""
+
+from catalog.models.base import Base
+from catalog.models.dataset import (
+    Dataset,
+    DatasetField,
+    DatasetFieldTag,
+    DatasetOwner,
+    DatasetTag,
+    DatasetVersion,
+    Tag,
+)
+from catalog.models.job import Job, JobVersion
+from catalog.models.lineage import ColumnLineage, LineageEdge, LineageEvent
+from catalog.models.model import MLModel, ModelAlias, ModelVersion
+from catalog.models.namespace import Namespace, Source
+from catalog.models.quality import ColumnProfile, DatasetProfile, QualityAssertion
+from catalog.models.run import Run, RunIO, RunStateChange
+
+__all__ = [
+    "Base",
+    "ColumnLineage",
+    "ColumnProfile",
+    "Dataset",
+    "DatasetField",
+    "DatasetFieldTag",
+    "DatasetOwner",
+    "DatasetProfile",
+    "DatasetTag",
+    "DatasetVersion",
+    "Job",
+    "JobVersion",
+    "LineageEdge",
+    "LineageEvent",
+    "MLModel",
+    "ModelAlias",
+    "ModelVersion",
+    "Namespace",
+    "QualityAssertion",
+    "Run",
+    "RunIO",
+    "RunStateChange",
+    "Source",
+    "Tag",
+]

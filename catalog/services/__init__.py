@@ -1,0 +1,1 @@
+"""Service layer: plain functions over a SQLAlchemy Session; they flush, never commit."""

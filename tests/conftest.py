@@ -1,0 +1,116 @@
+"""Shared fixtures: the database suite runs once on SQLite and once on PostgreSQL.
+
+PostgreSQL is required, never skipped: set CATALOG_TEST_PG_URL to a server URL (default: the local
+server at 127.0.0.1:5432). Each test session creates and drops its own database there.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from catalog import db as catalog_db
+from catalog.models import Base
+
+PG_SERVER_URL = os.environ.get(
+    "CATALOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _pg_admin(url: str):
+    import psycopg
+
+    u = make_url(url)
+    return psycopg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, password=u.password,
+        dbname=u.database or "postgres", autocommit=True, connect_timeout=5,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgresql_url():
+    """URL of a fresh, migrated PostgreSQL database for this test session."""
+    name = f"catalog_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        conn = _pg_admin(PG_SERVER_URL)
+    except Exception as exc:  # noqa: BLE001 - any connection failure is fatal here
+        pytest.fail(f"PostgreSQL unreachable at {PG_SERVER_URL}: {exc}", pytrace=False)
+    conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    catalog_db.upgrade(url)
+    yield url
+    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory):
+    """URL of a fresh, migrated SQLite file for this test session."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'catalog.db'}"
+    catalog_db.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_url(request):
+    """Each database test runs against both backends."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture(scope="session")
+def engine(db_url):
+    eng = catalog_db.make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def _wipe(engine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            conn.execute(text("PRAGMA defer_foreign_keys=ON"))
+            for t in tables:
+                conn.execute(text(f"DELETE FROM {t}"))
+
+
+@pytest.fixture
+def app(engine, db_url):
+    """A catalog app over an empty, migrated database."""
+    from catalog.app import create_app
+
+    _wipe(engine)
+    application = create_app({"database_url": db_url})
+    yield application
+    application.extensions["catalog"].engine.dispose()
+    application.extensions["catalog"].read_engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app):
+    """A reading session on the app's database (on SQLite it never blocks the app's writers).
+
+    Call ``session.rollback()`` to see writes made after its first query.
+    """
+    factory = app.extensions["catalog"].read_sessions
+    s = factory()
+    yield s
+    s.rollback()
+    s.close()
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
