@@ -1,4 +1,4 @@
-"""Data asset catalog: datasets, jobs, runs, lineage, quality and models for recommendation loops."""
+"""Data asset catalog for recommendation loops: datasets, jobs, runs, lineage, quality, models."""
 
 __all__ = ["create_app"]
 

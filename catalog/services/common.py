@@ -30,7 +30,7 @@ def _least(dialect_name: str):
 def upsert_seen(
     session: Session, model, values: dict, conflict: list[str], seen_at: datetime
 ) -> None:
-    """Insert a row with first/last seen times, or widen the stored window to include ``seen_at``."""
+    """Insert a row with first/last seen times, or widen the stored window to ``seen_at``."""
     name = session.get_bind().dialect.name
     dialect = postgresql if name == "postgresql" else sqlite
     stmt = dialect.insert(model).values(**values, first_seen_at=seen_at, last_seen_at=seen_at)

@@ -11,8 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.errors import ValidationFailed
-from catalog.models import ColumnLineage, Job, JobVersion, LineageEdge, LineageEvent, Run, RunIO
-from catalog.models import RunStateChange
+from catalog.models import (
+    ColumnLineage,
+    Job,
+    JobVersion,
+    LineageEdge,
+    LineageEvent,
+    Run,
+    RunIO,
+    RunStateChange,
+)
 from catalog.models.lineage import DATASET, JOB
 from catalog.models.run import TERMINAL_STATES
 from catalog.openlineage.validate import EventValidationError, validate_event
@@ -48,7 +56,7 @@ def parse_time(value: str) -> datetime:
 
 
 def ingest_event(session: Session, event: object) -> IngestResult:
-    """Validate and store one event; raises :class:`ValidationFailed` and writes nothing if invalid."""
+    """Validate and store one event; if invalid raise :class:`ValidationFailed`, write nothing."""
     try:
         kind = validate_event(event)
     except EventValidationError as exc:
