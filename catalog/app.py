@@ -39,6 +39,8 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         check_at_head(engine)
 
     app = Flask(__name__)
+    # Namespaces such as s3://bucket travel in paths: keep their double slashes.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     read_engine = (

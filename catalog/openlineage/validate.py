@@ -70,12 +70,15 @@ def _is_uuid(value: object) -> bool:
 
 
 def _is_date_time(value: object) -> bool:
-    """Accept an ISO 8601 date and time (``T``/space separated, optional offset or ``Z``)."""
+    """Accept what ``datetime.fromisoformat`` parses once a trailing ``Z`` is replaced.
+
+    A time of day is required: a date alone is not a date-time.
+    """
     if not isinstance(value, str):
         return True
     if not _DATE_AND_TIME.match(value):
-        return False  # a date alone, or a compact/week-based ISO form, is not a date-time
-    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+        return False  # a date alone, or a compact or week-based ISO form
+    text = value[:-1] + "+00:00" if value.endswith("Z") else value
     try:
         datetime.fromisoformat(text)
     except ValueError:
@@ -167,16 +170,16 @@ class _FastCompiler:
             if key == "$ref":
                 checks.append(self._ref(arg))
             elif key == "type":
-                names = arg if isinstance(arg, list) else [arg]
-                tests = [_TYPES[name] for name in names]
-                checks.append(lambda v, tests=tests: any(t(v) for t in tests))
+                tests = [_TYPES[name] for name in (arg if isinstance(arg, list) else [arg])]
+                if len(tests) == 1:
+                    checks.append(tests[0])
+                else:
+                    checks.append(lambda v, tests=tests: any(t(v) for t in tests))
             elif key == "properties":
                 checks.append(self._properties(arg, schema.get("additionalProperties", True)))
             elif key == "required":
-                names = tuple(arg)
-                checks.append(
-                    lambda v, names=names: not isinstance(v, dict) or all(n in v for n in names)
-                )
+                names = frozenset(arg)
+                checks.append(lambda v, names=names: not isinstance(v, dict) or names <= v.keys())
             elif key == "items":
                 item = self.compile(arg)
                 checks.append(lambda v, item=item: not isinstance(v, list) or all(map(item, v)))

@@ -71,7 +71,7 @@ def apply_dataset_facets(session: Session, ds: Dataset, facets: dict) -> None:
         ds.description = doc["description"]
     src = facets.get("dataSource")
     if isinstance(src, dict) and src.get("name"):
-        ds.source_id = get_or_create_source(session, src["name"], src.get("uri")).id
+        ds.source = get_or_create_source(session, src["name"], src.get("uri"))
     kind = facets.get("datasetType")
     if isinstance(kind, dict) and kind.get("datasetType"):
         value = str(kind["datasetType"]).lower()
@@ -143,7 +143,7 @@ def row_count_of(facets: dict) -> int | None:
     return None
 
 
-def _schema_hash(fields: list[dict] | None) -> str:
+def schema_hash(fields: list[dict] | None) -> str:
     canon = json.dumps(fields or [], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
 
@@ -220,7 +220,7 @@ def observed_version(
         )
     if ds.current_version is not None:
         return ds.current_version
-    key = _schema_hash(schema_fields(live_facets(facets)))
+    key = schema_hash(schema_fields(live_facets(facets)))
     return create_version(
         session, ds, uuid_str=version_uuid(*ns_name, "observed", key), facets=facets,
         run_id=None, created_at=seen_at,
@@ -284,3 +284,28 @@ def record_quality(
             )
         session.add(profile)
     session.flush()
+
+
+def static_version(
+    session: Session, ds: Dataset, facets: dict, at: datetime
+) -> DatasetVersion | None:
+    """For metadata reported without a run: a new version when the fingerprint or schema changed.
+
+    Returns the dataset's version after the change (None if it has none).
+    """
+    fp = fingerprint_of(facets)
+    fields = schema_fields(live_facets(facets))
+    cur = ds.current_version
+    if cur is None:
+        changed = fp is not None or fields is not None
+    else:
+        changed = (fp is not None and fp != cur.fingerprint) or (
+            fields is not None and fields != cur.schema_fields
+        )
+    if not changed:
+        return cur
+    key = fp if fp is not None else schema_hash(fields)
+    return create_version(
+        session, ds, uuid_str=version_uuid(ds.namespace.name, ds.name, "static", key),
+        facets=facets, run_id=None, created_at=at,
+    )

@@ -174,21 +174,7 @@ def _touch_dataset(session: Session, d: dict):
 def _dataset_event(session: Session, d: dict, event_time: datetime) -> None:
     ds = _touch_dataset(session, d)
     facets = d.get("facets") or {}
-    fp = dsvc.fingerprint_of(facets)
-    fields = dsvc.schema_fields(dsvc.live_facets(facets))
-    current = ds.current_version
-    changed = current is None and (fp is not None or fields is not None)
-    if current is not None:
-        changed = (fp is not None and fp != current.fingerprint) or (
-            fields is not None and fields != current.schema_fields
-        )
-    version = current
-    if changed:
-        key = fp if fp is not None else dsvc._schema_hash(fields)
-        version = dsvc.create_version(
-            session, ds, uuid_str=dsvc.version_uuid(d["namespace"], d["name"], "static", key),
-            facets=facets, run_id=None, created_at=event_time,
-        )
+    version = dsvc.static_version(session, ds, facets, event_time)
     if version is not None:
         dsvc.record_quality(session, version, None, facets)
 

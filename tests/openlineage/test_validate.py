@@ -29,16 +29,22 @@ from openlineage.client.facet_v2 import (
     dataset_version_dataset,
     datasource_dataset,
     documentation_dataset,
+    documentation_job,
     error_message_run,
     job_type_job,
+    lifecycle_state_change_dataset,
     nominal_time_run,
     output_statistics_output_dataset,
     ownership_dataset,
+    ownership_job,
     parent_run,
     processing_engine_run,
     schema_dataset,
     source_code_location_job,
     sql_job,
+    tags_dataset,
+    tags_job,
+    tags_run,
 )
 from openlineage.client.serde import Serde
 
@@ -360,6 +366,38 @@ def test_client_job_event_validates():
     assert validate_event(Serde.to_dict(make_job_event())) == "JobEvent"
 
 
+def test_tags_lifecycle_and_job_documentation_facets_validate():
+    lifecycle = lifecycle_state_change_dataset
+    event = make_run_event()
+    event.run.facets["tags"] = tags_run.TagsRunFacet(
+        tags=[tags_run.TagsRunFacetFields(key="env", value="prod", source="USER")]
+    )
+    event.job.facets["tags"] = tags_job.TagsJobFacet(
+        tags=[tags_job.TagsJobFacetFields(key="team", value="reco")]
+    )
+    event.job.facets["documentation"] = documentation_job.DocumentationJobFacet(
+        description="Builds click features."
+    )
+    event.job.facets["ownership"] = ownership_job.OwnershipJobFacet(
+        owners=[ownership_job.Owner(name="user:jdoe")]
+    )
+    event.outputs[0].facets["tags"] = tags_dataset.TagsDatasetFacet(
+        tags=[tags_dataset.TagsDatasetFacetFields(key="pii", value="false", field="user_id")]
+    )
+    event.outputs[0].facets["lifecycleStateChange"] = lifecycle.LifecycleStateChangeDatasetFacet(
+        lifecycleStateChange=lifecycle.LifecycleStateChange.RENAME,
+        previousIdentifier=lifecycle.PreviousIdentifier(name="old_clicks", namespace="s3://x"),
+    )
+    body = as_dict(event)
+    assert validate_event(body) == "RunEvent"
+
+    body["outputs"][0]["facets"]["lifecycleStateChange"]["lifecycleStateChange"] = "MOVE"
+    assert raises_at(body).field == "outputs[0].facets.lifecycleStateChange.lifecycleStateChange"
+    body = as_dict(event)
+    del body["run"]["facets"]["tags"]["tags"][0]["value"]
+    assert raises_at(body).field == "run.facets.tags.tags[0].value"
+
+
 def test_unknown_facets_are_accepted_verbatim():
     body = run_event_dict()
     custom = {"_producer": "https://x", "_schemaURL": "https://x#/y", "anything": [1]}
@@ -427,6 +465,7 @@ INVALID_RUN_EVENTS = [
     ("bad eventTime", _set("eventTime", "yesterday"), "eventTime", "date-time"),
     ("date-only eventTime", _set("eventTime", "2024-05-01"), "eventTime", "date-time"),
     ("bad month", _set("eventTime", "2024-13-01T00:00:00Z"), "eventTime", "date-time"),
+    ("lowercase zulu", _set("eventTime", "2024-05-01T10:00:00z"), "eventTime", "date-time"),
     ("missing eventTime", _delete("eventTime"), "eventTime", "required"),
     ("eventType DONE", _set("eventType", "DONE"), "eventType", "DONE"),
     ("missing job name", _delete("job/name"), "job.name", "required"),
@@ -676,6 +715,21 @@ def test_fast_checker_agrees_with_jsonschema():
         verdicts.append(is_valid(body))
     assert verdicts.count(True) == len(RunState) + 2
     assert verdicts.count(False) == len(INVALID_RUN_EVENTS)
+
+
+def test_valid_events_never_reach_jsonschema(monkeypatch):
+    class Unreachable:
+        def iter_errors(self, instance):
+            raise AssertionError("jsonschema ran for a valid event")
+
+    validators = ol_validate._validators()
+    for kind, (is_valid, _validator) in list(validators.items()):
+        monkeypatch.setitem(validators, kind, (is_valid, Unreachable()))
+    assert validate_event(run_event_dict()) == "RunEvent"
+    assert validate_event(as_dict(make_dataset_event())) == "DatasetEvent"
+    assert validate_event(as_dict(make_job_event())) == "JobEvent"
+    with pytest.raises(AssertionError, match="jsonschema ran"):
+        validate_event({**run_event_dict(), "eventType": "DONE"})
 
 
 def test_fast_checker_refuses_keywords_it_does_not_implement():

@@ -1,0 +1,114 @@
+"""Model registry endpoints: models, versions and aliases."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from catalog.api.common import db_session, json_body, page_args, read_session
+from catalog.api.shapes import iso
+from catalog.errors import ValidationFailed
+from catalog.services import models as registry
+
+bp = Blueprint("models", __name__)
+
+
+def version_json(v, aliases=()) -> dict:
+    """One model version."""
+    dv = v.dataset_version
+    return {
+        "model": v.model.name,
+        "version": v.version,
+        "createdAt": iso(v.created_at),
+        "runId": v.run.uuid if v.run else None,
+        "artifactPath": v.artifact_path,
+        "sha256": v.sha256,
+        "codeVersion": v.code_version,
+        "hyperparameters": v.hyperparameters or {},
+        "metrics": v.metrics or {},
+        "description": v.description,
+        "aliases": sorted(aliases),
+        "datasetVersion": {
+            "namespace": dv.dataset.namespace.name, "name": dv.dataset.name, "version": dv.uuid,
+        } if dv else None,
+    }
+
+
+def model_json(m) -> dict:
+    """A model with its versions and aliases."""
+    by_version: dict[int, list[str]] = {}
+    for a in m.aliases:
+        by_version.setdefault(a.model_version_id, []).append(a.alias)
+    return {
+        "name": m.name,
+        "description": m.description,
+        "createdAt": iso(m.created_at),
+        "updatedAt": iso(m.updated_at),
+        "aliases": {a.alias: a.model_version.version for a in m.aliases},
+        "latestVersion": m.versions[-1].version if m.versions else None,
+        "versions": [version_json(v, by_version.get(v.id, ())) for v in m.versions],
+    }
+
+
+@bp.get("/models")
+def list_models():
+    """Registered models by name."""
+    limit, offset = page_args()
+    with read_session() as session:
+        rows, total = registry.list_models(session, limit, offset)
+        return jsonify({"models": [model_json(m) for m in rows], "totalCount": total})
+
+
+@bp.put("/models/<name>")
+def put_model(name: str):
+    """Register a model name (idempotent); body ``{"description"}`` optional."""
+    body = json_body() if _has_body() else {}
+    if not isinstance(body, dict):
+        raise ValidationFailed("body must be a JSON object", field="")
+    with db_session() as session:
+        registry.get_or_create_model(session, name, body.get("description"))
+    with read_session() as session:
+        return jsonify(model_json(registry.find_model(session, name)))
+
+
+@bp.get("/models/<name>")
+def get_model(name: str):
+    """One model with versions and aliases."""
+    with read_session() as session:
+        return jsonify(model_json(registry.find_model(session, name)))
+
+
+@bp.post("/models/<name>/versions")
+def post_version(name: str):
+    """Register a trained version (201)."""
+    body = json_body()
+    with db_session() as session:
+        v = registry.create_version(session, name, body)
+        payload = version_json(v)
+    return jsonify(payload), 201
+
+
+@bp.get("/models/<name>/versions/<ref>")
+def get_version(name: str, ref: str):
+    """A version by number, alias or ``latest``."""
+    with read_session() as session:
+        v = registry.resolve_version(session, name, ref)
+        aliases = [a.alias for a in v.model.aliases if a.model_version_id == v.id]
+        return jsonify(version_json(v, aliases))
+
+
+@bp.put("/models/<name>/aliases/<alias>")
+def put_alias(name: str, alias: str):
+    """Point an alias at a version: body ``{"version": N}``."""
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("version"), int):
+        raise ValidationFailed("body must be {\"version\": <integer>}", field="version")
+    with db_session() as session:
+        registry.set_alias(session, name, alias, body["version"])
+    with read_session() as session:
+        return jsonify(model_json(registry.find_model(session, name)))
+
+
+def _has_body() -> bool:
+    from flask import request
+
+    return bool(request.content_length)

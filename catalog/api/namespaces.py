@@ -1,0 +1,39 @@
+"""Namespaces (Marquez: ``/namespaces``)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from catalog.api.common import page_args, read_session
+from catalog.api.shapes import iso
+from catalog.services import browse
+from catalog.services.common import find_namespace
+
+bp = Blueprint("namespaces", __name__)
+
+
+def _ns(ns) -> dict:
+    return {
+        "name": ns.name,
+        "createdAt": iso(ns.created_at),
+        "updatedAt": iso(ns.updated_at),
+        "ownerName": ns.owner_name,
+        "description": ns.description,
+        "isHidden": False,
+    }
+
+
+@bp.get("/namespaces")
+def list_namespaces():
+    """All namespaces, by name."""
+    limit, offset = page_args()
+    with read_session() as session:
+        rows, total = browse.list_namespaces(session, limit, offset)
+        return jsonify({"namespaces": [_ns(n) for n in rows], "totalCount": total})
+
+
+@bp.get("/namespaces/<path:namespace>")
+def get_namespace(namespace: str):
+    """One namespace."""
+    with read_session() as session:
+        return jsonify(_ns(find_namespace(session, namespace)))

@@ -1,0 +1,141 @@
+"""Model registry: models, versions tied to training runs and artifact datasets, and aliases."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from catalog.errors import NotFound, ValidationFailed
+from catalog.models import MLModel, ModelAlias, ModelVersion, Run
+from catalog.models.base import utcnow
+from catalog.services import datasets as dsvc
+from catalog.services.common import get_or_create_dataset, insert_ignore
+from catalog.services.registration import link_output
+
+# Namespace of the datasets (kind "model") that stand for model artifacts in lineage.
+MODEL_NAMESPACE = "models"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
+_ALIAS = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
+_VERSION_KEYS = {"runId", "artifactPath", "sha256", "codeVersion", "hyperparameters", "metrics",
+                 "description", "namespace"}
+
+
+def _check(cond: bool, field: str, message: str) -> None:
+    if not cond:
+        raise ValidationFailed(message, field=field)
+
+
+def get_or_create_model(session: Session, name: str, description: str | None = None) -> MLModel:
+    """The model called ``name``, created (with its artifact dataset) if new."""
+    _check(bool(_NAME.match(name)), "name",
+           "model names are 1-256 letters, digits, '_', '.', '-', starting alphanumeric")
+    model = session.scalar(select(MLModel).where(MLModel.name == name))
+    if model is None:
+        insert_ignore(session, MLModel, {"name": name, "description": description}, ["name"])
+        model = session.scalar(select(MLModel).where(MLModel.name == name))
+    if description:
+        model.description = description
+    return model
+
+
+def find_model(session: Session, name: str) -> MLModel:
+    """The model called ``name`` or :class:`NotFound`."""
+    model = session.scalar(
+        select(MLModel).where(MLModel.name == name)
+        .options(selectinload(MLModel.versions), selectinload(MLModel.aliases))
+    )
+    if model is None:
+        raise NotFound(f"model {name!r} not found", field="model")
+    return model
+
+
+def list_models(session: Session, limit: int, offset: int) -> tuple[list[MLModel], int]:
+    """Models by name and the total count."""
+    rows = session.scalars(
+        select(MLModel).options(selectinload(MLModel.versions), selectinload(MLModel.aliases))
+        .order_by(MLModel.name).limit(limit).offset(offset)
+    ).all()
+    return list(rows), session.scalar(select(func.count()).select_from(MLModel))
+
+
+def create_version(session: Session, name: str, body: object) -> ModelVersion:
+    """Register a trained version; with ``runId`` its training inputs become its lineage."""
+    _check(isinstance(body, dict), "", "body must be a JSON object")
+    unknown = sorted(set(body) - _VERSION_KEYS)
+    _check(not unknown, unknown[0] if unknown else "", f"unknown keys: {unknown}")
+    for key in ("hyperparameters", "metrics"):
+        _check(isinstance(body.get(key, {}), dict), key, f"{key} must be an object")
+    for key, value in body.get("metrics", {}).items():
+        _check(isinstance(value, int | float) and not isinstance(value, bool),
+               f"metrics.{key}", "metrics must be numbers")
+    sha = body.get("sha256")
+    _check(sha is None or (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)),
+           "sha256", "sha256 must be 64 lowercase hex digits")
+    run = None
+    if body.get("runId") is not None:
+        run = session.scalar(select(Run).where(Run.uuid == str(body["runId"])))
+        if run is None:
+            raise NotFound(f"run {body['runId']} not found", field="runId")
+    model = get_or_create_model(session, name)
+    namespace = body.get("namespace") or MODEL_NAMESPACE
+    ds = get_or_create_dataset(session, namespace, name)
+    ds.kind = "model"
+    model.dataset_id = ds.id
+    # Serialise version numbering per model.
+    session.execute(select(MLModel.id).where(MLModel.id == model.id).with_for_update())
+    number = (session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)) or 0) + 1
+    now = utcnow()
+    facets = {"version": {"_producer": "registry", "_schemaURL": "registry",
+                          "datasetVersion": sha}} if sha else {}
+    key = run.uuid if run is not None else f"registered-{number}"
+    dv = dsvc.create_version(
+        session, ds, uuid_str=dsvc.version_uuid(namespace, name, "run", key),
+        facets=facets, run_id=run.id if run else None, created_at=now,
+    )
+    if run is not None:
+        link_output(session, run, ds.id, dv.id, now)
+    version = ModelVersion(
+        model_id=model.id, version=number, run_id=run.id if run else None,
+        dataset_version_id=dv.id, artifact_path=body.get("artifactPath"), sha256=sha,
+        code_version=body.get("codeVersion"), hyperparameters=body.get("hyperparameters", {}),
+        metrics=body.get("metrics", {}), description=body.get("description"), created_at=now,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def resolve_version(session: Session, name: str, ref: str) -> ModelVersion:
+    """A version by number, by alias, or "latest"; else :class:`NotFound`."""
+    model = find_model(session, name)
+    if ref == "latest":
+        if not model.versions:
+            raise NotFound(f"model {name!r} has no versions", field="version")
+        return model.versions[-1]
+    if ref.isdigit():
+        for v in model.versions:
+            if v.version == int(ref):
+                return v
+        raise NotFound(f"model {name!r} has no version {ref}", field="version")
+    for a in model.aliases:
+        if a.alias == ref:
+            return a.model_version
+    raise NotFound(f"model {name!r} has no alias {ref!r}", field="alias")
+
+
+def set_alias(session: Session, name: str, alias: str, version: int) -> ModelAlias:
+    """Point ``alias`` at ``version`` (promotion rules are applied by the ranker's gate)."""
+    _check(bool(_ALIAS.match(alias)), "alias", "aliases are lowercase letters, digits, '_', '-'")
+    target = resolve_version(session, name, str(version))
+    row = session.get(ModelAlias, (target.model_id, alias))
+    if row is None:
+        row = ModelAlias(model_id=target.model_id, alias=alias, model_version_id=target.id)
+        session.add(row)
+    else:
+        row.model_version_id = target.id
+        row.updated_at = utcnow()
+    session.flush()
+    return row
