@@ -11,15 +11,14 @@ export CATALOG_DATABASE_URL ?= sqlite:///$(CURDIR)/var/catalog.db
 # torch first and pinned: the CPU build comes from local disk; a looser pin downloads CUDA.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[ranker]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[ranker,dev]'
 	touch $@
 
 install: $(VENV)/.installed

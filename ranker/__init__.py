@@ -1,0 +1,1 @@
+"""PyTorch Transformer ranker (issue: ranker) — registered and tracked via catalog.client."""
