@@ -200,6 +200,20 @@ def create_version(
     return version
 
 
+def same_content_version(ds: Dataset, facets: dict) -> DatasetVersion | None:
+    """The current version if ``facets`` report the same fingerprint and schema, else None.
+
+    A run that rewrites a dataset with identical content (a re-run with unchanged inputs) links
+    to the existing version instead of minting a copy: versions stand for content.
+    """
+    fp = fingerprint_of(facets)
+    cur = ds.current_version
+    if fp is None or cur is None or cur.fingerprint != fp:
+        return None
+    fields = schema_fields(live_facets(facets))
+    return cur if fields is None or fields == cur.schema_fields else None
+
+
 def observed_version(
     session: Session, ds: Dataset, facets: dict, seen_at: datetime
 ) -> DatasetVersion:

@@ -297,14 +297,16 @@ def _run_event(session: Session, event: dict, event_time: datetime) -> None:
         io = _run_io(session, run, ds.id, "output", io_facets)
         _edge(session, JOB, job.id, DATASET, ds.id, event_time)
         if state == "COMPLETE" and io.dataset_version_id is None:
-            version = dsvc.create_version(
-                session,
-                ds,
-                uuid_str=dsvc.version_uuid(d["namespace"], d["name"], "run", run.uuid),
-                facets=io.facets,
-                run_id=run.id,
-                created_at=event_time,
-            )
+            version = dsvc.same_content_version(ds, io.facets)
+            if version is None:
+                version = dsvc.create_version(
+                    session,
+                    ds,
+                    uuid_str=dsvc.version_uuid(d["namespace"], d["name"], "run", run.uuid),
+                    facets=io.facets,
+                    run_id=run.id,
+                    created_at=event_time,
+                )
             io.dataset_version_id = version.id
             dsvc.record_quality(session, version, run.id, io.facets)
             _column_lineage(session, version, io.facets, run, input_versions)

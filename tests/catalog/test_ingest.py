@@ -183,3 +183,23 @@ def test_unknown_facets_are_kept_verbatim(client, session):
     assert d.facets["acme_custom"] == custom
     assert d.current_version.facets["acme_custom"] == custom
     assert session.scalar(select(Run)).facets["acme_run"] == custom
+
+
+def test_rerun_with_same_fingerprint_reuses_the_version(client, session):
+    out = ds("features", schema=schema("a"),
+             version=facet("DatasetVersionDatasetFacet", datasetVersion="fp-1"))
+    first = complete_run(client, "build", outputs=[out])
+    second = complete_run(client, "build", outputs=[out], minutes=10)
+    changed = ds("features", schema=schema("a"),
+                 version=facet("DatasetVersionDatasetFacet", datasetVersion="fp-2"))
+    complete_run(client, "build", outputs=[changed], minutes=20)
+    session.rollback()
+    d = session.scalar(select(Dataset).where(Dataset.name == "features"))
+    versions = session.scalars(select(DatasetVersion).where(DatasetVersion.dataset_id == d.id)
+                               .order_by(DatasetVersion.version)).all()
+    assert [(v.version, v.fingerprint) for v in versions] == [(1, "fp-1"), (2, "fp-2")]
+    runs = {r.uuid: r.id for r in session.scalars(select(Run))}
+    links = {io.run_id: io.dataset_version_id for io in session.scalars(
+        select(RunIO).where(RunIO.dataset_id == d.id))}
+    assert links[runs[first]] == links[runs[second]] == versions[0].id
+    assert versions[0].run_id == runs[first]
