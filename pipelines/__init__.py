@@ -1,1 +1,1 @@
-"""DuckDB feature pipelines (issue: feature pipelines) — they report to the catalog via catalog.client."""
+"""DuckDB feature pipelines; they report to the catalog through catalog.client."""

@@ -1,1 +1,1 @@
-"""PyTorch Transformer ranker (issue: ranker) — registered and tracked via catalog.client."""
+"""PyTorch Transformer ranker; registered and tracked through catalog.client."""

@@ -1,0 +1,219 @@
+"""A seeded synthetic shop: users browsing, carting, favouriting and buying, plus realistic mess.
+
+Shape (what the ranker and the cleaning rules need to be exercised):
+- item popularity follows a Zipf law; users have a favourite category they mostly browse;
+- sessions walk a funnel: views, then with some probability cart and favourite, carts convert to
+  purchases at a lower rate;
+- event times follow a daily rhythm (evening peak) over a window of days;
+- mess, at small configurable rates: exact duplicates, near duplicates (same event a second later),
+  missing ids, unknown item ids, malformed values, out-of-range timestamps, unknown behaviour
+  codes; items with missing, negative or absurd prices and negative stock.
+
+Generation streams in chunks of users into Parquet row groups, so 100M events fit in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.sources import EVENTS_SCHEMA, ITEMS_SCHEMA
+
+# Unix seconds of the first day of the synthetic window (2024-03-01 00:00 UTC).
+START_TS = 1_709_251_200
+# Hour-of-day weights: quiet nights, a lunchtime bump and an evening peak.
+HOURLY = np.array([2, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 7, 8, 7, 6, 6, 7, 8, 10, 12, 12, 10, 7, 4],
+                  dtype=float)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Size, shape and mess rates of the synthetic shop."""
+
+    events: int = 200_000  # approximate number of events to generate
+    users: int | None = None  # default: events / 40
+    items: int | None = None  # default: events / 60, at least 200
+    categories: int = 40
+    brands: int = 150
+    days: int = 30
+    zipf_a: float = 1.1  # item popularity exponent
+    p_cart: float = 0.08  # view -> cart
+    p_fav: float = 0.04  # view -> favourite
+    p_buy: float = 0.35  # cart -> purchase
+    p_duplicate: float = 0.004  # exact duplicate rows
+    p_near_duplicate: float = 0.003  # same event again one second later
+    p_missing: float = 0.002  # user or item id missing
+    p_unknown_item: float = 0.002  # item id not in the catalogue
+    p_malformed: float = 0.001  # unparseable id or timestamp
+    p_bad_ts: float = 0.001  # timestamp far outside the window
+    p_bad_behavior: float = 0.001  # unknown behaviour code
+    p_bad_price: float = 0.01  # item price missing, negative or absurd
+    seed: int = 7
+    chunk_users: int = 50_000
+
+    @property
+    def n_users(self) -> int:
+        return self.users or max(50, self.events // 40)
+
+    @property
+    def n_items(self) -> int:
+        return self.items or max(200, self.events // 60)
+
+
+def _items(cfg: SyntheticConfig, rng: np.random.Generator) -> pa.Table:
+    n = cfg.n_items
+    category = rng.integers(1, cfg.categories + 1, n)
+    brand = rng.integers(1, cfg.brands + 1, n)
+    # Each category has its own price level; items spread log-normally around it.
+    level = np.exp(rng.normal(3.0, 0.8, cfg.categories + 1))
+    price = np.round(level[category] * np.exp(rng.normal(0, 0.5, n)), 2)
+    stock = rng.poisson(40, n)
+    bad = rng.random(n) < cfg.p_bad_price
+    kind = rng.integers(0, 3, n)
+    price_col = pa.array(
+        [None if b and k == 0 else (-p if b and k == 1 else (p * 1e5 if b else p))
+         for p, b, k in zip(price.tolist(), bad.tolist(), kind.tolist(), strict=True)],
+        pa.float64(),
+    )
+    stock[rng.random(n) < cfg.p_bad_price / 2] = -5
+    attributes = [[int(c), int(cfg.categories + b)] for c, b in zip(category, brand, strict=True)]
+    return pa.table(
+        {
+            "item_id": pa.array(np.arange(1, n + 1), pa.int64()),
+            "category_id": pa.array(category, pa.int64()),
+            "brand_id": pa.array(brand, pa.int64()),
+            "price": price_col,
+            "stock": pa.array(stock, pa.int64()),
+            "attributes": pa.array(attributes, pa.list_(pa.int64())),
+        },
+        schema=ITEMS_SCHEMA,
+    )
+
+
+def _popularity(cfg: SyntheticConfig, rng: np.random.Generator, category: np.ndarray):
+    """Per category, item ids and Zipf sampling weights (rank order shuffled per category)."""
+    ranks = rng.permutation(len(category)) + 1
+    weight = 1.0 / ranks ** cfg.zipf_a
+    by_cat = {}
+    for c in range(1, cfg.categories + 1):
+        ids = np.flatnonzero(category == c) + 1
+        if len(ids):
+            w = weight[ids - 1]
+            by_cat[c] = (ids, w / w.sum())
+    all_w = weight / weight.sum()
+    return by_cat, all_w
+
+
+def _chunk_events(cfg, rng, users: np.ndarray, n_events: int, by_cat, all_w) -> dict:
+    n_items = len(all_w)
+    # Events per user: heavy-tailed activity.
+    activity = rng.pareto(1.5, len(users)) + 1
+    counts = np.maximum(1, np.round(activity / activity.sum() * n_events)).astype(int)
+    user_col = np.repeat(users, counts)
+    n = len(user_col)
+    fav_cat = rng.integers(1, cfg.categories + 1, len(users))
+    fav = np.repeat(fav_cat, counts)
+    item = rng.choice(n_items, n, p=all_w) + 1
+    in_fav = rng.random(n) < 0.7
+    for c, (ids, w) in by_cat.items():
+        mask = in_fav & (fav == c)
+        k = int(mask.sum())
+        if k:
+            item[mask] = rng.choice(ids, k, p=w)
+    day = rng.integers(0, cfg.days, n)
+    hour = rng.choice(24, n, p=HOURLY / HOURLY.sum())
+    ts = START_TS + day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, n)
+    behavior = np.full(n, "pv", dtype=object)
+    u = rng.random(n)
+    carted = u < cfg.p_cart
+    behavior[carted] = "cart"
+    behavior[(u >= cfg.p_cart) & (u < cfg.p_cart + cfg.p_fav)] = "fav"
+    bought = carted & (rng.random(n) < cfg.p_buy)
+    # A purchase is its own event, a few minutes after the cart.
+    extra_user, extra_item = user_col[bought], item[bought]
+    extra_ts = ts[bought] + rng.integers(60, 1_800, int(bought.sum()))
+    user_col = np.concatenate([user_col, extra_user])
+    item = np.concatenate([item, extra_item])
+    ts = np.concatenate([ts, extra_ts])
+    behavior = np.concatenate([behavior, np.full(len(extra_user), "buy", dtype=object)])
+    category = np.zeros(len(item), dtype=np.int64)
+    return {"user": user_col, "item": item, "ts": ts, "behavior": behavior, "category": category}
+
+
+def _messy_strings(cfg, rng, ev: dict, item_category: np.ndarray) -> dict:
+    """Turn clean arrays into landed string columns with the configured mess injected."""
+    n = len(ev["user"])
+    user = ev["user"].astype(str).astype(object)
+    item = ev["item"].astype(str).astype(object)
+    cat = item_category[ev["item"] - 1].astype(str).astype(object)
+    ts = ev["ts"].astype(str).astype(object)
+    behavior = ev["behavior"].copy()
+    r = rng.random((6, n))
+    user[r[0] < cfg.p_missing / 2] = None
+    item[(r[0] >= cfg.p_missing / 2) & (r[0] < cfg.p_missing)] = None
+    unknown = r[1] < cfg.p_unknown_item
+    item[unknown] = (len(item_category) + 1 + rng.integers(0, 10_000, int(unknown.sum()))).astype(
+        str)
+    bad = r[2] < cfg.p_malformed
+    which = rng.integers(0, 2, n)
+    user[bad & (which == 0)] = "user#?"
+    ts[bad & (which == 1)] = "not-a-time"
+    far = r[3] < cfg.p_bad_ts
+    ts[far] = rng.choice(["0", "4102444800", "-86400"], int(far.sum()))
+    odd = r[4] < cfg.p_bad_behavior
+    behavior[odd] = rng.choice(["click", "", "PV "], int(odd.sum()))
+    # Sloppy casing and padding that cleaning should normalise, not reject.
+    sloppy = r[5] < 0.01
+    behavior[sloppy] = np.char.upper(behavior[sloppy].astype(str)).astype(object)
+    return {"user_id": user, "item_id": item, "category_id": cat, "behavior": behavior, "ts": ts}
+
+
+def generate(workdir: Path, cfg: SyntheticConfig, progress=None) -> dict:
+    """Write ``raw/events.parquet`` and ``raw/items.parquet`` under ``workdir``; return counts."""
+    raw = Path(workdir) / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(cfg.seed)
+    items = _items(cfg, rng)
+    pq.write_table(items, raw / "items.parquet")
+    item_category = items.column("category_id").to_numpy()
+    by_cat, all_w = _popularity(cfg, rng, item_category)
+    users = np.arange(1, cfg.n_users + 1)
+    per_user = cfg.events / cfg.n_users
+    written, row = 0, 0
+    with pq.ParquetWriter(raw / "events.parquet", EVENTS_SCHEMA) as writer:
+        for start in range(0, len(users), cfg.chunk_users):
+            chunk = users[start:start + cfg.chunk_users]
+            budget = int(round(per_user * len(chunk) / (1 + cfg.p_cart * cfg.p_buy)))
+            ev = _chunk_events(cfg, rng, chunk, budget, by_cat, all_w)
+            cols = _messy_strings(cfg, rng, ev, item_category)
+            n = len(cols["user_id"])
+            idx = np.arange(n)
+            dup = idx[rng.random(n) < cfg.p_duplicate]
+            near = idx[rng.random(n) < cfg.p_near_duplicate]
+            order = np.concatenate([idx, dup, near])
+            out = {k: v[order] for k, v in cols.items()}
+            near_ts = out["ts"][n + len(dup):]
+            out["ts"][n + len(dup):] = [
+                str(int(t) + 1) if t is not None and t.lstrip("-").isdigit() else t
+                for t in near_ts
+            ]
+            # Land in time order, as a feed would, with duplicates next to their originals.
+            sort_key = np.array([int(t) if t and t.lstrip("-").isdigit() else 0
+                                 for t in out["ts"]])
+            perm = np.argsort(sort_key, kind="stable")
+            m = len(order)
+            table = pa.table(
+                {"source_row": pa.array(np.arange(row, row + m), pa.int64()),
+                 **{k: pa.array(v[perm], pa.string()) for k, v in out.items()}},
+                schema=EVENTS_SCHEMA,
+            )
+            writer.write_table(table)
+            row += m
+            written += m
+            if progress:
+                progress(m)
+    return {"events": written, "items": items.num_rows, "users": int(cfg.n_users)}
