@@ -10,11 +10,10 @@ import os
 import uuid
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from catalog import db as catalog_db
-from catalog.models import Base
+from tests.dbutil import wipe
 
 PG_SERVER_URL = os.environ.get(
     "CATALOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -68,23 +67,12 @@ def engine(db_url):
     eng.dispose()
 
 
-def _wipe(engine) -> None:
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            conn.execute(text("PRAGMA defer_foreign_keys=ON"))
-            for t in tables:
-                conn.execute(text(f"DELETE FROM {t}"))
-
-
 @pytest.fixture
 def app(engine, db_url):
     """A catalog app over an empty, migrated database."""
     from catalog.app import create_app
 
-    _wipe(engine)
+    wipe(engine)
     application = create_app({"database_url": db_url})
     yield application
     application.extensions["catalog"].engine.dispose()
