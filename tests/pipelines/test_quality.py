@@ -1,0 +1,406 @@
+"""GE suites inside DuckDB: same verdicts as GE's pandas engine, computed in DuckDB, and why."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import duckdb_engine
+import pytest
+import sqlalchemy as sa
+
+from pipelines import quality
+
+ROWS = 10_000
+COLUMNS = ["id", "user_id", "dup_key", "price", "maybe", "country", "sku", "ts"]
+
+# Every failing case below has a known number of bad rows, small ones (<= 20) chosen so that
+# GE's sample of unexpected values is the complete set and can be compared exactly.
+TABLE_SQL = f"""
+create table features as
+select
+    range as id,
+    range % 997 as user_id,
+    case when range % 2000 = 1 then range - 1 else range end as dup_key,   -- 5 pairs
+    case when range % 2500 = 7 then -5.0 else (range % 1000) / 10.0 end as price,  -- 4 < 0
+    case when range % 1000 = 1 then null else range % 13 end as maybe,      -- 10 nulls
+    case when range % 1250 = 3 then 'XX' else ['DE', 'FR', 'NL'][range % 3 + 1] end
+        as country,                                                        -- 8 'XX'
+    case when range % 1666 = 5 then 'bad' else printf('sku-%05d', range % 500) end
+        as sku,                                                            -- 6 'bad'
+    timestamp '2024-01-01' + to_minutes(range) as ts                       -- to 2024-01-07
+from range({ROWS})
+"""
+
+
+def _e(etype: str, **kwargs) -> dict:
+    return {"type": etype, "kwargs": kwargs}
+
+
+# (case id, expectation, should it pass)
+CASES = [
+    ("not_null-pass", _e("expect_column_values_to_not_be_null", column="id"), True),
+    ("not_null-nulls", _e("expect_column_values_to_not_be_null", column="maybe"), False),
+    ("not_null-mostly", _e("expect_column_values_to_not_be_null", column="maybe", mostly=0.99),
+     True),
+    ("between-pass", _e("expect_column_values_to_be_between", column="price", min_value=-5,
+                        max_value=100), True),
+    ("between-out_of_range", _e("expect_column_values_to_be_between", column="price",
+                                min_value=0, max_value=100), False),
+    ("between-many_out", _e("expect_column_values_to_be_between", column="price", min_value=0,
+                            max_value=50), False),
+    ("between-nulls_ignored", _e("expect_column_values_to_be_between", column="maybe",
+                                 min_value=0, max_value=11), False),
+    ("in_set-pass", _e("expect_column_values_to_be_in_set", column="country",
+                       value_set=["DE", "FR", "NL", "XX"]), True),
+    ("in_set-bad_members", _e("expect_column_values_to_be_in_set", column="country",
+                              value_set=["DE", "FR", "NL"]), False),
+    ("unique-pass", _e("expect_column_values_to_be_unique", column="id"), True),
+    ("unique-duplicates", _e("expect_column_values_to_be_unique", column="dup_key"), False),
+    ("unique-mostly_dupes", _e("expect_column_values_to_be_unique", column="user_id"), False),
+    ("row_count-pass", _e("expect_table_row_count_to_be_between", min_value=ROWS,
+                          max_value=ROWS), True),
+    ("row_count-fail", _e("expect_table_row_count_to_be_between", min_value=0,
+                          max_value=ROWS - 1), False),
+    ("min-pass", _e("expect_column_min_to_be_between", column="price", min_value=-5,
+                    max_value=0), True),
+    ("min-fail", _e("expect_column_min_to_be_between", column="price", min_value=0,
+                    max_value=1), False),
+    ("max-pass", _e("expect_column_max_to_be_between", column="maybe", min_value=12,
+                    max_value=12), True),
+    ("max-fail", _e("expect_column_max_to_be_between", column="price", max_value=99), False),
+    ("max-timestamp", _e("expect_column_max_to_be_between", column="ts",
+                         min_value="2024-01-07T00:00:00", max_value="2024-01-08T00:00:00"), True),
+    ("between-timestamps", _e("expect_column_values_to_be_between", column="ts",
+                              min_value="2024-01-01T00:00:00",
+                              max_value="2024-01-07T22:30:00"), False),  # last 9 minutes
+    ("mean-pass", _e("expect_column_mean_to_be_between", column="price", min_value=49,
+                     max_value=50), True),
+    ("mean-fail", _e("expect_column_mean_to_be_between", column="user_id", min_value=0,
+                     max_value=100), False),
+    ("compound_unique-pass", _e("expect_compound_columns_to_be_unique",
+                                column_list=["user_id", "id"]), True),
+    ("compound_unique-dupes", _e("expect_compound_columns_to_be_unique",
+                                 column_list=["user_id", "country"]), False),
+    ("proportion_unique-pass", _e("expect_column_proportion_of_unique_values_to_be_between",
+                                  column="id", min_value=1, max_value=1), True),
+    ("proportion_unique-fail", _e("expect_column_proportion_of_unique_values_to_be_between",
+                                  column="user_id", min_value=0.5), False),
+    ("columns_set-pass", _e("expect_table_columns_to_match_set", column_set=COLUMNS,
+                            exact_match=True), True),
+    ("columns_set-missing", _e("expect_table_columns_to_match_set",
+                               column_set=[*COLUMNS, "clicks"], exact_match=True), False),
+    ("columns_list-pass", _e("expect_table_columns_to_match_ordered_list", column_list=COLUMNS),
+     True),
+    ("columns_list-order", _e("expect_table_columns_to_match_ordered_list",
+                              column_list=COLUMNS[::-1]), False),
+    ("regex-anchored", _e("expect_column_values_to_match_regex", column="sku",
+                          regex=r"^sku-\d{5}$"), False),
+    # Unanchored: passes only with search semantics (pandas' str.contains), not a full match.
+    ("regex-search", _e("expect_column_values_to_match_regex", column="sku", regex="ku-|ba"),
+     True),
+]
+
+
+@pytest.fixture(scope="module")
+def feature_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("quality") / "features.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(TABLE_SQL)
+    return path
+
+
+@pytest.fixture(scope="module")
+def suite():
+    return {"name": "features", "table": "features", "expectations": [c[1] for c in CASES]}
+
+
+@pytest.fixture(scope="module")
+def duck_result(feature_db, suite):
+    return quality.validate_duckdb(feature_db, "features", suite)
+
+
+@pytest.fixture(scope="module")
+def pandas_result(feature_db, suite):
+    with duckdb.connect(str(feature_db), read_only=True) as con:
+        df = con.sql("select * from features").df()
+    return quality.validate_pandas(df, suite)
+
+
+def _comparable(observed: dict) -> dict:
+    """GE's result with sample lists made order-free; partial samples reduced to their size."""
+    obs = dict(observed)
+    sample = obs.pop("partial_unexpected_list", None)
+    obs.pop("partial_unexpected_counts", None)  # derived from the sample
+    if sample is not None:
+        if obs["unexpected_count"] > len(sample):
+            # Which 20 of the bad rows come back depends on scan order, not on the engine.
+            obs["sample_size"] = len(sample)
+        else:
+            obs["sample"] = sorted(json.dumps(v, sort_keys=True) for v in sample)
+    return obs
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[c[0] for c in CASES])
+def test_duckdb_and_pandas_engines_agree(duck_result, pandas_result, index):
+    _, expectation, should_pass = CASES[index]
+    duck, pand = duck_result.outcomes[index], pandas_result.outcomes[index]
+    assert duck.expectation_type == pand.expectation_type == expectation["type"]
+    assert duck.success is pand.success is should_pass
+    assert _comparable(duck.observed) == _comparable(pand.observed)
+    assert duck.observed, "GE returned no result: the empty-result bug is back"
+
+
+def test_failing_cases_report_the_planted_bad_rows(duck_result):
+    by_case = {c[0]: o for c, o in zip(CASES, duck_result.outcomes, strict=True)}
+    assert by_case["not_null-nulls"].observed["unexpected_count"] == 10
+    assert by_case["between-out_of_range"].observed["partial_unexpected_list"] == [-5.0] * 4
+    assert by_case["in_set-bad_members"].observed["partial_unexpected_list"] == ["XX"] * 8
+    assert sorted(by_case["unique-duplicates"].observed["partial_unexpected_list"]) == sorted(
+        [0, 2000, 4000, 6000, 8000] * 2
+    )
+    assert by_case["regex-anchored"].observed["partial_unexpected_list"] == ["bad"] * 6
+    assert by_case["min-fail"].observed["observed_value"] == -5.0
+    assert by_case["row_count-fail"].observed["observed_value"] == ROWS
+    assert by_case["max-timestamp"].observed["observed_value"] == "2024-01-07T22:39:00"
+    assert by_case["between-timestamps"].observed["unexpected_count"] == 9
+
+
+def _validate_with_plain_ge(make_expectation, connection_string: str, **ds_kwargs):
+    """One expectation through GE's own SQL datasource, without validate_duckdb's setup."""
+    gx = quality._gx()
+    ds = quality._context().data_sources.add_sql(
+        name="plain", connection_string=connection_string, **ds_kwargs
+    )
+    try:
+        asset = ds.add_table_asset(name="t", table_name="features")
+        batch = asset.add_batch_definition_whole_table("all").get_batch()
+        return batch.validate(make_expectation(gx.expectations))
+    finally:
+        ds.get_engine().dispose()
+        ds.get_execution_engine().close()
+
+
+def test_plain_ge_sql_datasource_on_duckdb_fails_as_upstream_reports(feature_db):
+    """GE issues 10738/11579. When this starts passing, GE handles DuckDB and the adapter can go."""
+    result = _validate_with_plain_ge(
+        lambda e: e.ExpectTableRowCountToBeBetween(min_value=1), f"duckdb:///{feature_db}"
+    )
+    assert result.success is False
+    assert result.result == {}
+    trace = json.dumps(result.exception_info)
+    assert "IndexError: list index out of range" in trace
+    assert "resolve_metric_bundle" in trace
+
+
+@pytest.mark.parametrize("poolclass", [None, sa.pool.StaticPool], ids=["QueuePool", "StaticPool"])
+def test_root_cause_rollback_on_close_empties_the_pending_duckdb_result(feature_db, poolclass):
+    """duckdb-engine's cursor is the connection; the ROLLBACK at close replaces its result."""
+    kwargs = {"poolclass": poolclass} if poolclass else {}
+    engine = sa.create_engine(f"duckdb:///{feature_db}", **kwargs)
+    try:
+        with engine.connect() as conn:
+            inside = conn.execute(sa.text("select count(*) from features"))
+            conn.rollback()  # what closing the connection does to its implicit transaction
+            assert inside.fetchall() == []
+        with engine.connect() as conn:  # GE's execute_query: fetch after the with block
+            after_close = conn.execute(sa.text("select count(*) from features"))
+        assert after_close.fetchall() == []
+    finally:
+        engine.dispose()
+
+    fixed = sa.create_engine(
+        "duckdb://", **quality._engine_kwargs(lambda: duckdb.connect(str(feature_db)))
+    )
+    try:
+        with fixed.connect() as conn:
+            result = conn.execute(sa.text("select count(*) from features"))
+        assert result.fetchall() == [(ROWS,)]
+    finally:
+        fixed.dispose()
+
+
+class _CountingCursor:
+    """Stands between duckdb-engine's cursor and everything above it, counting rows out."""
+
+    log: list[tuple[str, int]] = []
+    other_calls: list[str] = []
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._statement = ""
+
+    def execute(self, statement, *args):
+        self._statement = " ".join(statement.split())
+        return self._inner.execute(statement, *args)
+
+    def _record(self, rows):
+        _CountingCursor.log.append((self._statement, len(rows)))
+        return rows
+
+    def fetchall(self):
+        return self._record(self._inner.fetchall())
+
+    def fetchmany(self, *args):
+        return self._record(self._inner.fetchmany(*args))
+
+    def fetchone(self):
+        row = self._inner.fetchone()
+        self._record([] if row is None else [row])
+        return row
+
+    def __getattr__(self, name):
+        # Any other way out of DuckDB (df, arrow, fetchnumpy, ...) is recorded by name.
+        if name in {"description", "rowcount", "connection", "close", "executemany"}:
+            return getattr(self._inner, name)
+        _CountingCursor.other_calls.append(name)
+        return getattr(self._inner, name)
+
+
+def test_metrics_are_computed_in_duckdb_not_in_python(feature_db, suite, monkeypatch):
+    class CountingConnectionWrapper(duckdb_engine.ConnectionWrapper):
+        def cursor(self):
+            return _CountingCursor(super().cursor())
+
+    monkeypatch.setattr(_CountingCursor, "log", [])
+    monkeypatch.setattr(_CountingCursor, "other_calls", [])
+    monkeypatch.setattr(duckdb_engine, "ConnectionWrapper", CountingConnectionWrapper)
+    result = quality.validate_duckdb(feature_db, "features", suite)
+
+    assert len(result.outcomes) == len(CASES)
+    log = _CountingCursor.log
+    on_table = [(sql, n) for sql, n in log if "features" in sql]
+    assert len(on_table) >= 10  # GE really queried the table...
+    assert max(n for _, n in log) <= 20  # ...and got aggregates or <= 20-row samples back
+    assert sum(n for _, n in log) < 500  # of a 10,000-row table
+    assert not _CountingCursor.other_calls  # no df()/arrow() export around the cursor
+    # Aggregates come back as one row; every query returning rows of the table is LIMITed.
+    assert all(" LIMIT " in sql for sql, n in on_table if n > 1)
+
+
+def test_severity_splits_critical_failures_from_warnings(feature_db):
+    suite = {
+        "name": "sev",
+        "table": "features",
+        "expectations": [
+            _e("expect_column_values_to_not_be_null", column="maybe"),  # default: critical
+            {**_e("expect_column_values_to_be_unique", column="dup_key"),
+             "meta": {"severity": "warning"}},
+            {**_e("expect_column_values_to_not_be_null", column="id"),
+             "meta": {"severity": "critical"}},
+        ],
+    }
+    result = quality.validate_duckdb(feature_db, "features", suite)
+    assert [(o.severity, o.success) for o in result.outcomes] == [
+        ("critical", False), ("warning", False), ("critical", True)
+    ]
+    assert result.success is False
+    assert [o.column for o in result.critical_failures] == ["maybe"]
+
+    warnings_only = {**suite, "expectations": suite["expectations"][1:]}
+    result = quality.validate_duckdb(feature_db, "features", warnings_only)
+    assert result.success is False
+    assert result.critical_failures == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"name": "s", "table": "t", "expectations": [}', r"not valid JSON: .*line 1, column 46"),
+        ('["a"]', r"top level must be a JSON object, got list"),
+        ('{"name": "s", "table": "t"}', r"'expectations' must be a non-empty list"),
+        ('{"name": "", "table": "t", "expectations": []}', r"'name' must be a non-empty string"),
+        ('{"name": "s", "table": "t", "expectations": [{"type": "expect_nothing", "kwargs": {}}]}',
+         r"expectations\[0\]: unsupported expectation type 'expect_nothing'; supported: "),
+        ('{"name": "s", "table": "t", "expectations": [{"type": '
+         '"expect_column_values_to_not_be_null", "kwargs": {}}]}',
+         r"expectations\[0\] \(expect_column_values_to_not_be_null\): invalid kwargs: .*column"),
+        ('{"name": "s", "table": "t", "expectations": [{"type": '
+         '"expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, '
+         '"meta": {"severity": "error"}}]}',
+         r"meta.severity must be one of \('critical', 'warning'\), got 'error'"),
+        ('{"name": "s", "table": "t", "expectations": [{"type": '
+         '"expect_column_values_to_not_be_null", "kwarg": {"column": "a"}}]}',
+         r"expectations\[0\]: unknown key\(s\) \['kwarg'\]"),
+    ],
+    ids=["json", "not-object", "no-expectations", "empty-name", "unknown-type", "bad-kwargs",
+         "bad-severity", "typo-key"],
+)
+def test_bad_suite_file_names_file_and_problem(tmp_path, content, message):
+    path = tmp_path / "events_clean.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message) as err:
+        quality.load_suite(path)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_good_suite_file_loads(tmp_path, suite):
+    path = tmp_path / "features.json"
+    path.write_text(json.dumps(suite))
+    assert quality.load_suite(path) == suite
+    with pytest.raises(ValueError, match="suite file not found"):
+        quality.load_suite(tmp_path / "missing.json")
+
+
+def test_to_openlineage_assertions_builds_valid_facet_items(feature_db):
+    from openlineage.client.generated import data_quality_assertions_dataset as ol
+
+    suite = {"name": "ol", "table": "features", "expectations": [
+        {**_e("expect_column_values_to_be_in_set", column="country", value_set=["DE", "FR"]),
+         "meta": {"severity": "warning"}},
+        _e("expect_table_row_count_to_be_between", min_value=1),
+    ]}
+    result = quality.validate_duckdb(feature_db, "features", suite)
+    items = quality.to_openlineage_assertions(result)
+    with duckdb.connect(str(feature_db), read_only=True) as con:
+        (bad,) = con.execute("select count(*) from features where country not in ('DE', 'FR')"
+                             ).fetchone()
+    assert items == [
+        {"assertion": "expect_column_values_to_be_in_set", "column": "country", "success": False,
+         "severity": "warning", "name": "ol.expect_column_values_to_be_in_set.country",
+         "expected": '{"value_set": ["DE", "FR"]}', "actual": str(bad),
+         "params": {"value_set": ["DE", "FR"]}},
+        {"assertion": "expect_table_row_count_to_be_between", "column": None, "success": True,
+         "severity": "critical", "name": "ol.expect_table_row_count_to_be_between",
+         "expected": '{"min_value": 1}', "actual": "10000", "params": {"min_value": 1}},
+    ]
+    json.dumps(items)
+    assert [ol.Assertion(**item).assertion for item in items] == [i["assertion"] for i in items]
+
+
+def test_existing_connection_is_validated_and_left_open(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # GE must write nothing (no gx/ context directory)
+    con = duckdb.connect()
+    con.execute("create table t as select range as x from range(100)")
+    suite = {"name": "t", "table": "t", "expectations": [
+        _e("expect_column_max_to_be_between", column="x", min_value=99, max_value=99)]}
+    result = quality.validate_duckdb(con, "t", suite)
+    assert result.success and result.outcomes[0].observed == {"observed_value": 99}
+    assert con.execute("select count(*) from t").fetchone() == (100,)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_database_file_is_an_error_not_a_new_database(tmp_path):
+    path = tmp_path / "nope.duckdb"
+    suite = {"name": "t", "table": "t", "expectations": [_e("expect_table_row_count_to_be_between",
+                                                            min_value=1)]}
+    with pytest.raises(FileNotFoundError, match="nope.duckdb"):
+        quality.validate_duckdb(path, "t", suite)
+    assert not path.exists()
+
+
+def test_expectation_ge_cannot_compute_raises_instead_of_failing_quietly(feature_db):
+    suite = {"name": "t", "table": "features", "expectations": [
+        _e("expect_column_values_to_not_be_null", column="no_such_column")]}
+    with pytest.raises(quality.QualityError, match="no_such_column"):
+        quality.validate_duckdb(feature_db, "features", suite)
+
+
+def test_plain_ge_refuses_regex_on_duckdb(feature_db):
+    """Without the PostgreSQL-operator shim GE raises; if this fails, drop _enable_regex."""
+    result = _validate_with_plain_ge(
+        lambda e: e.ExpectColumnValuesToMatchRegex(column="sku", regex="ku-"), "duckdb://",
+        kwargs=quality._engine_kwargs(lambda: duckdb.connect(str(feature_db))),
+    )
+    assert result.success is False
+    assert "Regex is not supported for dialect duckdb" in json.dumps(result.exception_info)
