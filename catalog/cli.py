@@ -99,5 +99,13 @@ def current(database_url: str | None) -> None:
         sys.exit(1)
 
 
+def _register_subcommands() -> None:
+    from pipelines.cli import pipeline
+
+    main.add_command(pipeline)
+
+
+_register_subcommands()
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,208 @@
+"""Reporting pipeline runs to the catalog through ``catalog.client`` (as any outside pipeline)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from catalog import client as cc
+from pipelines.steps import Step
+from pipelines.tables import columns
+
+log = logging.getLogger(__name__)
+PIPELINE_JOB = "feature_pipeline"
+# Kind of each output in the catalog; the rest are plain tables.
+KINDS = {"user_features": "feature_table", "item_features": "feature_table",
+         "interactions_split": "feature_table", "feature_selection": "feature_table"}
+REPO_URL = "https://github.com/recocatalog/recocatalog/blob/main/pipelines/steps/"
+
+
+class QualityGateFailed(Exception):
+    """A critical expectation failed on a step's output."""
+
+
+@dataclass
+class Reporter:
+    """Where and under which names a pipeline reports itself."""
+
+    client: cc.CatalogClient
+    namespace: str = "recsys"  # namespace of the datasets
+    job_namespace: str = "recsys-pipelines"  # namespace of the jobs
+    pipeline: str = PIPELINE_JOB
+    source: str = "synthetic"
+
+    def dataset_source(self, workdir: Path, table: str) -> dict:
+        """dataSource facet: the DuckDB file or the landed Parquet file holding ``table``."""
+        uri = (f"file://{workdir}/raw/{table.removeprefix('raw_')}.parquet"
+               if table.startswith("raw_") else f"duckdb://{workdir}/features.duckdb")
+        return {"dataSource": cc.datasource(uri, uri)}
+
+
+def _schema_facets(con, table: str) -> dict:
+    return {"schema": cc.schema(columns(con, table))}
+
+
+@contextlib.contextmanager
+def pipeline_run(reporter: Reporter | None, workdir: Path, con, source_fps: dict[str, str]):
+    """The parent run of all steps (or nothing without a reporter)."""
+    if reporter is None:
+        yield None
+        return
+    inputs = [
+        cc.InputDataset(reporter.namespace, table, facets={
+            **_schema_facets(con, table), **reporter.dataset_source(workdir, table),
+            "version": cc.dataset_version(fp),
+        })
+        for table, fp in sorted(source_fps.items())
+    ]
+    job_facets = {
+        "jobType": cc.job_type("BATCH", "DUCKDB", "PIPELINE"),
+        "documentation": cc.job_documentation(
+            "Cleans behaviour events, integrates item attributes and builds the user and item "
+            f"feature tables and splits the ranker trains on (source: {reporter.source})."),
+    }
+    run_facets = {"processing_engine": cc.processing_engine("duckdb", duckdb.__version__)}
+    with reporter.client.run(reporter.job_namespace, reporter.pipeline, inputs=inputs,
+                             job_facets=job_facets, run_facets=run_facets) as parent:
+        yield parent
+
+
+class StepReport:
+    """The catalog run of one step; :meth:`finish` adds the output before COMPLETE is sent."""
+
+    def __init__(self, reporter: Reporter, run: cc.RunReporter, step: Step, workdir: Path):
+        self.reporter, self.run, self.step, self.workdir = reporter, run, step, workdir
+        self.run_id = run.run_id
+
+    def finish(self, con, fp: str, rows: int, stats: dict | None, noop: bool) -> None:
+        """Declare the output with schema, version, lineage and metrics."""
+        r, step = self.reporter, self.step
+        facets = {
+            **_schema_facets(con, step.output),
+            **r.dataset_source(self.workdir, step.output),
+            "version": cc.dataset_version(fp),
+            "datasetType": cc.dataset_type(KINDS.get(step.output, "table")),
+            "documentation": cc.dataset_documentation(f"{step.purpose} Grain: {step.grain}."),
+            "outputStatistics": cc.output_statistics(rows),
+        }
+        lineage = _column_lineage(con, step, r.namespace)
+        if lineage:
+            facets["columnLineage"] = lineage
+        if stats is not None:
+            facets["dataQualityMetrics"] = cc.data_quality_metrics(
+                stats["rowCount"], stats["columnMetrics"])
+        if noop:
+            self.run.add_run_facets(pipelineStep=cc.custom_facet(
+                noop=True, reason="SQL and input fingerprints unchanged; output not rebuilt"))
+        self.run.add_output(r.namespace, step.output, facets=facets)
+
+
+def _column_lineage(con, step: Step, namespace: str):
+    """columnLineage facet derived from the step's SQL, or None if it cannot be derived."""
+    from pipelines.column_lineage import column_lineage, to_openlineage_facet_fields
+
+    schemas = {t: [c for c, _ in columns(con, t)] for t in step.inputs}
+    try:
+        lineage = column_lineage(step.sql, schemas)
+    except ValueError as exc:
+        # SQL the lineage walker cannot trace still runs; the run notes why lineage is missing.
+        log.warning("no column lineage for %s: %s", step.name, exc)
+        return None
+    fields = to_openlineage_facet_fields(lineage, namespace, {t: t for t in step.inputs})
+    return cc.column_lineage_from_fields(fields) if fields else None
+
+
+@contextlib.contextmanager
+def step_run(reporter: Reporter | None, parent, step: Step, con, input_fps: dict[str, str]):
+    """The catalog run of one step (or nothing without a reporter)."""
+    if reporter is None:
+        yield None
+        return
+    workdir = _workdir(con)
+    inputs = [
+        cc.InputDataset(reporter.namespace, t, facets={
+            **_schema_facets(con, t), "version": cc.dataset_version(fp),
+            **reporter.dataset_source(workdir, t)})
+        for t, fp in sorted(input_fps.items())
+    ]
+    job_facets = {
+        "sql": cc.sql(step.sql, "duckdb"),
+        "jobType": cc.job_type("BATCH", "DUCKDB", "QUERY"),
+        "documentation": cc.job_documentation(f"{step.purpose} Grain: {step.grain}."),
+        "sourceCodeLocation": cc.source_code_location(REPO_URL + step.path.name),
+    }
+    with reporter.client.run(reporter.job_namespace, f"{reporter.pipeline}.{step.name}",
+                             inputs=inputs, job_facets=job_facets, parent=parent) as run:
+        yield StepReport(reporter, run, step, workdir)
+
+
+def _workdir(con) -> Path:
+    path = con.execute("select path from duckdb_databases() where database_name = "
+                       "current_database()").fetchone()[0]
+    return Path(path).parent
+
+
+def validate_step(reporter: Reporter | None, parent, step: Step, con, fp: str) -> dict:
+    """Run the step's expectation suite inside DuckDB; report it as its own run."""
+    from pipelines.quality import load_suite, to_openlineage_assertions, validate_duckdb
+
+    suite = load_suite(step.suite_path)
+    result = validate_duckdb(con, step.output, suite)
+    checks = {
+        "success": not result.critical_failures,
+        "evaluated": len(result.outcomes),
+        "failed": sorted(o.expectation_type + (f"({o.column})" if o.column else "")
+                         for o in result.outcomes if not o.success),
+        "critical_failed": sorted(o.expectation_type + (f"({o.column})" if o.column else "")
+                                  for o in result.critical_failures),
+    }
+    if reporter is None:
+        return checks
+    assertions = cc.data_quality_assertions(to_openlineage_assertions(result))
+    job_facets = {"jobType": cc.job_type("BATCH", "GREAT_EXPECTATIONS", "VALIDATION"),
+                  "documentation": cc.job_documentation(
+                      f"Expectation suite {suite.get('name', step.output)} on {step.output}.")}
+    with contextlib.suppress(QualityGateFailed):  # reported as FAIL; the runner stops downstream
+        with reporter.client.run(reporter.job_namespace,
+                                 f"{reporter.pipeline}.{step.name}.validate",
+                                 job_facets=job_facets, parent=parent) as run:
+            run.add_input(reporter.namespace, step.output,
+                          facets={"version": cc.dataset_version(fp)},
+                          input_facets={"dataQualityAssertions": assertions})
+            if not checks["success"]:
+                raise QualityGateFailed(
+                    f"{step.output}: critical expectations failed: "
+                    + ", ".join(checks["critical_failed"]))
+    return checks
+
+
+
+@contextlib.contextmanager
+def landing_run(reporter: Reporter | None, source: str, inputs: list[str]):
+    """The run that lands a source as raw Parquet; yields a callback declaring its outputs."""
+    if reporter is None:
+        yield lambda workdir, con, fps: None
+        return
+    job_facets = {
+        "jobType": cc.job_type("BATCH", "PYTHON", "INGEST"),
+        "documentation": cc.job_documentation(
+            f"Lands the {source} source as raw Parquet files (events and items)."),
+    }
+    ins = [cc.InputDataset("file", path) for path in inputs]
+    with reporter.client.run(reporter.job_namespace, f"land_{source}", inputs=ins,
+                             job_facets=job_facets) as run:
+
+        def declare(workdir: Path, con, fps: dict[str, str]) -> None:
+            for table, fp in sorted(fps.items()):
+                n = con.execute(f"select count(*) from {table}").fetchone()[0]
+                run.add_output(reporter.namespace, table, facets={
+                    **_schema_facets(con, table), **reporter.dataset_source(workdir, table),
+                    "version": cc.dataset_version(fp), "outputStatistics": cc.output_statistics(n),
+                    "datasetType": cc.dataset_type("file"),
+                })
+
+        yield declare

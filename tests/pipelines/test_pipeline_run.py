@@ -1,0 +1,153 @@
+"""End-to-end pipeline runs reporting to an in-process catalog."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+import pytest
+
+from pipelines.report import Reporter
+from pipelines.runner import PipelineFailed, run_pipeline
+from pipelines.service import land_and_run
+from pipelines.steps import STEPS_DIR, load_steps
+
+STEP_NAMES = [s.name for s in load_steps()]
+
+
+def _get(http, path):
+    r = http.get(path)
+    assert r.status_code == 200, (path, r.get_json())
+    return r.get_json()
+
+
+def test_synthetic_run_reports_every_step(tmp_path, catalog):
+    client, http = catalog
+    result = land_and_run(tmp_path, "synthetic", reporter=Reporter(client), events=5_000)
+    assert result.failed is None and not result.skipped
+    assert [s.output for s in result.steps] == STEP_NAMES
+    con = duckdb.connect(str(result.database), read_only=True)
+    landed = con.execute("select count(*) from read_parquet(?)",
+                         [str(tmp_path / "raw" / "events.parquet")]).fetchone()[0]
+    kept = con.execute("select count(*) from events_clean").fetchone()[0]
+    reasons = dict(con.execute("select reason, count(*) from quarantine where entity = 'event' "
+                               "group by 1").fetchall())
+    con.close()
+    # Nothing is dropped silently: every landed event is clean or quarantined with a reason.
+    assert kept + sum(reasons.values()) == landed
+    assert {"duplicate", "near_duplicate", "missing_id", "unknown_item"} <= set(reasons)
+
+    # The catalog holds each output as a versioned dataset written by its step's run.
+    ds = _get(http, "/api/v1/namespaces/recsys/datasets/user_features")
+    assert ds["kind"] == "feature_table" and ds["currentVersionNumber"] == 1
+    step_out = {s.output: s for s in result.steps}
+    v = _get(http, "/api/v1/namespaces/recsys/datasets/user_features/versions/1")
+    assert v["fingerprint"] == step_out["user_features"].fingerprint
+    assert v["rowCount"] == step_out["user_features"].rows
+    run = _get(http, f"/api/v1/jobs/runs/{v['createdByRun']['id']}")
+    assert run["state"] == "COMPLETE" and run["parentRunId"] == result.run_id
+    assert {i["datasetVersionId"]["name"] for i in run["inputDatasetVersions"]} == {
+        "events_integrated", "interactions_split"}
+    job = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline.user_features")
+    assert "group by user_id" in job["facets"]["sql"]["query"]
+    parent = _get(http, f"/api/v1/jobs/runs/{result.run_id}")
+    assert parent["state"] == "COMPLETE"
+
+    # Column lineage derived from the SQL reaches back to the raw events.
+    cl = _get(http, "/api/v1/column-lineage?nodeId=datasetField:recsys:user_features:n_buy"
+                    "&depth=10&withDownstream=false")
+    ids = {n["id"] for n in cl["graph"]}
+    assert "datasetField:recsys:events_integrated:behavior" in ids
+    assert "datasetField:recsys:raw_events:behavior" in ids
+
+    # Quality checks are attached to the version they checked.
+    vals = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/"
+                      "feature_pipeline.events_clean.validate/runs")
+    assert vals["runs"][0]["state"] == "COMPLETE"
+    checked = vals["runs"][0]["inputDatasetVersions"][0]
+    assert checked["datasetVersionId"]["name"] == "events_clean"
+    assertions = checked["facets"]["dataQualityAssertions"]["assertions"]
+    assert len(assertions) == 9 and all(a["success"] for a in assertions)
+
+
+def test_unchanged_rerun_is_a_recorded_noop(tmp_path, catalog):
+    client, http = catalog
+    first = land_and_run(tmp_path, "synthetic", reporter=Reporter(client), events=2_000)
+    second = land_and_run(tmp_path, "synthetic", reporter=Reporter(client), events=2_000)
+    assert all(s.noop for s in second.steps)
+    assert [s.fingerprint for s in second.steps] == [s.fingerprint for s in first.steps]
+    runs = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline.events_clean"
+                      "/runs")
+    assert runs["totalCount"] == 2
+    outs = [r["outputDatasetVersions"][0]["datasetVersionId"]["version"] for r in runs["runs"]]
+    assert outs[0] == outs[1]  # both runs point at the one version
+    assert runs["runs"][0]["facets"]["pipelineStep"]["noop"] is True
+    assert _get(http, "/api/v1/namespaces/recsys/datasets/events_clean")[
+        "currentVersionNumber"] == 1
+    # A new seed changes the raw data: everything downstream rebuilds and is versioned again.
+    third = land_and_run(tmp_path, "synthetic", reporter=Reporter(client), events=2_000, seed=8)
+    assert not any(s.noop for s in third.steps)
+    assert _get(http, "/api/v1/namespaces/recsys/datasets/events_clean")[
+        "currentVersionNumber"] == 2
+
+
+def test_failed_critical_expectation_stops_downstream(tmp_path, catalog):
+    client, http = catalog
+    steps_dir = tmp_path / "steps"
+    shutil.copytree(STEPS_DIR, steps_dir)
+    suite = json.loads((steps_dir / "events_integrated.suite.json").read_text())
+    suite["expectations"].append({
+        "type": "expect_table_row_count_to_be_between",
+        "kwargs": {"max_value": 10}, "meta": {"severity": "critical"}})
+    (steps_dir / "events_integrated.suite.json").write_text(json.dumps(suite))
+    work = tmp_path / "work"
+    land_and_run(work, "synthetic", reporter=Reporter(client), events=2_000)
+    with pytest.raises(PipelineFailed, match="events_integrated: critical expectations failed: "
+                                             "expect_table_row_count_to_be_between"):
+        run_pipeline(work, reporter=Reporter(client), steps=load_steps(steps_dir))
+    parent = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline")["latestRun"]
+    assert parent["state"] == "FAIL"
+    assert "events_integrated" in parent["errorMessage"]
+    validate = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/"
+                          "feature_pipeline.events_integrated.validate")["latestRun"]
+    assert validate["state"] == "FAIL"
+    # Downstream steps did not run a second time.
+    runs = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline.user_features"
+                      "/runs")
+    assert runs["totalCount"] == 1
+    # The failing assertion is recorded against the version it checked.
+    version = _get(http, f"/api/v1/jobs/runs/{validate['id']}")["inputDatasetVersions"][0]
+    failed = [a for a in version["facets"]["dataQualityAssertions"]["assertions"]
+              if not a["success"]]
+    assert [a["assertion"] for a in failed] == ["expect_table_row_count_to_be_between"]
+
+
+def test_taobao_sample(tmp_path, catalog, shared_data):
+    client, http = catalog
+    result = land_and_run(tmp_path, "taobao", reporter=Reporter(client),
+                          input_path=shared_data / "taobao" / "UserBehavior_sample.csv")
+    rows = {s.output: s.rows for s in result.steps}
+    assert rows["events_checked"] == 4321
+    con = duckdb.connect(str(result.database), read_only=True)
+    behaviors = dict(con.execute("select behavior, count(*) from events_checked "
+                                 "group by 1").fetchall())
+    con.close()
+    assert behaviors == {"pv": 3926, "cart": 190, "fav": 128, "buy": 77}
+    assert rows["events_clean"] + rows["quarantine"] == 4321
+    assert _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/land_taobao")["latestRun"][
+        "state"] == "COMPLETE"
+
+
+def test_amazon_beauty_split_is_leave_one_out(tmp_path, catalog, shared_data):
+    client, _ = catalog
+    a = shared_data / "amazon"
+    result = land_and_run(tmp_path, "amazon", reporter=Reporter(client),
+                          input_path=a / "Beauty.txt", attributes=a / "Beauty_item2attributes.json")
+    con = duckdb.connect(str(result.database), read_only=True)
+    split = dict(con.execute("select split, count(*) from interactions_split "
+                             "group by 1").fetchall())
+    items = con.execute("select count(*) from item_features").fetchone()[0]
+    con.close()
+    assert split == {"test": 22_363, "valid": 22_363, "train": 198_502 - 2 * 22_363}
+    assert items == 12_101
