@@ -166,8 +166,8 @@ def load(engine, g: dict, seed: int) -> None:
             conn.execute("VACUUM ANALYZE")
             conn.autocommit = False
         else:
-            def fix(v):  # SQLite stores naive UTC text, as SQLAlchemy's DateTime writes it
-                return v.replace(tzinfo=None).isoformat(" ") if isinstance(v, datetime) else v
+            def fix(v):  # naive UTC text with microseconds, exactly as SQLAlchemy writes it
+                return v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
 
             conn.execute("BEGIN")
             for table, rows in tables.items():
