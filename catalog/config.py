@@ -34,6 +34,10 @@ class Settings:
     max_lineage_depth: int = 50
     # Most events accepted in one batch request.
     max_batch_events: int = 5000
+    # Where pipeline runs started through the API keep their files.
+    work_dir: str = str(Path.cwd() / "var" / "work")
+    # URL workers use to report back; default: the URL the request came in on.
+    public_url: str | None = None
     # Skip the "database at head" check (tests that build the schema with create_all).
     skip_schema_check: bool = False
     extra: dict = field(default_factory=dict)
@@ -45,6 +49,9 @@ class Settings:
         kwargs: dict = {}
         if env.get("CATALOG_DATABASE_URL"):
             kwargs["database_url"] = env["CATALOG_DATABASE_URL"]
+        for key in ("work_dir", "public_url"):
+            if env.get("CATALOG_" + key.upper()):
+                kwargs[key] = env["CATALOG_" + key.upper()]
         for f in fields(cls):
             key = "CATALOG_" + f.name.upper()
             if f.type == "int" and env.get(key):

@@ -47,18 +47,15 @@ def _schema_facets(con, table: str) -> dict:
 
 
 @contextlib.contextmanager
-def pipeline_run(reporter: Reporter | None, workdir: Path, con, source_fps: dict[str, str]):
-    """The parent run of all steps (or nothing without a reporter)."""
+def pipeline_run(reporter: Reporter | None, run_id: str | None = None):
+    """The parent run of the landing and every step (or nothing without a reporter).
+
+    Its children carry the lineage; the parent's state is the pipeline's: FAIL when any step or
+    critical check failed.
+    """
     if reporter is None:
         yield None
         return
-    inputs = [
-        cc.InputDataset(reporter.namespace, table, facets={
-            **_schema_facets(con, table), **reporter.dataset_source(workdir, table),
-            "version": cc.dataset_version(fp),
-        })
-        for table, fp in sorted(source_fps.items())
-    ]
     job_facets = {
         "jobType": cc.job_type("BATCH", "DUCKDB", "PIPELINE"),
         "documentation": cc.job_documentation(
@@ -66,8 +63,8 @@ def pipeline_run(reporter: Reporter | None, workdir: Path, con, source_fps: dict
             f"feature tables and splits the ranker trains on (source: {reporter.source})."),
     }
     run_facets = {"processing_engine": cc.processing_engine("duckdb", duckdb.__version__)}
-    with reporter.client.run(reporter.job_namespace, reporter.pipeline, inputs=inputs,
-                             job_facets=job_facets, run_facets=run_facets) as parent:
+    with reporter.client.run(reporter.job_namespace, reporter.pipeline, job_facets=job_facets,
+                             run_facets=run_facets, run_id=run_id) as parent:
         yield parent
 
 
@@ -182,7 +179,7 @@ def validate_step(reporter: Reporter | None, parent, step: Step, con, fp: str) -
 
 
 @contextlib.contextmanager
-def landing_run(reporter: Reporter | None, source: str, inputs: list[str]):
+def landing_run(reporter: Reporter | None, source: str, inputs: list[str], parent=None):
     """The run that lands a source as raw Parquet; yields a callback declaring its outputs."""
     if reporter is None:
         yield lambda workdir, con, fps: None
@@ -194,7 +191,7 @@ def landing_run(reporter: Reporter | None, source: str, inputs: list[str]):
     }
     ins = [cc.InputDataset("file", path) for path in inputs]
     with reporter.client.run(reporter.job_namespace, f"land_{source}", inputs=ins,
-                             job_facets=job_facets) as run:
+                             job_facets=job_facets, parent=parent) as run:
 
         def declare(workdir: Path, con, fps: dict[str, str]) -> None:
             for table, fp in sorted(fps.items()):

@@ -13,6 +13,7 @@ For every step, in dependency order:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -137,8 +138,14 @@ def run_pipeline(
     steps: list[Step] | None = None,
     validate: bool = True,
     progress: Callable[[str, str], None] | None = None,
+    parent=None,
+    run_id: str | None = None,
 ) -> PipelineResult:
-    """Run every step over ``workdir``; report to the catalog when ``reporter`` is given."""
+    """Run every step over ``workdir``; report to the catalog when ``reporter`` is given.
+
+    Steps report as children of ``parent`` (an open pipeline run) or, without one, of a new
+    pipeline run (with id ``run_id`` if given).
+    """
     started = time.perf_counter()
     workdir = Path(workdir).resolve()
     steps = steps if steps is not None else load_steps()
@@ -149,7 +156,7 @@ def run_pipeline(
     try:
         for source in SOURCES:
             fps[source], _ = fingerprint(con, source)
-        with report.pipeline_run(reporter, workdir, con, fps) as parent:
+        with _parent(reporter, parent, run_id) as parent:
             result.run_id = parent.run_id if parent else None
             for step in steps:
                 if blocked & set(step.inputs):
@@ -177,6 +184,15 @@ def run_pipeline(
         con.close()
         result.seconds = time.perf_counter() - started
     return result
+
+
+@contextlib.contextmanager
+def _parent(reporter, parent, run_id):
+    if parent is not None:
+        yield parent
+    else:
+        with report.pipeline_run(reporter, run_id) as opened:
+            yield opened
 
 
 def _run_step(con, step, fps, reporter, parent, validate) -> StepResult:

@@ -26,19 +26,26 @@ def land(workdir: Path, source: str, *, input_path=None, attributes=None, events
 
 
 def land_and_run(workdir: Path, source: str, *, reporter=None, input_path=None, attributes=None,
-                 events=200_000, seed=7, progress=None) -> PipelineResult:
-    """Land ``source`` (reported as its own run), then run every step over it."""
+                 events=200_000, seed=7, progress=None, run_id: str | None = None
+                 ) -> PipelineResult:
+    """Land ``source``, then run every step over it, all under one pipeline run (id ``run_id``).
+
+    Landing is a child run of the pipeline run; a landing failure fails the pipeline run.
+    """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     inputs = [str(Path(p).resolve()) for p in (input_path, attributes) if p is not None]
-    with report.landing_run(reporter, source, inputs) as declare:
-        land(workdir, source, input_path=input_path, attributes=attributes, events=events,
-             seed=seed)
-        con = connect(workdir)
-        try:
-            declare(workdir, con, {t: fingerprint(con, t)[0] for t in SOURCE_TABLES})
-        finally:
-            con.close()
-    if progress:
-        progress(f"land_{source}", "done")
-    return run_pipeline(workdir, reporter=reporter, progress=progress)
+    with report.pipeline_run(reporter, run_id) as parent:
+        with report.landing_run(reporter, source, inputs, parent) as declare:
+            land(workdir, source, input_path=input_path, attributes=attributes, events=events,
+                 seed=seed)
+            con = connect(workdir)
+            try:
+                declare(workdir, con, {t: fingerprint(con, t)[0] for t in SOURCE_TABLES})
+            finally:
+                con.close()
+        if progress:
+            progress(f"land_{source}", "done")
+        result = run_pipeline(workdir, reporter=reporter, progress=progress, parent=parent)
+        result.run_id = parent.run_id if parent else None
+        return result

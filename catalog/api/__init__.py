@@ -10,9 +10,20 @@ from catalog.errors import CatalogError
 
 def register_api(app: Flask) -> None:
     """Attach every API blueprint and the JSON error handlers."""
-    from catalog.api import datasets, graph, jobs, lineage, models, namespaces, openapi, search
+    from catalog.api import (
+        datasets,
+        graph,
+        jobs,
+        lineage,
+        models,
+        namespaces,
+        openapi,
+        pipelines,
+        search,
+    )
 
-    for module in (lineage, namespaces, datasets, jobs, search, models, openapi, graph):
+    modules = (lineage, namespaces, datasets, jobs, search, models, openapi, graph, pipelines)
+    for module in modules:
         app.register_blueprint(module.bp, url_prefix="/api/v1")
 
     @app.errorhandler(CatalogError)

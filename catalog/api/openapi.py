@@ -128,6 +128,20 @@ PATHS: dict[str, dict] = {
                    body={"type": "object", "required": ["version"],
                          "properties": {"version": {"type": "integer"}}}, tag="models"),
     },
+    "/api/v1/pipelines": {"get": _op("Pipelines this deployment can run", tag="pipelines",
+                                     errors=())},
+    "/api/v1/pipelines/{name}": {
+        "get": _op("A pipeline with its steps", [_NAME], tag="pipelines", errors=("404",)),
+    },
+    "/api/v1/pipelines/{name}/runs": {
+        "post": _op("Start a pipeline run in a background worker", [_NAME], ok="202",
+                    body={"type": "object", "properties": {
+                        "source": {"enum": ["synthetic", "taobao", "amazon"]},
+                        "events": {"type": "integer"}, "seed": {"type": "integer"},
+                        "input": {"type": "string"}, "attributes": {"type": "string"},
+                        "workdir": {"type": "string"}}}, tag="pipelines"),
+        "get": _op("Runs started through the catalog", [_NAME, *_PAGE], tag="pipelines"),
+    },
     "/api/v1/openapi.json": {"get": _op("This document", tag="meta", errors=())},
 }
 

@@ -14,6 +14,7 @@ from catalog.models.job import Job, JobVersion
 from catalog.models.lineage import ColumnLineage, LineageEdge, LineageEvent
 from catalog.models.model import MLModel, ModelAlias, ModelVersion
 from catalog.models.namespace import Namespace, Source
+from catalog.models.pipeline import PipelineExecution
 from catalog.models.quality import ColumnProfile, DatasetProfile, QualityAssertion
 from catalog.models.run import Run, RunIO, RunStateChange
 
@@ -36,6 +37,7 @@ __all__ = [
     "ModelAlias",
     "ModelVersion",
     "Namespace",
+    "PipelineExecution",
     "QualityAssertion",
     "Run",
     "RunIO",
