@@ -1,0 +1,396 @@
+"""Ingest throughput: OpenLineage events over HTTP into a live catalog, against the database floor.
+
+For each backend (SQLite, PostgreSQL) and each mode, a fresh database is migrated and a live server
+started on it (gunicorn, ``--workers`` sync workers, default 2; ``--server serve`` uses
+``catalog serve``, Flask's threaded development server, instead). Then:
+
+* ``single``: every event is one ``POST /api/v1/lineage``, from ``--threads`` client threads (4).
+* ``batch``: ``POST /api/v1/lineage/batch`` with ``--batch`` events each (250), same threads.
+* ``floor``: the rows the catalog keeps per event (raw event, run state, three run I/O rows),
+  inserted with ``executemany`` (psycopg / sqlite3) into equivalent plain tables, one transaction
+  per ``--batch`` events: what the database alone can do, without the catalog's model.
+
+Events are realistic RunEvents built with openlineage-python: START and COMPLETE of each run, two
+inputs and one output with schema facets, over 40 jobs whose 60 datasets overlap (one job's output
+is another's input), so runs contend for the same dataset rows as a real pipeline's do.
+
+``--profile`` instead runs a slice of events through the app in-process under cProfile and prints
+the hottest functions and the SQL statements per event. The lineage (read) half of the benchmarks
+is ``bench/lineage_bench.py``; ``--lineage`` runs it afterwards (its defaults, same backends).
+
+    python bench/catalog_bench.py                        # both backends, all modes
+    python bench/catalog_bench.py --backends postgresql --runs 2000
+    python bench/catalog_bench.py --profile --backends postgresql
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+from openlineage.client import event_v2 as ol
+from openlineage.client import facet_v2 as f
+from openlineage.client.serde import Serde
+
+PG_SERVER_URL = os.environ.get(
+    "CATALOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+def _schema(n_fields: int, rng: random.Random) -> f.schema_dataset.SchemaDatasetFacet:
+    types = ["BIGINT", "VARCHAR", "DOUBLE", "TIMESTAMP", "BOOLEAN"]
+    m = f.schema_dataset
+    return m.SchemaDatasetFacet(fields=[
+        m.SchemaDatasetFacetFields(name=f"col_{i}", type=rng.choice(types))
+        for i in range(n_fields)
+    ])
+
+
+def make_events(runs: int, seed: int = 7) -> list[dict]:
+    """START+COMPLETE dicts for ``runs`` runs over 40 jobs and 60 overlapping datasets."""
+    rng = random.Random(seed)
+    datasets = [("shop", f"raw_{i}") for i in range(20)] + [
+        ("features", f"table_{i}") for i in range(40)]
+    schemas = {d: _schema(rng.randint(5, 12), rng) for d in datasets}
+    templates = []
+    for j in range(40):
+        out = datasets[20 + j]
+        # Inputs come from raw tables or earlier jobs' outputs: a DAG with shared datasets.
+        ins = rng.sample(datasets[: 20 + j], 2)
+        job = ol.Job(namespace="pipelines", name=f"job_{j}", facets={
+            "jobType": f.job_type_job.JobTypeJobFacet(
+                processingType="BATCH", integration="DUCKDB", jobType="QUERY"),
+        })
+        inputs = [ol.InputDataset(namespace=n, name=m, facets={"schema": schemas[(n, m)]})
+                  for n, m in ins]
+        outputs = [ol.OutputDataset(namespace=out[0], name=out[1],
+                                    facets={"schema": schemas[out]})]
+        event = ol.RunEvent(eventType=ol.RunState.START, eventTime=T0.isoformat(),
+                            run=ol.Run(runId=str(uuid.uuid4())), job=job, inputs=inputs,
+                            outputs=outputs)
+        templates.append(Serde.to_dict(event))
+    events = []
+    for r in range(runs):
+        # Jobs in random order: now and then two runs of one job overlap, as they do in life.
+        tmpl, run_id = rng.choice(templates), str(uuid.uuid4())
+        for i, state in enumerate(("START", "COMPLETE")):
+            at = (T0 + timedelta(seconds=2 * r + i)).isoformat()
+            events.append({**tmpl, "eventType": state, "eventTime": at,
+                           "run": {"runId": run_id, "facets": {}}})
+    return events
+
+
+# --- databases and servers ----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_admin():
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(PG_SERVER_URL)
+    return psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
+                           password=u.password, dbname=u.database, autocommit=True)
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, tmp: Path):
+    """URL of a new empty database (a file in ``tmp`` for SQLite), dropped afterwards."""
+    name = f"catalog_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / (name + '.db')}"
+        return
+    from sqlalchemy.engine import make_url
+
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = make_url(PG_SERVER_URL).set(database=name)
+            yield url.render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def live_server(url: str, server: str, workers: int, log: Path | None = None):
+    """A migrated catalog serving ``url`` on a free port; yields its base URL and process.
+
+    The server's output is appended to ``log`` when given (its tracebacks explain any 500).
+    """
+    env = {**os.environ, "CATALOG_DATABASE_URL": url}
+    cli = [sys.executable, "-m", "catalog.cli"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    port = _free_port()
+    if server == "gunicorn":
+        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
+               f"127.0.0.1:{port}", "catalog.app:create_app()"]
+    else:
+        cmd = [*cli, "serve", "--port", str(port)]
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{base}/api/v1/namespaces", timeout=1).ok:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start on {url}")
+            time.sleep(0.1)
+        yield base, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if log:
+            out.close()
+
+
+# --- modes --------------------------------------------------------------------------------------
+
+
+def _post_all(base: str, path: str, bodies: list[bytes], threads: int) -> tuple[float, list]:
+    """POST ``bodies`` from ``threads`` threads; seconds taken and the error answers received.
+
+    Errors are collected, not fatal: a server that fails under concurrency is a finding.
+    """
+    errors: list[str] = []
+
+    def worker(mine: list[bytes]) -> None:
+        with requests.Session() as s:
+            for body in mine:
+                r = s.post(base + path, data=body,
+                           headers={"Content-Type": "application/json"}, timeout=300)
+                if r.status_code == 207:
+                    errors.extend(f"207 {x}" for x in r.json()["results"] if x["status"] == "error")
+                elif r.status_code != 201:
+                    errors.append(f"{r.status_code} {r.text[:300]}")
+
+    # Each run's two events stay in one thread, in order, as one pipeline would send them.
+    pairs = [bodies[i:i + 2] for i in range(0, len(bodies), 2)] if path.endswith("lineage") \
+        else [[b] for b in bodies]
+    chunks = [[b for p in pairs[t::threads] for b in p] for t in range(threads)]
+    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - start, errors
+
+
+def run_single(base: str, events: list[dict], threads: int) -> tuple[float, list]:
+    """One POST per event."""
+    return _post_all(base, "/api/v1/lineage", [json.dumps(e).encode() for e in events], threads)
+
+
+def run_batch(base: str, events: list[dict], threads: int, size: int) -> tuple[float, list]:
+    """Batches of ``size`` events per POST."""
+    bodies = [json.dumps(events[i:i + size]).encode() for i in range(0, len(events), size)]
+    return _post_all(base, "/api/v1/lineage/batch", bodies, threads)
+
+
+FLOOR_DDL = [
+    """create table events (id {pk}, event_hash varchar(64) unique, kind varchar(16),
+       event_type varchar(16), event_time {ts}, run_uuid varchar(36), job_namespace text,
+       job_name text, payload {js})""",
+    "create table run_states (id {pk}, run_uuid varchar(36), state varchar(16), event_time {ts})",
+    """create table run_io (id {pk}, run_uuid varchar(36), namespace text, name text,
+       direction varchar(6))""",
+]
+
+
+def floor_rows(events: list[dict]):
+    """The rows kept per event, as plain tuples."""
+    import hashlib
+
+    ev, st, io = [], [], []
+    for e in events:
+        payload = json.dumps(e, sort_keys=True, separators=(",", ":"))
+        rid, at = e["run"]["runId"], e["eventTime"]
+        ev.append((hashlib.sha256(payload.encode()).hexdigest(), "RunEvent", e["eventType"], at,
+                   rid, e["job"]["namespace"], e["job"]["name"], payload))
+        st.append((rid, e["eventType"], at))
+        io += [(rid, d["namespace"], d["name"], "input") for d in e["inputs"]]
+        io += [(rid, d["namespace"], d["name"], "output") for d in e["outputs"]]
+    return ev, st, io
+
+
+def run_floor(url: str, events: list[dict], size: int) -> float:
+    """executemany of the same rows into plain tables, one transaction per ``size`` events."""
+    rows = [floor_rows(events[i:i + size]) for i in range(0, len(events), size)]
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("pragma journal_mode=wal")
+        conn.execute("pragma synchronous=normal")  # as the catalog's engine sets it
+        types, mark = {"pk": "integer primary key", "ts": "text", "js": "text"}, "?"
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+        conn = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
+                               password=u.password, dbname=u.database, autocommit=True)
+        types = {"pk": "bigserial primary key", "ts": "timestamptz", "js": "jsonb"}
+        mark = "%s"
+    for ddl in FLOOR_DDL:
+        conn.execute(ddl.format(**types))
+    sql = [
+        f"insert into events (event_hash, kind, event_type, event_time, run_uuid, job_namespace,"
+        f" job_name, payload) values ({', '.join([mark] * 8)})",
+        f"insert into run_states (run_uuid, state, event_time) values ({mark}, {mark}, {mark})",
+        f"insert into run_io (run_uuid, namespace, name, direction) values "
+        f"({mark}, {mark}, {mark}, {mark})",
+    ]
+    start = time.perf_counter()
+    for chunk in rows:
+        cur = conn.cursor()
+        cur.execute("begin")
+        for stmt, data in zip(sql, chunk, strict=True):
+            cur.executemany(stmt, data)
+        cur.execute("commit")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+# --- profiling ----------------------------------------------------------------------------------
+
+
+def profile(url: str, events: list[dict], top: int = 25) -> None:
+    """Ingest ``events`` in-process under cProfile; print hot functions and statements per event."""
+    import cProfile
+    import pstats
+    from collections import Counter
+
+    from sqlalchemy import event as sa_event
+
+    from catalog.app import create_app
+
+    env = {**os.environ, "CATALOG_DATABASE_URL": url}
+    subprocess.run([sys.executable, "-m", "catalog.cli", "db", "upgrade"], env=env, check=True,
+                   capture_output=True)
+    app = create_app({"database_url": url})
+    client = app.test_client()
+    statements: Counter[str] = Counter()
+
+    def count(conn, cursor, statement, *args):
+        statements[" ".join(statement.split())[:110]] += 1
+
+    sa_event.listen(app.extensions["catalog"].engine, "before_cursor_execute", count)
+    warm, rest = events[:200], events[200:]
+    for e in warm:  # first runs of each job create datasets; measure the steady state
+        client.post("/api/v1/lineage", json=e)
+    statements.clear()
+    prof = cProfile.Profile()
+    start = time.perf_counter()
+    prof.enable()
+    for e in rest:
+        r = client.post("/api/v1/lineage", json=e)
+        assert r.status_code == 201, r.get_json()
+    prof.disable()
+    elapsed = time.perf_counter() - start
+    print(f"\n{len(rest)} events in {elapsed:.2f}s in-process ({len(rest) / elapsed:.0f}/s), "
+          f"{sum(statements.values()) / len(rest):.1f} SQL statements per event:")
+    for stmt, n in statements.most_common(top):
+        print(f"  {n / len(rest):5.2f}  {stmt}")
+    print()
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the chosen modes on the chosen backends and print one table."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backends", default="sqlite,postgresql", help="comma-separated backends")
+    p.add_argument("--runs", type=int, default=1500, help="runs per mode (2 events each)")
+    p.add_argument("--threads", type=int, default=4, help="client threads")
+    p.add_argument("--batch", type=int, default=250, help="events per batch request")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    p.add_argument("--server", choices=["gunicorn", "serve"], default="gunicorn",
+                   help="gunicorn, or `catalog serve` (threaded development server)")
+    p.add_argument("--modes", default="single,batch,floor", help="comma-separated modes")
+    p.add_argument("--log", type=Path, help="append the servers' output to this file")
+    p.add_argument("--profile", action="store_true", help="profile in-process ingestion instead")
+    p.add_argument("--lineage", action="store_true", help="then run bench/lineage_bench.py")
+    args = p.parse_args(argv)
+
+    events = make_events(args.runs)
+    backends = args.backends.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.profile:
+            for backend in backends:
+                with fresh_database(backend, Path(tmp)) as url:
+                    print(f"== {backend}")
+                    profile(url, events[:2000])
+            return
+        results = []
+        for backend in backends:
+            for mode in args.modes.split(","):
+                with fresh_database(backend, Path(tmp)) as url:
+                    if mode == "floor":
+                        seconds, errors = run_floor(url, events, args.batch), []
+                    else:
+                        with live_server(url, args.server, args.workers, args.log) as (base, _):
+                            seconds, errors = (
+                                run_single(base, events, args.threads) if mode == "single"
+                                else run_batch(base, events, args.threads, args.batch))
+                results.append((mode, backend, len(events), seconds, errors))
+                print(f"  {mode:6} {backend:10} {len(events) / seconds:9.0f} events/s, "
+                      f"{len(errors)} errors", file=sys.stderr)
+    floor = {b: n / s for m, b, n, s, _ in results if m == "floor"}
+    server = args.server if args.server == "serve" else f"gunicorn x{args.workers} sync"
+    print(f"\nserver: {server}; client threads: {args.threads}; batch size: {args.batch}; "
+          f"cpus: {os.cpu_count()}")
+    print(f"{'mode':8} {'backend':11} {'events':>7} {'seconds':>8} {'events/s':>9} "
+          f"{'vs floor':>9} {'errors':>7}")
+    for mode, backend, n, s, errors in results:
+        ratio = f"{n / s / floor[backend]:.4f}" if backend in floor else "-"
+        print(f"{mode:8} {backend:11} {n:7d} {s:8.2f} {n / s:9.0f} {ratio:>9} {len(errors):7d}")
+    for mode, backend, _, _, errors in results:
+        if errors:
+            print(f"{mode} on {backend}: {len(errors)} errors, first: {errors[0][:200]}")
+
+    if args.lineage:
+        run_lineage(backends)
+
+
+def run_lineage(backends: list[str]) -> None:
+    """The read half: ``bench/lineage_bench.py`` with its defaults, in a fresh database each."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import lineage_bench
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            with fresh_database(backend, Path(tmp)) as url:
+                lineage_bench.print_table(lineage_bench.run(url), f"lineage queries, {backend}")
+
+
+if __name__ == "__main__":
+    main()
