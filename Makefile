@@ -24,10 +24,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
+# Migrate, serve, and run the demo loop (synthetic data -> feature pipeline) into the catalog.
 run: install
 	mkdir -p var
 	$(BIN)/catalog db upgrade
-	$(BIN)/catalog serve --host $(HOST) --port $(PORT)
+	$(BIN)/catalog demo --host $(HOST) --port $(PORT)
 
 # PostgreSQL must be reachable: the database suite runs on it as well as on SQLite.
 pg:

@@ -99,6 +99,51 @@ def current(database_url: str | None) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", envvar="CATALOG_HOST", help="Interface to bind.")
+@click.option("--port", default=5000, type=int, envvar="CATALOG_PORT", help="Port to listen on.")
+@click.option("--events", default=200_000, type=int, show_default=True,
+              help="Synthetic events to generate.")
+@click.option("--workdir", type=click.Path(), default="var/demo", show_default=True,
+              help="Folder for the demo's data files.")
+@DB_URL_OPTION
+def demo(host: str, port: int, events: int, workdir: str, database_url: str | None) -> None:
+    """Serve the catalog and run the whole demo loop on seeded synthetic data into it."""
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from catalog.client import CatalogClient
+    from pipelines.report import Reporter
+    from pipelines.service import land_and_run
+
+    url = f"http://{host}:{port}"
+    probe = CatalogClient(url, retries=0, timeout=1)
+    if probe.health():
+        raise click.ClickException(f"something already answers on {url}; pick another --port")
+    server = subprocess.Popen([sys.executable, "-m", "catalog.cli", "serve", "--host", host,
+                               "--port", str(port), "--database-url", _url(database_url)])
+    try:
+        deadline = time.monotonic() + 30
+        while not probe.health():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise click.ClickException("the catalog server did not start")
+            time.sleep(0.1)
+        click.echo(f"running the feature pipeline on {events:,} synthetic events...", err=True)
+        client = CatalogClient(url, timeout=60)
+        result = land_and_run(Path(workdir), "synthetic", reporter=Reporter(client),
+                              events=events)
+        click.echo(f"pipeline {result.run_id}: {len(result.steps)} steps in "
+                   f"{result.seconds:.1f}s; feature tables in {result.database}", err=True)
+        click.echo(f"catalog ready at {url}/api/v1/namespaces (Ctrl-C to stop)", err=True)
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def _register_subcommands() -> None:
     from pipelines.cli import pipeline
 
