@@ -54,6 +54,7 @@ from openlineage.client.transport.http import (
     TokenProvider,
 )
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util import Retry
 
 DEFAULT_URL = "http://127.0.0.1:5000"
@@ -252,7 +253,7 @@ class CatalogClient:
             if inner is None or inner is reason:
                 break
             reason = inner
-        if isinstance(exc, requests.Timeout):
+        if isinstance(exc, requests.Timeout) or isinstance(reason, TimeoutError | ReadTimeoutError):
             text = f"no answer within {self.timeout}s"
         elif isinstance(reason, OSError) and reason.strerror:
             text = reason.strerror
@@ -276,6 +277,7 @@ class RunReporter:
     only at the end: add them with :meth:`add_output` before the block exits and they go out
     with COMPLETE. If the block raises, FAIL carries the exception (message and stack trace) and
     the exception propagates unchanged; a failure to report FAIL is not allowed to hide it.
+    An interruption (KeyboardInterrupt, SystemExit) is reported as ABORT rather than FAIL.
     """
 
     def __init__(self, client: CatalogClient, namespace: str, job_name: str, *, inputs=(),
@@ -345,8 +347,9 @@ class RunReporter:
         failure = error_message(
             str(exc) or exc_type.__name__, "".join(traceback.format_exception(exc))
         )
+        state = RunState.FAIL if isinstance(exc, Exception) else RunState.ABORT
         try:
-            self.client.emit(self.event(RunState.FAIL, {"errorMessage": failure}))
+            self.client.emit(self.event(state, {"errorMessage": failure}))
         except (CatalogUnavailable, CatalogRequestError) as report_error:
             exc.add_note(f"(reporting the failure to the catalog failed too: {report_error})")
         return False

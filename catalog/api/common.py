@@ -101,6 +101,6 @@ def time_arg(name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def depth_arg(default: int = 20) -> int:
+def depth_arg(default: int = 10) -> int:
     """The ``depth`` of a lineage query, capped by the configured maximum."""
     return int_arg("depth", default, minimum=0, maximum=state().settings.max_lineage_depth)

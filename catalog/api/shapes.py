@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from catalog.models import Dataset, DatasetVersion, Job, Run
 
@@ -12,7 +12,7 @@ _MARQUEZ_TYPE = {"stream": "STREAM"}
 
 def iso(t: datetime | None) -> str | None:
     """ISO-8601 UTC with a Z, or None."""
-    return t.isoformat().replace("+00:00", "Z") if t else None
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
 
 
 def field_json(f) -> dict:

@@ -77,16 +77,23 @@ def get_dataset_version(session: Session, namespace: str, name: str, version: st
 
 
 def latest_runs(session: Session, job_ids: list[int]) -> dict[int, Run]:
-    """The newest run of each job in ``job_ids``, in one query."""
+    """The newest run (by creation time, then id) of each job in ``job_ids``, in one query."""
     if not job_ids:
         return {}
-    newest = (
-        select(Run.job_id, func.max(Run.id).label("run_id"))
+    ranked = (
+        select(
+            Run.id,
+            func.row_number()
+            .over(partition_by=Run.job_id, order_by=(Run.created_at.desc(), Run.id.desc()))
+            .label("n"),
+        )
         .where(Run.job_id.in_(job_ids))
-        .group_by(Run.job_id)
         .subquery()
     )
-    rows = session.scalars(select(Run).join(newest, Run.id == newest.c.run_id)).all()
+    rows = session.scalars(
+        select(Run).join(ranked, Run.id == ranked.c.id).where(ranked.c.n == 1)
+        .options(selectinload(Run.job_version))
+    ).all()
     return {r.job_id: r for r in rows}
 
 

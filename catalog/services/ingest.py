@@ -309,7 +309,7 @@ def _run_event(session: Session, event: dict, event_time: datetime) -> None:
                 )
             io.dataset_version_id = version.id
             dsvc.record_quality(session, version, run.id, io.facets)
-            _column_lineage(session, version, io.facets, run, input_versions)
+            _column_lineage(session, version, io.facets, run, input_versions, event_time)
 
     if state == "COMPLETE":
         ios = session.scalars(select(RunIO).where(RunIO.run_id == run.id)).all()
@@ -321,7 +321,9 @@ def _run_event(session: Session, event: dict, event_time: datetime) -> None:
         run.job_version_id = _job_version(session, job, refs["input"], refs["output"]).id
 
 
-def _column_lineage(session, version, facets: dict, run: Run, input_versions: dict) -> None:
+def _column_lineage(
+    session, version, facets: dict, run: Run, input_versions: dict, event_time: datetime
+) -> None:
     cl = facets.get("columnLineage")
     if not isinstance(cl, dict) or not isinstance(cl.get("fields"), dict):
         return
@@ -357,6 +359,8 @@ def _column_lineage(session, version, facets: dict, run: Run, input_versions: di
                         "description": t.get("description")
                         or spec.get("transformationDescription"),
                         "masking": bool(t.get("masking", False)),
+                        # Event time, like lineage_edges: "as of T" uses one clock.
+                        "created_at": event_time,
                     },
                     [
                         "output_version_id", "output_field", "input_dataset_id", "input_field",

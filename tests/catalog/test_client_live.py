@@ -311,6 +311,11 @@ def test_run_reporter_reports_failure_and_reraises(live, session):
     out = s.scalar(select(Dataset).where(Dataset.name == "never_written"))
     assert out.current_version_id is None  # a failed run registers no output version
 
+    with pytest.raises(KeyboardInterrupt):
+        with catalog.run("pipelines", "interrupted") as stopped:
+            raise KeyboardInterrupt
+    assert fresh(session).scalar(select(Run.state).where(Run.uuid == stopped.run_id)) == "ABORT"
+
 
 def test_refused_events_raise_naming_the_field(live, session):
     catalog = cc.CatalogClient(live, retries=1)
@@ -347,6 +352,18 @@ def test_unreachable_catalog_fails_fast_with_one_clear_error():
         catalog.get("api/v1/events/lineage")
     assert not catalog.health()
     assert time.monotonic() - start < 3
+
+
+def test_catalog_that_never_answers_times_out_with_one_clear_error():
+    with socket.socket() as listener:  # accepts connections (kernel backlog) but never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        catalog = cc.CatalogClient(url, retries=1, timeout=0.3, backoff=0.01)
+        start = time.monotonic()
+        with pytest.raises(cc.CatalogUnavailable, match=r"unreachable: no answer within 0.3s"):
+            catalog.emit(feature_run(str(uuid.uuid4()), 0)[0])
+        assert time.monotonic() - start < 2
 
 
 class _Stub(BaseHTTPRequestHandler):
