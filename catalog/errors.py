@@ -59,3 +59,7 @@ class SchemaNotCurrent(CatalogError):
     """The database is not at the migrations' head revision."""
 
     status = 503
+
+
+class PromotionRefused(Conflict):
+    """A model version may not take an alias: its data failed checks or its metrics regressed."""

@@ -319,3 +319,33 @@ def column_walk(
     for e in edges.values():
         e.transformations.sort(key=lambda t: (t[0], t[1], t[2] or "", t[3]))
     return ColumnGraph(nodes, [edges[k] for k in sorted(edges) if k[1] in nodes])
+
+
+# --- version ancestry: the exact dataset versions something was built from -----------------------
+
+_VERSION_ANCESTRY = """
+WITH RECURSIVE ancestry(version_id, depth) AS (
+    SELECT id, 0 FROM dataset_versions WHERE id IN :start
+    UNION
+    SELECT io.dataset_version_id, a.depth + 1
+    FROM ancestry a
+    JOIN dataset_versions v ON v.id = a.version_id
+    JOIN run_io io ON io.run_id = v.run_id AND io.direction = 'input'
+    WHERE a.depth < :depth AND io.dataset_version_id IS NOT NULL
+)
+SELECT version_id, MIN(depth) AS depth FROM ancestry GROUP BY version_id
+"""
+
+
+def version_ancestry(conn, version_ids: list[int], depth: int) -> dict[int, int]:
+    """Dataset versions that ``version_ids`` were built from, version by version, with distance.
+
+    Follows each version to the run that wrote it and that run's input versions, up to ``depth``
+    runs back; the start versions are included at distance 0.
+    """
+    _check(depth, None)
+    if not version_ids:
+        return {}
+    sql = text(_VERSION_ANCESTRY).bindparams(bindparam("start", expanding=True))
+    rows = conn.execute(sql, {"start": list(version_ids), "depth": depth}).all()
+    return {int(r[0]): int(r[1]) for r in rows}

@@ -98,12 +98,18 @@ def get_version(name: str, ref: str):
 
 @bp.put("/models/<name>/aliases/<alias>")
 def put_alias(name: str, alias: str):
-    """Point an alias at a version: body ``{"version": N}``."""
+    """Point an alias at a version: body ``{"version": N, "tolerance": 0.05}``.
+
+    ``production`` is gated: 409 with ``reasons`` when the version's training data (version by
+    version, back to the raw sources) failed a critical check, or its validation metrics regress
+    beyond ``tolerance`` (relative) against the current production version.
+    """
     body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("version"), int):
         raise ValidationFailed("body must be {\"version\": <integer>}", field="version")
+    tolerance = body.get("tolerance", 0.05)
     with db_session() as session:
-        registry.set_alias(session, name, alias, body["version"])
+        registry.set_alias(session, name, alias, body["version"], tolerance=tolerance)
     with read_session() as session:
         return jsonify(model_json(registry.find_model(session, name)))
 

@@ -7,8 +7,16 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from catalog.errors import NotFound, ValidationFailed
-from catalog.models import MLModel, ModelAlias, ModelVersion, Run
+from catalog.errors import NotFound, PromotionRefused, ValidationFailed
+from catalog.lineage_queries import version_ancestry
+from catalog.models import (
+    DatasetVersion,
+    MLModel,
+    ModelAlias,
+    ModelVersion,
+    QualityAssertion,
+    Run,
+)
 from catalog.models.base import utcnow
 from catalog.services import datasets as dsvc
 from catalog.services.common import get_or_create_dataset, insert_ignore
@@ -126,11 +134,83 @@ def resolve_version(session: Session, name: str, ref: str) -> ModelVersion:
     raise NotFound(f"model {name!r} has no alias {ref!r}", field="alias")
 
 
-def set_alias(session: Session, name: str, alias: str, version: int) -> ModelAlias:
-    """Point ``alias`` at ``version`` (promotion rules are applied by the ranker's gate)."""
+# Aliases whose holders serve users: promotion to them is gated.
+GATED_ALIASES = ("production",)
+# How many runs back a gate looks for failed checks on the data a model learned from.
+ANCESTRY_DEPTH = 20
+
+
+def _latest_failures(session: Session, version_ids: list[int]) -> dict[int, list[QualityAssertion]]:
+    """Failed critical assertions per version, from the latest run that checked each version."""
+    rows = session.scalars(
+        select(QualityAssertion).where(QualityAssertion.dataset_version_id.in_(version_ids))
+        .order_by(QualityAssertion.dataset_version_id, QualityAssertion.created_at,
+                  QualityAssertion.id)
+    ).all()
+    latest_run: dict[int, int | None] = {}
+    for a in rows:  # ordered by time: the last run seen per version is its latest check
+        latest_run[a.dataset_version_id] = a.run_id
+    failures: dict[int, list[QualityAssertion]] = {}
+    for a in rows:
+        stale = a.run_id != latest_run[a.dataset_version_id]
+        if not stale and not a.success and (a.severity or "critical") == "critical":
+            failures.setdefault(a.dataset_version_id, []).append(a)
+    return failures
+
+
+def promotion_problems(
+    session: Session, target: ModelVersion, current: ModelVersion | None, tolerance: float
+) -> list[str]:
+    """Why ``target`` may not replace ``current`` in a gated alias (empty: it may)."""
+    problems = []
+    if target.dataset_version_id is not None:
+        ancestry = version_ancestry(session, [target.dataset_version_id], ANCESTRY_DEPTH)
+        failures = _latest_failures(session, list(ancestry))
+        versions = {v.id: v for v in session.scalars(
+            select(DatasetVersion).where(DatasetVersion.id.in_(list(failures))))}
+        for vid in sorted(failures, key=lambda v: (ancestry[v], v)):
+            v = versions[vid]
+            checks = ", ".join(sorted(
+                a.assertion + (f"({a.column})" if a.column else "") for a in failures[vid]))
+            problems.append(
+                f"training data {v.dataset.namespace.name}:{v.dataset.name} version {v.version} "
+                f"failed critical checks: {checks}"
+            )
+    if target.run_id is None:
+        problems.append("version has no training run, so its training data cannot be checked")
+    if current is not None and current.id != target.id:
+        for key in sorted(k for k in current.metrics if k.startswith("valid.")):
+            new, old = target.metrics.get(key), current.metrics[key]
+            if new is None:
+                problems.append(f"validation metric {key} missing (production has {old:.4f})")
+            elif new < old * (1 - tolerance):
+                problems.append(
+                    f"validation {key} {new:.4f} regresses beyond {tolerance:.0%} of "
+                    f"production version {current.version} ({old:.4f})"
+                )
+    return problems
+
+
+def set_alias(
+    session: Session, name: str, alias: str, version: int, *, tolerance: float = 0.05
+) -> ModelAlias:
+    """Point ``alias`` at ``version``; gated aliases refuse data that failed checks or regressions.
+
+    Raises :class:`PromotionRefused` listing every reason.
+    """
     _check(bool(_ALIAS.match(alias)), "alias", "aliases are lowercase letters, digits, '_', '-'")
+    _check(isinstance(tolerance, int | float) and 0 <= tolerance < 1, "tolerance",
+           "tolerance must be a number in [0, 1)")
     target = resolve_version(session, name, str(version))
     row = session.get(ModelAlias, (target.model_id, alias))
+    if alias in GATED_ALIASES:
+        current = row.model_version if row is not None else None
+        problems = promotion_problems(session, target, current, tolerance)
+        if problems:
+            raise PromotionRefused(
+                f"version {target.version} of {name} cannot become {alias}: " + "; ".join(problems),
+                field="version", reasons=problems,
+            )
     if row is None:
         row = ModelAlias(model_id=target.model_id, alias=alias, model_version_id=target.id)
         session.add(row)

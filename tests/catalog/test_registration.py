@@ -68,17 +68,22 @@ def test_model_version_from_training_run_is_in_lineage(client):
 def test_model_versions_aliases_and_resolution(client):
     for _ in range(2):
         assert client.post("/api/v1/models/ranker/versions", json={}).status_code == 201
-    r = client.put("/api/v1/models/ranker/aliases/production", json={"version": 1})
-    assert r.status_code == 200 and r.get_json()["aliases"] == {"production": 1}
-    assert client.get("/api/v1/models/ranker/versions/production").get_json()["version"] == 1
+    r = client.put("/api/v1/models/ranker/aliases/candidate", json={"version": 1})
+    assert r.status_code == 200 and r.get_json()["aliases"] == {"candidate": 1}
+    assert client.get("/api/v1/models/ranker/versions/candidate").get_json()["version"] == 1
     assert client.get("/api/v1/models/ranker/versions/latest").get_json()["version"] == 2
-    client.put("/api/v1/models/ranker/aliases/production", json={"version": 2})
+    client.put("/api/v1/models/ranker/aliases/candidate", json={"version": 2})
     m = client.get("/api/v1/models/ranker").get_json()
-    assert m["aliases"] == {"production": 2}
-    assert [v["aliases"] for v in m["versions"]] == [[], ["production"]]
-    assert client.put("/api/v1/models/ranker/aliases/production",
+    assert m["aliases"] == {"candidate": 2}
+    assert [v["aliases"] for v in m["versions"]] == [[], ["candidate"]]
+    assert client.put("/api/v1/models/ranker/aliases/candidate",
                       json={"version": 9}).status_code == 404
     assert client.put("/api/v1/models/ranker/aliases/Prod!", json={"version": 1}).status_code == 422
+    # Without a training run there is no data to vouch for: production refuses it.
+    r = client.put("/api/v1/models/ranker/aliases/production", json={"version": 2})
+    assert r.status_code == 409
+    assert r.get_json()["reasons"] == [
+        "version has no training run, so its training data cannot be checked"]
     assert client.get("/api/v1/models/ranker/versions/staging").status_code == 404
     assert client.get("/api/v1/models/nope").status_code == 404
 
