@@ -60,17 +60,19 @@ def run(source, input_path, attributes, events, seed, workdir, catalog_url, name
     if not client.health():
         _fail(f"catalog at {catalog_url} is unreachable (start it with `catalog serve`)", as_json)
     reporter = Reporter(client, namespace=namespace, source=source)
+    error = None
     with _progress(as_json) as progress:
         try:
             result = land_and_run(
                 workdir, source, reporter=reporter, input_path=input_path,
                 attributes=attributes, events=events, seed=seed, progress=progress,
             )
-        except (SourceError, StepError, CatalogUnavailable, CatalogRequestError) as exc:
-            _fail(str(exc), as_json)
-        except PipelineFailed as exc:
-            done = getattr(exc, "result", None)
-            _fail(str(exc), as_json, done.summary() if done else None)
+        except (SourceError, StepError, CatalogUnavailable, CatalogRequestError,
+                PipelineFailed) as exc:
+            error = exc
+    if error is not None:  # after the progress display is gone: the error is the last line
+        done = getattr(error, "result", None)
+        _fail(str(error), as_json, done.summary() if done else None)
     if as_json:
         click.echo(json.dumps(result.summary()))
     else:
@@ -87,9 +89,10 @@ class _progress:
     def __enter__(self):
         if self.quiet:
             return None
+        from rich.console import Console
         from rich.progress import Progress
 
-        self._p = Progress(transient=False)
+        self._p = Progress(console=Console(stderr=True), transient=True)
         self._p.__enter__()
         self._task = self._p.add_task("pipeline", total=None)
         p, task = self._p, self._task
