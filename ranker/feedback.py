@@ -1,0 +1,110 @@
+"""Close the loop: shown recommendations and simulated responses become new raw events.
+
+Each user sees their top-K list. A simulated user clicks a shown item with a probability that
+falls with its rank (position bias) and rises when the item is in the user's favourite category;
+some clicks become carts and some carts purchases. The responses are appended to the landed raw
+events as a new version of ``raw/events.parquet``, which the next pipeline run consumes — so
+lineage runs recommendations -> feedback -> raw events -> features -> model -> recommendations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """Response model of the simulated users."""
+
+    p_click_top: float = 0.30  # click probability of the item ranked first
+    rank_decay: float = 0.85  # click probability multiplies by this per rank further down
+    category_boost: float = 2.0  # favourite-category items are this much likelier to be clicked
+    p_cart: float = 0.25  # click -> cart
+    p_buy: float = 0.40  # cart -> purchase
+    seed: int = 11
+
+
+def simulate(workdir: Path, recommendations: Path, cfg: FeedbackConfig = FeedbackConfig()) -> dict:
+    """Append simulated responses to ``workdir/raw/events.parquet``; return counts.
+
+    Deterministic for the same inputs and seed: randomness comes from hashing (seed, user, item,
+    stage), not from a generator whose state depends on row order.
+    """
+    raw = Path(workdir) / "raw" / "events.parquet"
+    if not raw.is_file():
+        raise FileNotFoundError(f"no raw events at {raw}")
+    if not Path(recommendations).is_file():
+        raise FileNotFoundError(f"no recommendations at {recommendations}")
+    con = duckdb.connect()
+    try:
+        con.execute(f"create view raw as select * from read_parquet('{raw}')")
+        con.execute(f"create view recs as select * from read_parquet('{recommendations}')")
+        # Responses start an hour after the latest plausible event (bad timestamps ignored).
+        start_ts = con.execute(
+            "select coalesce(max(try_cast(ts as BIGINT)), 0) + 3600 from raw "
+            "where try_cast(ts as BIGINT) between 946684800 and 4000000000"
+        ).fetchone()[0]
+        next_row = con.execute("select coalesce(max(source_row), -1) + 1 from raw").fetchone()[0]
+        seed = int(cfg.seed)
+        # u(stage) in [0, 1): a reproducible uniform per (seed, user, item, stage).
+        u = "(hash({seed}, r.user_id, r.item_id, '{stage}') % 1000000) / 1000000.0"
+        con.execute(f"""
+            create table responses as
+            with favourite as (
+                select try_cast(user_id as BIGINT) as user_id,
+                       mode(try_cast(category_id as BIGINT)) as category_id
+                from raw group by 1
+            ),
+            items as (
+                select try_cast(item_id as BIGINT) as item_id,
+                       any_value(try_cast(category_id as BIGINT)) as category_id
+                from raw group by 1
+            ),
+            shown as (
+                select r.user_id, r.item_id, r.rank,
+                       least(1.0, {cfg.p_click_top} * pow({cfg.rank_decay}, r.rank - 1)
+                             * case when i.category_id = f.category_id
+                                    then {cfg.category_boost} else 1 end) as p_click,
+                       {u.format(seed=seed, stage='click')} as u_click,
+                       {u.format(seed=seed, stage='cart')} as u_cart,
+                       {u.format(seed=seed, stage='buy')} as u_buy
+                from recs r
+                left join items i on r.item_id = i.item_id
+                left join favourite f on r.user_id = f.user_id
+            ),
+            clicked as (select * from shown where u_click < p_click),
+            events as (
+                select user_id, item_id, 'pv' as behavior, rank, 0 as step from clicked
+                union all
+                select user_id, item_id, 'cart', rank, 1 from clicked where u_cart < {cfg.p_cart}
+                union all
+                select user_id, item_id, 'buy', rank, 2 from clicked
+                where u_cart < {cfg.p_cart} and u_buy < {cfg.p_buy}
+            )
+            select user_id, item_id, behavior,
+                   {start_ts} + (rank * 60) + step * 20 as ts
+            from events
+        """)
+        counts = dict(con.execute(
+            "select behavior, count(*) from responses group by 1").fetchall())
+        out = raw.with_name("events.next.parquet")
+        con.execute(f"""
+            copy (
+                select * from raw
+                union all
+                select ({next_row} + row_number() over (order by ts, user_id, item_id, behavior)
+                        - 1)::BIGINT as source_row,
+                       user_id::VARCHAR, item_id::VARCHAR,
+                       (select any_value(category_id) from raw r2
+                        where r2.item_id = responses.item_id::VARCHAR) as category_id,
+                       behavior, ts::VARCHAR
+                from responses
+            ) to '{out}' (format parquet)
+        """)
+    finally:
+        con.close()
+    out.replace(raw)  # atomic: readers see the old version or the new one, never half
+    return {"pv": counts.get("pv", 0), "cart": counts.get("cart", 0), "buy": counts.get("buy", 0)}
