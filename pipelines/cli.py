@@ -39,8 +39,12 @@ def _fail(message: str, as_json: bool, summary: dict | None = None) -> None:
               show_default=True, help="Catalog to report to (env CATALOG_URL).")
 @click.option("--namespace", default="recsys", show_default=True,
               help="Catalog namespace of the datasets.")
+@click.option("--skip-landing", is_flag=True,
+              help="Use the raw files already in --workdir (e.g. with feedback appended) "
+              "instead of landing the source again.")
 @click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary at the end.")
-def run(source, input_path, attributes, events, seed, workdir, catalog_url, namespace, as_json):
+def run(source, input_path, attributes, events, seed, workdir, catalog_url, namespace,
+        skip_landing, as_json):
     """Land the source, run every SQL step in DuckDB, validate, and report to the catalog."""
     from catalog.client import CatalogClient, CatalogRequestError, CatalogUnavailable
     from pipelines.report import Reporter
@@ -49,7 +53,12 @@ def run(source, input_path, attributes, events, seed, workdir, catalog_url, name
     from pipelines.sources import SourceError
     from pipelines.steps import StepError
 
-    if source != "synthetic" and input_path is None:
+    if skip_landing:
+        if input_path or attributes:
+            _fail("--skip-landing uses the landed files; drop --input/--attributes", as_json)
+        if not (workdir / "raw" / "events.parquet").is_file():
+            _fail(f"--skip-landing: no landed raw events in {workdir}/raw", as_json)
+    elif source != "synthetic" and input_path is None:
         _fail(f"--input is required for --source {source}", as_json)
     if source == "synthetic" and (input_path or attributes):
         _fail("--input and --attributes apply to taobao and amazon only", as_json)
@@ -66,6 +75,7 @@ def run(source, input_path, attributes, events, seed, workdir, catalog_url, name
             result = land_and_run(
                 workdir, source, reporter=reporter, input_path=input_path,
                 attributes=attributes, events=events, seed=seed, progress=progress,
+                land=not skip_landing,
             )
         except (SourceError, StepError, CatalogUnavailable, CatalogRequestError,
                 PipelineFailed) as exc:

@@ -10,8 +10,8 @@ from pipelines.steps import SOURCES as SOURCE_TABLES
 from pipelines.tables import fingerprint
 
 
-def land(workdir: Path, source: str, *, input_path=None, attributes=None, events=200_000,
-         seed=7) -> dict:
+def land_source(workdir: Path, source: str, *, input_path=None, attributes=None,
+                events=200_000, seed=7) -> dict:
     """Write the source's raw Parquet files into ``workdir/raw``; return counts."""
     from pipelines.sources.real import read_amazon, read_taobao
     from pipelines.sources.synthetic import SyntheticConfig, generate
@@ -26,8 +26,8 @@ def land(workdir: Path, source: str, *, input_path=None, attributes=None, events
 
 
 def land_and_run(workdir: Path, source: str, *, reporter=None, input_path=None, attributes=None,
-                 events=200_000, seed=7, progress=None, run_id: str | None = None
-                 ) -> PipelineResult:
+                 events=200_000, seed=7, progress=None, run_id: str | None = None,
+                 land: bool = True) -> PipelineResult:
     """Land ``source``, then run every step over it, all under one pipeline run (id ``run_id``).
 
     Landing is a child run of the pipeline run; a landing failure fails the pipeline run.
@@ -36,16 +36,17 @@ def land_and_run(workdir: Path, source: str, *, reporter=None, input_path=None, 
     workdir.mkdir(parents=True, exist_ok=True)
     inputs = [str(Path(p).resolve()) for p in (input_path, attributes) if p is not None]
     with report.pipeline_run(reporter, run_id) as parent:
-        with report.landing_run(reporter, source, inputs, parent) as declare:
-            land(workdir, source, input_path=input_path, attributes=attributes, events=events,
-                 seed=seed)
-            con = connect(workdir)
-            try:
-                declare(workdir, con, {t: fingerprint(con, t)[0] for t in SOURCE_TABLES})
-            finally:
-                con.close()
-        if progress:
-            progress(f"land_{source}", "done")
+        if land:
+            with report.landing_run(reporter, source, inputs, parent) as declare:
+                land_source(workdir, source, input_path=input_path, attributes=attributes,
+                            events=events, seed=seed)
+                con = connect(workdir)
+                try:
+                    declare(workdir, con, {t: fingerprint(con, t)[0] for t in SOURCE_TABLES})
+                finally:
+                    con.close()
+            if progress:
+                progress(f"land_{source}", "done")
         result = run_pipeline(workdir, reporter=reporter, progress=progress, parent=parent)
         result.run_id = parent.run_id if parent else None
         return result

@@ -108,3 +108,51 @@ def simulate(workdir: Path, recommendations: Path, cfg: FeedbackConfig = Feedbac
         con.close()
     out.replace(raw)  # atomic: readers see the old version or the new one, never half
     return {"pv": counts.get("pv", 0), "cart": counts.get("cart", 0), "buy": counts.get("buy", 0)}
+
+
+def _parquet_facts(path: Path) -> tuple[str, int, list[tuple[str, str]]]:
+    """Fingerprint, row count and schema of a Parquet file, computed in DuckDB."""
+    from pipelines.tables import columns, fingerprint
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"create view t as select * from read_parquet('{path}')")
+        fp, rows = fingerprint(con, "t")
+        return fp, rows, columns(con, "t")
+    finally:
+        con.close()
+
+
+def simulate_and_report(
+    workdir: Path, recommendations: Path, client, *, namespace: str = "recsys",
+    job_namespace: str = "recsys-feedback", cfg: FeedbackConfig = FeedbackConfig(),
+) -> dict:
+    """Simulate feedback and report it: recommendations + old raw events -> new raw events."""
+    from catalog import client as cc
+
+    raw = Path(workdir).resolve() / "raw" / "events.parquet"
+    recs_fp, recs_rows, recs_cols = _parquet_facts(Path(recommendations))
+    old_fp, _, raw_cols = _parquet_facts(raw)
+    inputs = [
+        cc.InputDataset(namespace, "recommendations", facets={
+            "version": cc.dataset_version(recs_fp), "schema": cc.schema(recs_cols)}),
+        cc.InputDataset(namespace, "raw_events", facets={
+            "version": cc.dataset_version(old_fp), "schema": cc.schema(raw_cols)}),
+    ]
+    job_facets = {
+        "jobType": cc.job_type("BATCH", "DUCKDB", "FEEDBACK"),
+        "documentation": cc.job_documentation(
+            "Simulated users respond to the lists they were shown; responses are appended to "
+            "the raw events as a new version."),
+    }
+    with client.run(job_namespace, "simulate_feedback", inputs=inputs,
+                    job_facets=job_facets) as run:
+        counts = simulate(workdir, recommendations, cfg)
+        new_fp, new_rows, _ = _parquet_facts(raw)
+        uri = f"file://{raw}"
+        run.add_output(namespace, "raw_events", facets={
+            "version": cc.dataset_version(new_fp), "schema": cc.schema(raw_cols),
+            "dataSource": cc.datasource(uri, uri), "datasetType": cc.dataset_type("file"),
+        }, output_facets={"outputStatistics": cc.output_statistics(new_rows)})
+        run.add_run_facets(feedback=cc.custom_facet(**counts, recommendations=recs_rows))
+    return {**counts, "run_id": run.run_id, "raw_events_rows": new_rows}

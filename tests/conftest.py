@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from catalog import db as catalog_db
 from tests.dbutil import wipe
+from tests.wsgi_client import in_process_client
 
 PG_SERVER_URL = os.environ.get(
     "CATALOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -102,3 +104,38 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+# --- end-to-end fixtures for pipelines and the ranker ----------------------------------------
+# The pipeline and ranker code is the same whatever database the catalog uses; the catalog suite
+# covers both backends, so these end-to-end tests run on SQLite only to keep the suite short.
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def catalog_app(sqlite_url):
+    from catalog.app import create_app
+    from catalog.db import make_engine
+    engine = make_engine(sqlite_url)
+    wipe(engine)
+    engine.dispose()
+    app = create_app({"database_url": sqlite_url})
+    yield app
+    app.extensions["catalog"].engine.dispose()
+    app.extensions["catalog"].read_engine.dispose()
+
+
+@pytest.fixture
+def catalog(catalog_app):
+    """(CatalogClient, Flask test client) over the same app."""
+    client = in_process_client(catalog_app)
+    yield client, catalog_app.test_client()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data beside the project; the tests that need it fail if it is missing."""
+    assert SHARED.is_dir(), f"shared data not found at {SHARED}"
+    return SHARED

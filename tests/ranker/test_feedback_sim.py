@@ -68,3 +68,31 @@ def test_clicks_fall_with_rank(workdir):
 def test_missing_inputs_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no raw events"):
         simulate(tmp_path, tmp_path / "recs.parquet")
+
+
+def test_feedback_is_reported_and_the_next_pipeline_run_consumes_it(workdir, catalog):
+    from pipelines.report import Reporter
+    from pipelines.service import land_and_run
+    from ranker.feedback import simulate_and_report
+
+    client, http = catalog
+    first = land_and_run(workdir, "synthetic", reporter=Reporter(client), events=3_000, seed=3)
+    result = simulate_and_report(workdir, workdir / "recs.parquet", client)
+    second = land_and_run(workdir, "synthetic", reporter=Reporter(client), land=False)
+    rows = {s.output: s.rows for s in second.steps}
+    assert rows["events_checked"] == result["raw_events_rows"]
+    assert rows["events_clean"] > {s.output: s.rows for s in first.steps}["events_clean"]
+    raw = http.get("/api/v1/namespaces/recsys/datasets/raw_events/versions").get_json()
+    assert [v["versionNumber"] for v in raw["versions"]] == [2, 1]
+    assert raw["versions"][0]["createdByRun"]["id"] == result["run_id"]
+    step = http.get("/api/v1/namespaces/recsys-pipelines/jobs/"
+                    "feature_pipeline.events_checked").get_json()["latestRun"]
+    run = http.get(f"/api/v1/jobs/runs/{step['id']}").get_json()
+    read = {i["datasetVersionId"]["name"]: i["datasetVersionId"]["version"]
+            for i in run["inputDatasetVersions"]}
+    assert read["raw_events"] == raw["versions"][0]["version"]
+    # The loop raw -> ... -> recommendations -> feedback -> raw is a cycle; queries still end.
+    down = http.get("/api/v1/lineage/downstream?nodeId=dataset:recsys:recommendations"
+                    "&depth=50").get_json()
+    names = {n["name"] for n in down["nodes"]}
+    assert {"simulate_feedback", "raw_events", "events_clean", "user_features"} <= names
