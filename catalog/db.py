@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.errors import SchemaNotCurrent
+from catalog.errors import CatalogError, SchemaNotCurrent
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # SQLite waits this long for a competing writer before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -80,6 +89,77 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# --- retrying transient conflicts ---------------------------------------------------------------
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction lost a race and may
+# simply be run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# Whole-transaction attempts before giving up with 503, and the first back-off (seconds, doubled
+# each time, with full jitter so the losers of one race do not collide again in step).
+TRANSACTION_ATTEMPTS = 5
+RETRY_BACKOFF_S = 0.02
+# What a 503 tells the client to wait before sending again (seconds).
+RETRY_AFTER_S = 1
+
+
+class DatabaseBusy(CatalogError):
+    """The transaction kept losing races with concurrent writers; the client should retry later."""
+
+    status = 503
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a deadlock or serialization failure (PostgreSQL) or a locked database (SQLite)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        return "database is locked" in message or "database table is locked" in message
+    return False
+
+
+def backoff(attempt: int) -> None:
+    """Sleep before retry number ``attempt`` (0-based): exponential, full jitter."""
+    time.sleep(random.uniform(0, RETRY_BACKOFF_S * 2**attempt))
+
+
+def busy(exc: BaseException | None = None) -> DatabaseBusy:
+    """The error for a transaction that still failed after its retries."""
+    detail = f" ({type(exc.orig).__name__})" if isinstance(exc, DBAPIError) else ""
+    return DatabaseBusy(
+        f"the catalog database is busy with concurrent writers{detail}; retry later",
+        retryAfter=RETRY_AFTER_S,
+    )
+
+
+def in_transaction(
+    factory: sessionmaker[Session], work: Callable[[Session], T],
+    attempts: int = TRANSACTION_ATTEMPTS,
+) -> T:
+    """Run ``work`` in one transaction, running it again from scratch when it loses a race.
+
+    Deadlocks, serialization failures and SQLite's "database is locked" roll the transaction back
+    and retry it up to ``attempts`` times with jittered back-off; then :class:`DatabaseBusy`.
+    ``work`` must do nothing outside the session that a rerun would repeat.
+    """
+    for attempt in range(attempts):
+        try:
+            with session_scope(factory) as session:
+                return work(session)
+        except DBAPIError as exc:
+            if not is_retryable(exc):
+                raise
+            if attempt + 1 == attempts:
+                log.warning("transaction gave up after %d attempts: %s", attempts, exc.orig)
+                raise busy(exc) from exc
+            log.info("transaction lost a race (%s); retrying", type(exc.orig).__name__)
+            backoff(attempt)
+    raise AssertionError("unreachable")
 
 
 # --- migrations ---------------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import func, select
 
-from catalog.api.common import db_session, json_body, page_args, read_session, state, time_arg
+from catalog.api.common import json_body, page_args, read_session, state, time_arg
+from catalog.db import DatabaseBusy, in_transaction
 from catalog.errors import BadRequest, CatalogError, ValidationFailed
 from catalog.models import LineageEvent
 from catalog.services.ingest import ingest_event
@@ -13,20 +14,38 @@ from catalog.services.ingest import ingest_event
 bp = Blueprint("lineage", __name__)
 
 
+@bp.errorhandler(DatabaseBusy)
+def _busy(exc: DatabaseBusy):
+    """503 with Retry-After: the client should send the same request again later."""
+    return jsonify(exc.to_dict()), exc.status, {"Retry-After": str(exc.details["retryAfter"])}
+
+
 @bp.post("/lineage")
 def post_lineage():
-    """Accept one OpenLineage RunEvent, DatasetEvent or JobEvent (201; identical re-sends too)."""
+    """Accept one OpenLineage RunEvent, DatasetEvent or JobEvent (201; identical re-sends too).
+
+    A transaction that loses a race with concurrent writers is retried; 503 if it keeps losing.
+    """
     event = json_body()
-    with db_session() as session:
-        result = ingest_event(session, event)
+    result = in_transaction(state().sessions, lambda session: ingest_event(session, event))
     return jsonify({"status": result.status, "kind": result.kind, "runId": result.run_id}), 201
+
+
+def _error_result(index: int, exc: Exception) -> dict:
+    """The per-event status of a refused event; unexpected errors are logged and kept vague."""
+    if isinstance(exc, CatalogError):
+        return {"index": index, "status": "error", "code": exc.status, **exc.to_dict()}
+    current_app.logger.exception("event %d of a batch failed", index)
+    return {"index": index, "status": "error", "code": 500, "error": "InternalServerError",
+            "message": "internal error"}
 
 
 @bp.post("/lineage/batch")
 def post_lineage_batch():
     """Accept a JSON array of events; each is stored or refused on its own, with a status each.
 
-    Every event runs in its own transaction, so one bad event never loses or half-writes another.
+    Every event runs in its own transaction, so one bad event never loses or half-writes another;
+    whatever goes wrong with one event (database errors included) is that event's status.
     Responds 201 when all were accepted, 207 when some were refused.
     """
     events = json_body()
@@ -40,13 +59,11 @@ def post_lineage_batch():
     results, failed = [], 0
     for i, event in enumerate(events):
         try:
-            with db_session() as session:
-                r = ingest_event(session, event)
+            r = in_transaction(state().sessions, lambda session, e=event: ingest_event(session, e))
             results.append({"index": i, "status": r.status, "kind": r.kind, "runId": r.run_id})
-        except CatalogError as exc:
+        except Exception as exc:  # noqa: BLE001 - one event's failure must not fail the batch
             failed += 1
-            body = exc.to_dict()
-            results.append({"index": i, "status": "error", "code": exc.status, **body})
+            results.append(_error_result(i, exc))
     code = 201 if failed == 0 else 207
     return jsonify({"accepted": len(events) - failed, "failed": failed, "results": results}), code
 

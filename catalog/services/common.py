@@ -19,6 +19,18 @@ def insert_ignore(session: Session, model, values: dict, conflict: list[str]) ->
     return session.execute(stmt).rowcount
 
 
+def for_write(stmt, *of):
+    """``stmt`` locking its rows for an update that leaves their keys alone.
+
+    FOR NO KEY UPDATE on PostgreSQL: unlike FOR UPDATE it does not wait for (or block) the
+    FOR KEY SHARE locks that foreign-key checks of concurrent inserts take, which deadlocked two
+    runs of one job. SQLite ignores it: a writer holds the whole database from BEGIN IMMEDIATE.
+    """
+    return stmt.with_for_update(key_share=True, of=list(of) or None).execution_options(
+        populate_existing=True
+    )
+
+
 def _greatest(dialect_name: str):
     return func.greatest if dialect_name == "postgresql" else func.max
 

@@ -21,7 +21,7 @@ from catalog.models import (
     QualityAssertion,
 )
 from catalog.models.dataset import DATASET_KINDS
-from catalog.services.common import get_or_create_source, get_or_create_tag
+from catalog.services.common import for_write, get_or_create_source, get_or_create_tag
 
 # uuid5 namespace for deterministic dataset and job version ids.
 VERSION_NS = uuid.UUID("5b0c7f2e-4a54-4bd8-9d2e-8c1f0e6a6f31")
@@ -164,7 +164,8 @@ def create_version(
     found = session.scalar(select(DatasetVersion).where(DatasetVersion.uuid == uuid_str))
     if found is not None:
         return found
-    session.execute(select(Dataset.id).where(Dataset.id == ds.id).with_for_update())
+    # Re-read under the lock: another writer may have moved the current version meanwhile.
+    session.scalar(for_write(select(Dataset).where(Dataset.id == ds.id), Dataset))
     found = session.scalar(select(DatasetVersion).where(DatasetVersion.uuid == uuid_str))
     if found is not None:
         return found

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from catalog.errors import ValidationFailed
 from catalog.models import (
     ColumnLineage,
+    Dataset,
     Job,
     JobVersion,
     LineageEdge,
@@ -26,6 +27,7 @@ from catalog.models.run import TERMINAL_STATES
 from catalog.openlineage.validate import EventValidationError, validate_event
 from catalog.services import datasets as dsvc
 from catalog.services.common import (
+    for_write,
     get_or_create_dataset,
     get_or_create_job,
     insert_ignore,
@@ -127,10 +129,8 @@ def _job_version(session: Session, job: Job, inputs: list, outputs: list) -> Job
     outs = sorted({(d["namespace"], d["name"]) for d in outputs})
     shape = json.dumps([job.location, sql, ins, outs], separators=(",", ":"))
     vid = dsvc.version_uuid(job.namespace.name, job.name, "job", shape)
+    # The caller holds the job's row lock, so numbering cannot race.
     found = session.scalar(select(JobVersion).where(JobVersion.uuid == vid))
-    if found is None:
-        session.execute(select(Job.id).where(Job.id == job.id).with_for_update())
-        found = session.scalar(select(JobVersion).where(JobVersion.uuid == vid))
     if found is None:
         count = session.query(JobVersion).filter(JobVersion.job_id == job.id).count()
         found = JobVersion(
@@ -148,27 +148,66 @@ def _job_version(session: Session, job: Job, inputs: list, outputs: list) -> Job
     return found
 
 
+def _locked_job(session: Session, namespace: str, name: str) -> Job:
+    """The job, created if new, with its row locked: the first lock every run or job event takes.
+
+    Lock order, so concurrent writers never wait on each other in a cycle: the job's row, then the
+    event's datasets in id order, then the rows under them. Two events of one job (and so of one
+    run) queue on the job's row.
+    """
+    job = get_or_create_job(session, namespace, name)
+    return session.scalar(for_write(select(Job).where(Job.id == job.id), Job))
+
+
 def _job_event(session: Session, event: dict, event_time: datetime) -> None:
-    job = get_or_create_job(session, event["job"]["namespace"], event["job"]["name"])
+    job = _locked_job(session, event["job"]["namespace"], event["job"]["name"])
     _apply_job_facets(session, job, event["job"].get("facets") or {})
     inputs, outputs = event.get("inputs") or [], event.get("outputs") or []
-    for d in inputs:
-        ds = _touch_dataset(session, d)
-        _edge(session, DATASET, ds.id, JOB, job.id, event_time)
-    for d in outputs:
-        ds = _touch_dataset(session, d)
-        _edge(session, JOB, job.id, DATASET, ds.id, event_time)
+    found = _touch_datasets(session, inputs, outputs)
+    for edge in sorted(_edges(inputs, outputs, found, job.id)):
+        _edge(session, *edge, event_time)
     if inputs or outputs:
         _job_version(session, job, inputs, outputs)
+
+
+def _edges(inputs: list, outputs: list, found: dict, job_id: int) -> set:
+    """Edges dataset -> job and job -> dataset of an event, to upsert in sorted order."""
+    edges = {(DATASET, found[d["namespace"], d["name"]].id, JOB, job_id) for d in inputs}
+    return edges | {(JOB, job_id, DATASET, found[d["namespace"], d["name"]].id) for d in outputs}
 
 
 # --- datasets -------------------------------------------------------------------------------------
 
 
+def _column_inputs(d: dict) -> list[tuple[str, str]]:
+    cl = (d.get("facets") or {}).get("columnLineage")
+    if not isinstance(cl, dict) or not isinstance(cl.get("fields"), dict):
+        return []
+    return [(i["namespace"], i["name"]) for spec in cl["fields"].values()
+            for i in spec.get("inputFields") or []]
+
+
+def _touch_datasets(session: Session, inputs: list, outputs: list) -> dict:
+    """The event's datasets by (namespace, name): created if new, locked, facets applied.
+
+    Created in (namespace, name) order and locked in id order, the same order in every event, so
+    writers sharing datasets queue instead of deadlocking.
+    """
+    refs = inputs + outputs
+    keys = {(d["namespace"], d["name"]) for d in refs}
+    keys |= {k for d in outputs for k in _column_inputs(d)}
+    ids = {k: get_or_create_dataset(session, *k).id for k in sorted(keys)}
+    locked = {ds.id: ds for ds in session.scalars(
+        for_write(select(Dataset).where(Dataset.id.in_(ids.values())).order_by(Dataset.id),
+                  Dataset))}
+    found = {k: locked[i] for k, i in ids.items()}
+    for d in refs:
+        dsvc.apply_dataset_facets(session, found[d["namespace"], d["name"]], d.get("facets") or {})
+    return found
+
+
 def _touch_dataset(session: Session, d: dict):
-    ds = get_or_create_dataset(session, d["namespace"], d["name"])
-    dsvc.apply_dataset_facets(session, ds, d.get("facets") or {})
-    return ds
+    return _touch_datasets(session, [d], [])[d["namespace"], d["name"]]
 
 
 def _dataset_event(session: Session, d: dict, event_time: datetime) -> None:
@@ -270,16 +309,17 @@ def _run_io(session: Session, run: Run, ds_id: int, direction: str, facets: dict
 
 def _run_event(session: Session, event: dict, event_time: datetime) -> None:
     jd = event["job"]
-    job = get_or_create_job(session, jd["namespace"], jd["name"])
+    job = _locked_job(session, jd["namespace"], jd["name"])
     _apply_job_facets(session, job, jd.get("facets") or {})
     run = _get_or_create_run(session, event["run"]["runId"], job, event_time)
     _apply_run_facets(session, run, event["run"].get("facets") or {})
     state = event.get("eventType")
     _apply_state(session, run, state, event_time)
+    found = _touch_datasets(session, event.get("inputs") or [], event.get("outputs") or [])
 
     input_versions: dict[tuple[str, str], int] = {}
     for d in sorted(event.get("inputs") or [], key=lambda x: (x["namespace"], x["name"])):
-        ds = _touch_dataset(session, d)
+        ds = found[d["namespace"], d["name"]]
         facets = {**(d.get("facets") or {}), **(d.get("inputFacets") or {})}
         io = _run_io(session, run, ds.id, "input", d.get("inputFacets") or {})
         if io.dataset_version_id is None:
@@ -292,7 +332,7 @@ def _run_event(session: Session, event: dict, event_time: datetime) -> None:
 
     outputs = sorted(event.get("outputs") or [], key=lambda x: (x["namespace"], x["name"]))
     for d in outputs:
-        ds = _touch_dataset(session, d)
+        ds = found[d["namespace"], d["name"]]
         io_facets = {**(d.get("facets") or {}), **(d.get("outputFacets") or {})}
         io = _run_io(session, run, ds.id, "output", io_facets)
         _edge(session, JOB, job.id, DATASET, ds.id, event_time)
