@@ -1,0 +1,91 @@
+"""Leave-one-out evaluation against the whole catalogue, and the popularity baseline.
+
+The target is ranked against ALL items except padding and the user's history (the items the user
+had before the target; the target itself is never excluded, so a repeat purchase stays rankable).
+Ties count against the target: rank = 1 + #items scoring higher + #other items scoring equal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ranker.data import SeqData, eval_examples, item_counts
+
+KS = (5, 10, 20)
+
+
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor,
+                 history: list[np.ndarray]) -> torch.Tensor:
+    """1-based rank of each target among the eligible items (B,) from scores (B, N+1)."""
+    eligible = torch.ones_like(scores, dtype=torch.bool)  # (B, N+1)
+    eligible[:, 0] = False
+    for r, items in enumerate(history):
+        if len(items):
+            eligible[r, torch.as_tensor(items, dtype=torch.long)] = False
+    rows = torch.arange(len(targets))
+    eligible[rows, targets] = True
+    t = scores[rows, targets].unsqueeze(1)  # (B, 1)
+    higher = ((scores > t) & eligible).sum(1)  # (B,)
+    equal = ((scores == t) & eligible).sum(1) - 1  # (B,) other items tied with the target
+    return 1 + higher + equal
+
+
+def metrics(ranks: torch.Tensor, ks=KS) -> dict[str, float]:
+    """HR, NDCG, precision, recall and F1 at each K, and MRR, averaged over users.
+
+    With one relevant item per user: recall@K = HR@K, precision@K = HR@K / K, and per user
+    F1@K = 2PR / (P + R) = 2 / (K + 1) on a hit, 0 otherwise.
+    """
+    r = ranks.double()
+    out: dict[str, float] = {}
+    for k in ks:
+        hit = (r <= k).double()
+        out[f"hr@{k}"] = hit.mean().item()
+        out[f"ndcg@{k}"] = (hit / torch.log2(r + 1)).mean().item()
+        out[f"precision@{k}"] = (hit / k).mean().item()
+        out[f"recall@{k}"] = hit.mean().item()
+        out[f"f1@{k}"] = (hit * 2 / (k + 1)).mean().item()
+    out["mrr"] = (1 / r).mean().item()
+    out["users"] = float(len(r))
+    return out
+
+
+@torch.no_grad()
+def evaluate(model, data: SeqData, split: str, batch_size: int = 256,
+             device: str | torch.device = "cpu") -> dict[str, float]:
+    """Metrics of ``model`` predicting each user's ``split`` ('valid' or 'test') event."""
+    was_training = model.training
+    model.eval()
+    _, inputs, beh, targets, history = eval_examples(data, split, model.cfg.max_len)
+    # Batches of similar length waste little on padding; ranks go back to user order after.
+    order = torch.argsort((inputs > 0).sum(1), stable=True)
+    ranks = torch.zeros(len(targets), dtype=torch.long)
+    for lo in range(0, len(order), batch_size):
+        idx = order[lo:lo + batch_size]
+        seq = _crop(inputs[idx]).to(device)
+        b = beh[idx][:, -seq.shape[1]:].to(device)
+        scores, _ = model(seq, b)  # (B, N+1)
+        ranks[idx] = target_ranks(scores.float().cpu(), targets[idx],
+                                  [history[i] for i in idx.tolist()])
+    model.train(was_training)
+    return metrics(ranks)
+
+
+def popularity(data: SeqData, split: str) -> dict[str, float]:
+    """The popularity baseline: every user gets items ordered by their number of train events."""
+    _, _, _, targets, history = eval_examples(data, split, 1)
+    counts = item_counts(data)  # (N+1,)
+    ranks = []
+    for lo in range(0, len(targets), 4096):
+        hi = lo + 4096
+        scores = counts.expand(len(targets[lo:hi]), -1)  # (B, N+1)
+        ranks.append(target_ranks(scores, targets[lo:hi], history[lo:hi]))
+    return metrics(torch.cat(ranks))
+
+
+def _crop(seq: torch.Tensor) -> torch.Tensor:
+    """Drop the leading columns that are padding in every row (left-padded batches)."""
+    used = (seq > 0).any(0).nonzero()
+    start = int(used[0]) if len(used) else seq.shape[1] - 1
+    return seq[:, start:]

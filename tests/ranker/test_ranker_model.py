@@ -1,0 +1,115 @@
+"""The ranker's modules: shapes, causality, padding, side features, overfitting one batch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ranker.model import RankerConfig, SeqRanker, empty_side
+
+
+def _tiny(**kw) -> RankerConfig:
+    base = dict(n_items=30, n_attributes=5, n_categories=4, n_brands=3, n_price_buckets=3,
+                n_dense=1, n_behaviors=4, max_len=8, d_model=16, n_layers=2, n_heads=2,
+                dropout=0.0, attn_dropout=0.0)
+    return RankerConfig(**{**base, **kw})
+
+
+def _side(cfg: RankerConfig) -> dict:
+    g = torch.Generator().manual_seed(0)
+    n = cfg.n_items + 1
+    side = {
+        "attributes": torch.randint(0, cfg.n_attributes, (n, 3), generator=g),
+        "category": torch.randint(0, cfg.n_categories, (n,), generator=g),
+        "brand": torch.randint(0, cfg.n_brands, (n,), generator=g),
+        "price_bucket": torch.randint(0, cfg.n_price_buckets, (n,), generator=g),
+        "dense": torch.randn(n, cfg.n_dense, generator=g),
+    }
+    side["attributes"][0] = 0
+    return side
+
+
+def _model(**kw) -> SeqRanker:
+    torch.manual_seed(0)
+    cfg = _tiny(**kw)
+    return SeqRanker(cfg, _side(cfg)).eval()
+
+
+SEQ = torch.tensor([[0, 0, 0, 3, 7, 2, 9, 4], [0, 0, 0, 0, 0, 0, 5, 6]])
+BEH = torch.tensor([[0, 0, 0, 1, 2, 1, 3, 1], [0, 0, 0, 0, 0, 0, 1, 1]])
+
+
+def test_scores_cover_the_catalogue_and_never_padding():
+    m = _model()
+    scores, loss = m(SEQ, BEH)
+    assert scores.shape == (2, 31) and loss is None
+    assert torch.isinf(scores[:, 0]).all() and torch.isfinite(scores[:, 1:]).all()
+
+
+def test_training_loss_is_cross_entropy_over_target_positions():
+    m = _model()
+    targets = torch.roll(SEQ, -1, dims=1) * (SEQ > 0)
+    targets[:, -1] = torch.tensor([11, 12])
+    scores, loss = m(SEQ, BEH, targets)
+    keep = targets > 0
+    assert scores.shape == (int(keep.sum()), 31)
+    expected = torch.nn.functional.cross_entropy(scores, targets[keep])
+    assert loss.item() == pytest.approx(expected.item())
+
+
+def test_attention_is_causal():
+    m = _model()
+    table = m.item_table()
+    h = m.encode(SEQ, BEH, table)
+    later = SEQ.clone()
+    later[0, -1] = 20  # changing the newest event must not change earlier positions
+    h2 = m.encode(later, BEH, table)
+    assert torch.allclose(h[0, :-1], h2[0, :-1], atol=1e-6)
+    assert not torch.allclose(h[0, -1], h2[0, -1])
+
+
+def test_extra_left_padding_does_not_change_scores():
+    m = _model()
+    full, _ = m(SEQ[1:], BEH[1:])
+    cropped, _ = m(SEQ[1:, -2:], BEH[1:, -2:])  # the same user, without the padding columns
+    assert torch.allclose(full, cropped, atol=1e-5)
+
+
+def test_side_features_change_item_representations():
+    m = _model()
+    side_on = m.item_table()
+    m_off = _model(use_side=False)
+    assert not torch.allclose(side_on, m_off.item_table())
+    # items sharing every side feature differ only through their id embeddings
+    cfg = _tiny()
+    bare = SeqRanker(cfg, empty_side(cfg))
+    t = bare.item_table()
+    assert torch.allclose(t, bare.items.item.weight)
+
+
+def test_behaviour_type_is_embedded():
+    m = _model()
+    a, _ = m(SEQ, BEH)
+    b, _ = m(SEQ, torch.where(SEQ > 0, 2, 0))
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("kw", [{}, {"head": "hadamard"}, {"loss": "sampled", "n_negatives": 8}])
+def test_overfits_one_batch(kw):
+    torch.manual_seed(0)
+    cfg = _tiny(**kw)
+    m = SeqRanker(cfg, _side(cfg))
+    targets = torch.tensor([[0, 0, 0, 7, 2, 9, 4, 11], [0, 0, 0, 0, 0, 0, 6, 13]])
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    m.train()
+    for _ in range(150):
+        _, loss = m(SEQ, BEH, targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    m.eval()
+    scores, full_loss = m(SEQ, BEH, targets)
+    assert full_loss.item() < 0.1
+    keep = targets > 0
+    assert (scores.argmax(1) == targets[keep]).all()  # every target ranked first

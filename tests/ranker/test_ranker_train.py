@@ -1,0 +1,84 @@
+"""Training: a smoke run that learns, determinism, exact resume, checkpoints, early stopping."""
+
+from __future__ import annotations
+
+import torch
+
+from ranker.train import TrainConfig, load_checkpoint, train
+
+TINY = {"d_model": 16, "n_layers": 1, "n_heads": 1, "max_len": 8, "dropout": 0.1,
+        "attn_dropout": 0.1}
+
+
+def _cfg(out, **kw) -> TrainConfig:
+    base = dict(seed=3, max_epochs=4, batch_size=8, lr=5e-3, patience=100, out_dir=str(out),
+                model=dict(TINY))
+    return TrainConfig(**{**base, **kw})
+
+
+def _weights(path):
+    return torch.load(path, weights_only=False)["model_state"]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_smoke_training_learns_the_cycle(cyclic_db, tmp_path):
+    result = train(cyclic_db, _cfg(tmp_path / "ck", max_epochs=25, lr=1e-2))
+    assert result.best_checkpoint.exists() and result.epochs == 25
+    assert result.test_metrics["hr@5"] > 0.9  # next item = previous + 1
+    assert result.test_metrics["mrr"] > result.popularity_test["mrr"] + 0.5
+    assert result.valid_metrics["ndcg@10"] == max(h["valid"]["ndcg@10"] for h in result.history)
+    assert result.train_seconds > 0
+
+
+def test_same_seed_same_weights(cyclic_db, tmp_path):
+    train(cyclic_db, _cfg(tmp_path / "a"))
+    train(cyclic_db, _cfg(tmp_path / "b"))
+    train(cyclic_db, _cfg(tmp_path / "c", seed=4))
+    a, b, c = (_weights(tmp_path / x / "last.pt") for x in "abc")
+    assert _same(a, b)
+    assert not _same(a, c)
+
+
+def test_resumed_run_equals_uninterrupted_run(cyclic_db, tmp_path):
+    whole = train(cyclic_db, _cfg(tmp_path / "whole"))
+    train(cyclic_db, _cfg(tmp_path / "split", max_epochs=2))  # interrupted after epoch 2
+    resumed = train(cyclic_db, _cfg(tmp_path / "split"))
+    assert resumed.epochs == whole.epochs == 4
+    assert _same(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "split" / "last.pt"))
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)["optimizer_state"]
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=False)["optimizer_state"]
+    assert all(torch.equal(a["state"][k]["exp_avg"], b["state"][k]["exp_avg"]) for k in a["state"])
+    assert resumed.history == whole.history
+    assert resumed.test_metrics == whole.test_metrics
+
+
+def test_checkpoint_holds_configs_state_and_id_mapping(cyclic_db, tmp_path):
+    result = train(cyclic_db, _cfg(tmp_path / "ck", max_epochs=2))
+    ckpt = torch.load(result.best_checkpoint, weights_only=False)
+    assert ckpt["model_config"]["d_model"] == 16 and ckpt["model_config"]["n_items"] == 30
+    assert ckpt["train_config"]["seed"] == 3 and ckpt["metric"] == "ndcg@10"
+    assert ckpt["epoch"] == result.best_epoch and ckpt["step"] > 0
+    assert ckpt["best_metric"] == result.valid_metrics["ndcg@10"]
+    assert ckpt["item_ids"].tolist() == [1000 + i for i in range(1, 31)]
+    assert ckpt["behaviors"] == ["buy"] and ckpt["optimizer_state"]["state"]
+    model, _ = load_checkpoint(result.best_checkpoint)
+    seq = torch.tensor([[0, 1, 2, 3]])
+    scores, _ = model(seq)
+    assert scores.shape == (1, 31)
+
+
+def test_early_stopping_watches_validation(cyclic_db, tmp_path):
+    # lr 0: validation never improves after the first evaluation, so patience 2 stops at epoch 3
+    result = train(cyclic_db, _cfg(tmp_path / "ck", lr=0.0, max_epochs=50, patience=2))
+    assert result.epochs == 3 and result.best_epoch == 1
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+
+
+def test_eval_every_and_time_limit(cyclic_db, tmp_path):
+    result = train(cyclic_db, _cfg(tmp_path / "ck", max_epochs=5, eval_every=2))
+    assert [h["epoch"] for h in result.history] == [2, 4, 5]
+    stopped = train(cyclic_db, _cfg(tmp_path / "t", max_epochs=50, max_minutes=1e-9))
+    assert stopped.epochs == 1
