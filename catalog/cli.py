@@ -146,8 +146,10 @@ def demo(host: str, port: int, events: int, workdir: str, database_url: str | No
 
 def _register_subcommands() -> None:
     from pipelines.cli import pipeline
+    from ranker.cli import ranker
 
     main.add_command(pipeline)
+    main.add_command(ranker)
 
 
 _register_subcommands()

@@ -1,0 +1,204 @@
+"""``catalog ranker``: train, evaluate, promote and score the Transformer ranker."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import click
+
+WORKDIR = click.option("--workdir", type=click.Path(path_type=Path), default=Path("work"),
+                       show_default=True, help="Folder holding features.duckdb (the pipeline's).")
+CATALOG = click.option("--catalog-url", envvar="CATALOG_URL", default="http://127.0.0.1:5000",
+                       show_default=True, help="Catalog to report to (env CATALOG_URL).")
+AS_JSON = click.option("--json", "as_json", is_flag=True,
+                       help="End with a one-line JSON summary.")
+
+
+@click.group("ranker")
+def ranker() -> None:
+    """Train, evaluate, promote and score the Transformer ranker."""
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _client(url: str):
+    from catalog.client import CatalogClient
+
+    client = CatalogClient(url, retries=2, timeout=60)
+    if not client.health():
+        _fail(f"catalog at {url} is unreachable (start it with `catalog serve`)")
+    return client
+
+
+def _config(path: Path | None, overrides: dict):
+    from ranker.train import TrainConfig
+
+    values = {}
+    if path is not None:
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            _fail(f"--config {path}: {exc}")
+        if not isinstance(values, dict):
+            _fail(f"--config {path}: expected a JSON object")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        _fail(f"--config {path}: unknown keys {unknown}; known: {sorted(known)}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainConfig(**values)
+    except TypeError as exc:
+        _fail(f"bad training configuration: {exc}")
+
+
+def _need_features(workdir: Path) -> None:
+    if not (workdir / "features.duckdb").is_file():
+        _fail(f"no features.duckdb in {workdir}: run `catalog pipeline run --workdir {workdir}`")
+
+
+@ranker.command()
+@click.option("--model", default="ranker", show_default=True, help="Registered model name.")
+@click.option("--dataset", help="Label of the training data (e.g. beauty), kept with the model.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="JSON file of TrainConfig fields (model overrides under 'model').")
+@click.option("--max-epochs", type=click.IntRange(min=1), help="Cap on epochs.")
+@click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads.")
+@WORKDIR
+@CATALOG
+@AS_JSON
+def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url, as_json):
+    """Train on the workdir's feature tables and register the model version."""
+    from catalog.client import CatalogRequestError, CatalogUnavailable
+    from ranker.registry import train_and_register
+
+    _need_features(workdir)
+    cfg = _config(config_path, {"max_epochs": max_epochs, "threads": threads})
+    client = _client(catalog_url)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
+        task = bar.add_task("training", total=cfg.max_epochs)
+
+        def progress(epoch, info):
+            bar.update(task, completed=epoch, description=(
+                f"epoch {epoch} valid ndcg@10 {info['ndcg@10']:.4f} best {info['best']:.4f}"))
+
+        try:
+            result, version = train_and_register(workdir, cfg, client, model=model,
+                                                 dataset=dataset, progress=progress)
+        except (CatalogUnavailable, CatalogRequestError, ValueError) as exc:
+            _fail(str(exc))
+    summary = {
+        "model": model, "version": version["version"],
+        "valid": {k: result.valid_metrics[k] for k in ("hr@10", "ndcg@10")},
+        "test": {k: v for k, v in result.test_metrics.items() if k != "users"},
+        "epochs": result.epochs, "best_epoch": result.best_epoch,
+        "train_seconds": round(result.train_seconds, 1),
+        "popularity_test": {k: result.popularity_test[k] for k in ("hr@10", "ndcg@10")},
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{model} version {version['version']}: test ndcg@10 "
+                   f"{summary['test']['ndcg@10']:.4f} hr@10 {summary['test']['hr@10']:.4f} "
+                   f"after {result.epochs} epochs in {result.train_seconds:.0f}s")
+
+
+@ranker.command()
+@click.option("--model", "ref", default="ranker", show_default=True,
+              help="NAME[@ALIAS|@VERSION] of a registered model (default: latest version).")
+@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@WORKDIR
+@CATALOG
+@AS_JSON
+def evaluate(ref, split, workdir, catalog_url, as_json):
+    """Evaluate a registered model version on the workdir's leave-one-out split."""
+    from catalog.client import CatalogRequestError
+    from ranker import data as rdata
+    from ranker.evaluate import evaluate as run_eval
+    from ranker.evaluate import popularity
+    from ranker.registry import resolve
+    from ranker.train import load_checkpoint
+
+    _need_features(workdir)
+    client = _client(catalog_url)
+    try:
+        version = resolve(client, ref)
+    except (CatalogRequestError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    model, _ = load_checkpoint(Path(version["artifactPath"]))
+    data = rdata.load(workdir / "features.duckdb")
+    result = {"model": ref.partition("@")[0], "version": version["version"], "split": split,
+              "metrics": run_eval(model, data, split), "popularity": popularity(data, split)}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        m = result["metrics"]
+        click.echo(f"{split}: ndcg@10 {m['ndcg@10']:.4f} hr@10 {m['hr@10']:.4f} "
+                   f"mrr {m['mrr']:.4f} ({int(m['users'])} users)")
+
+
+@ranker.command()
+@click.argument("model")
+@click.argument("version", type=int)
+@click.option("--alias", required=True, help="Alias to point at the version (e.g. production).")
+@click.option("--tolerance", type=float, default=0.05, show_default=True,
+              help="Allowed relative regression of validation metrics against production.")
+@CATALOG
+@AS_JSON
+def promote(model, version, alias, tolerance, catalog_url, as_json):
+    """Point an alias at a model version; production refuses failed data or regressions."""
+    from catalog.client import CatalogRequestError
+
+    client = _client(catalog_url)
+    try:
+        body = client.put(f"api/v1/models/{model}/aliases/{alias}",
+                          {"version": version, "tolerance": tolerance})
+    except CatalogRequestError as exc:
+        reasons = exc.body.get("reasons") if isinstance(exc.body, dict) else None
+        _fail("; ".join(reasons) if reasons else str(exc))
+    if as_json:
+        click.echo(json.dumps({"model": model, "alias": alias, "version": version,
+                               "aliases": body["aliases"]}))
+    else:
+        click.echo(f"{model}@{alias} -> version {version}")
+
+
+@ranker.command()
+@click.option("--model", "ref", default="ranker", show_default=True,
+              help="NAME[@ALIAS|@VERSION] of a registered model (default: latest version).")
+@click.option("--top-k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--output", type=click.Path(path_type=Path),
+              help="Parquet file to write (default: <workdir>/recommendations.parquet).")
+@WORKDIR
+@CATALOG
+@AS_JSON
+def score(ref, top_k, batch_size, output, workdir, catalog_url, as_json):
+    """Write every user's top-K list and record the scoring run in the catalog."""
+    from catalog.client import CatalogRequestError, CatalogUnavailable
+    from ranker.registry import score_and_report
+
+    _need_features(workdir)
+    client = _client(catalog_url)
+    try:
+        result, run_id = score_and_report(workdir, ref, client, k=top_k, output=output,
+                                          batch_size=batch_size)
+    except (CatalogUnavailable, CatalogRequestError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    summary = {"output": str(result.output), "rows": result.rows, "users": result.users,
+               "users_per_second": round(result.users_per_second, 1), "device": result.device,
+               "run_id": run_id}
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{result.rows} recommendations for {result.users} users in "
+                   f"{result.seconds:.1f}s -> {result.output}")

@@ -1,0 +1,159 @@
+"""The ranker's runs in the catalog: training registers a model version, scoring a list version.
+
+Training is reported as a run whose inputs are the feature tables at the exact versions read
+(matched by content fingerprint) and whose output is the model artifact (fingerprint = its
+sha256); the model version registered afterwards points at that run, so lineage flows
+raw events -> features -> model -> recommendations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+
+import duckdb
+
+from catalog import client as cc
+from pipelines.tables import columns, fingerprint
+
+FEATURE_TABLES = ("interactions_split", "item_features", "feature_selection")
+MODEL_NAMESPACE = "models"  # where the catalog keeps model artifacts as datasets
+JOB_NAMESPACE = "recsys-ranker"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def code_version() -> str | None:
+    """The git commit of the code, if it runs from a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5, check=True)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def feature_inputs(workdir: Path, namespace: str, tables=FEATURE_TABLES) -> list:
+    """The feature tables as OpenLineage inputs with schema and content fingerprint."""
+    con = duckdb.connect(str(Path(workdir) / "features.duckdb"), read_only=True)
+    try:
+        out = []
+        for t in tables:
+            fp, rows = fingerprint(con, t)
+            out.append(cc.InputDataset(namespace, t, facets={
+                "schema": cc.schema(columns(con, t)), "version": cc.dataset_version(fp)}))
+        return out
+    finally:
+        con.close()
+
+
+def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: str = "ranker",
+                       namespace: str = "recsys", dataset: str | None = None, progress=None):
+    """Train on the workdir's feature tables, report the run and register the model version.
+
+    Returns (TrainResult, registered version JSON).
+    """
+    from ranker.train import train
+
+    workdir = Path(workdir).resolve()
+    inputs = feature_inputs(workdir, namespace)
+    job_facets = {
+        "jobType": cc.job_type("BATCH", "TORCH", "TRAIN"),
+        "documentation": cc.job_documentation(
+            "Trains the Transformer ranker on the user behaviour sequences and item features; "
+            "early stopping on validation NDCG@10."),
+    }
+    with client.run(JOB_NAMESPACE, f"train_{model}", inputs=inputs,
+                    job_facets=job_facets) as run:
+        result = train(workdir, cfg, progress)
+        sha = sha256_file(result.best_checkpoint)
+        uri = f"file://{result.best_checkpoint.resolve()}"
+        run.add_output(MODEL_NAMESPACE, model, facets={
+            "version": cc.dataset_version(sha), "datasetType": cc.dataset_type("model"),
+            "dataSource": cc.datasource(uri, uri)})
+        run.add_run_facets(training=cc.custom_facet(
+            epochs=result.epochs, best_epoch=result.best_epoch,
+            train_seconds=round(result.train_seconds, 3), dataset=dataset))
+    metrics = {f"valid.{k}": v for k, v in result.valid_metrics.items() if k != "users"}
+    metrics.update({f"test.{k}": v for k, v in result.test_metrics.items() if k != "users"})
+    metrics.update({f"popularity.test.{k}": v for k, v in result.popularity_test.items()
+                    if k in ("hr@10", "ndcg@10")})
+    version = client.post(f"api/v1/models/{model}/versions", {
+        "runId": run.run_id, "artifactPath": str(result.best_checkpoint.resolve()),
+        "sha256": sha, "codeVersion": code_version(), "metrics": metrics,
+        "hyperparameters": {**asdict(cfg), "dataset": dataset},
+        "namespace": MODEL_NAMESPACE,
+    })
+    return result, version
+
+
+def resolve(client: cc.CatalogClient, ref: str) -> dict:
+    """A registered version from ``NAME``, ``NAME@ALIAS`` or ``NAME@VERSION`` (default latest).
+
+    Checks the artifact on disk still has the registered sha256.
+    """
+    name, _, which = ref.partition("@")
+    version = client.get(f"api/v1/models/{name}/versions/{which or 'latest'}")
+    path = Path(version["artifactPath"] or "")
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} version {version['version']}: artifact {path} is missing")
+    if version.get("sha256") and sha256_file(path) != version["sha256"]:
+        raise ValueError(f"{name} version {version['version']}: {path} does not match its "
+                         "registered sha256; refusing to use it")
+    return version
+
+
+def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: int = 10,
+                     namespace: str = "recsys", output: Path | None = None,
+                     batch_size: int = 1024):
+    """Score every user with a registered model version and record the run in the catalog.
+
+    Inputs: the model version and the feature tables; output: the recommendations dataset.
+    """
+    from ranker.score import score
+
+    workdir = Path(workdir).resolve()
+    version = resolve(client, ref)
+    name = ref.partition("@")[0]
+    output = Path(output or workdir / "recommendations.parquet").resolve()
+    model_in = cc.InputDataset(MODEL_NAMESPACE, name, facets={
+        "version": cc.dataset_version(version["sha256"])})
+    inputs = [model_in] + feature_inputs(workdir, namespace, ("interactions_split",
+                                                              "item_features"))
+    job_facets = {"jobType": cc.job_type("BATCH", "TORCH", "SCORE"),
+                  "documentation": cc.job_documentation(
+                      "Writes every user's personalised top-K list from a registered model "
+                      "version.")}
+    with client.run(JOB_NAMESPACE, f"score_{name}", inputs=inputs, job_facets=job_facets) as run:
+        result = score(workdir, Path(version["artifactPath"]), output, k=k,
+                       batch_size=batch_size)
+        con = duckdb.connect()
+        try:
+            con.execute(f"create view recs as select * from read_parquet('{output}')")
+            fp, rows = fingerprint(con, "recs")
+            cols = columns(con, "recs")
+        finally:
+            con.close()
+        uri = f"file://{output}"
+        run.add_output(namespace, "recommendations", facets={
+            "version": cc.dataset_version(fp), "schema": cc.schema(cols),
+            "datasetType": cc.dataset_type("recommendations"),
+            "dataSource": cc.datasource(uri, uri),
+            "documentation": cc.dataset_documentation(
+                f"Top-{k} recommendations per user from {name} version {version['version']}."),
+        }, output_facets={"outputStatistics": cc.output_statistics(rows)})
+        run.add_run_facets(scoring=cc.custom_facet(
+            device=result.device, world_size=result.world_size, users=result.users,
+            users_per_second=round(result.users_per_second, 2),
+            wall_seconds=round(result.seconds, 3), top_k=k, model=name,
+            model_version=version["version"]))
+    return result, run.run_id

@@ -1,0 +1,166 @@
+"""Scoring job: top-K items for every user from a trained checkpoint, written to Parquet.
+
+Each user's WHOLE history (train, validation and test events) is the input sequence, and items
+already in it are never recommended. Batches run on the best device present; with several
+processes (``torchrun``, gloo on CPU) each scores every ``world_size``-th user and rank 0 merges
+the parts. Output rows: ``user_id, item_id, rank, score`` in the input's own ids, rank 1 = best,
+sorted by user then rank, so the same inputs give the same file content.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from ranker import data as rdata
+from ranker.train import load_checkpoint
+
+
+@dataclass
+class ScoreResult:
+    """What a scoring run wrote and how fast."""
+
+    output: Path
+    rows: int
+    users: int
+    seconds: float
+    users_per_second: float
+    device: str
+    world_size: int
+
+
+def full_histories(data: rdata.SeqData) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per user: every event's item and behaviour indices, oldest first (train, valid, test)."""
+    seqs, behs = [], []
+    for u in range(len(data.user_ids)):
+        s, b = data.train[u], data.train_beh[u]
+        for target, tb in ((data.valid[u], data.valid_beh[u]), (data.test[u], 0)):
+            if target > 0:
+                s, b = np.append(s, target), np.append(b, tb or (b[-1] if len(b) else 0))
+        seqs.append(s)
+        behs.append(b)
+    return seqs, behs
+
+
+@torch.no_grad()
+def top_k(model, seqs: list[np.ndarray], behs: list[np.ndarray], k: int,
+          batch_size: int = 1024, device: str | torch.device = "cpu"):
+    """(item indices (U, k), scores (U, k)) of the best unseen items per sequence."""
+    n = len(seqs)
+    items = torch.zeros(n, k, dtype=torch.long)
+    scores = torch.zeros(n, k, dtype=torch.float32)
+    max_len = model.cfg.max_len
+    for lo in range(0, n, batch_size):
+        hi = min(lo + batch_size, n)
+        seq = rdata.left_pad(seqs[lo:hi], max_len).to(device)  # (B, L)
+        beh = rdata.left_pad(behs[lo:hi], max_len).to(device)  # (B, L)
+        s, _ = model(seq, beh)  # (B, N+1)
+        s = s.float()
+        for r, hist in enumerate(seqs[lo:hi]):
+            if len(hist):
+                s[r, torch.as_tensor(hist, dtype=torch.long, device=s.device)] = float("-inf")
+        top = torch.topk(s, k, dim=1)  # values sorted, ties by lower index first on CPU
+        items[lo:hi], scores[lo:hi] = top.indices.cpu(), top.values.cpu()
+    return items, scores
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size): from torchrun's environment, else a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    return int(os.environ.get("RANK", "0")), world
+
+
+def score(workdir: Path, checkpoint: Path, output: Path, *, k: int = 10,
+          batch_size: int = 1024, device: str = "") -> ScoreResult | None:
+    """Score every user of ``workdir/features.duckdb``; rank 0 returns the result, others None."""
+    started = time.perf_counter()
+    rank, world = _world()
+    dev = torch.device(device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+                                  if torch.cuda.is_available() else "cpu"))
+    model, ckpt = load_checkpoint(Path(checkpoint), dev)
+    data = rdata.load(Path(workdir) / "features.duckdb")
+    if not np.array_equal(ckpt["item_ids"].numpy(), data.item_ids):
+        raise ValueError("the checkpoint was trained on a different item catalogue than "
+                         f"{workdir}/features.duckdb; train again on this data")
+    if not 1 <= k <= data.n_items:
+        raise ValueError(f"top-k must be between 1 and {data.n_items}")
+    seqs, behs = full_histories(data)
+    mine = np.arange(rank, len(seqs), world)
+    items, scores = top_k(model, [seqs[u] for u in mine], [behs[u] for u in mine], k,
+                          batch_size, dev)
+    part = _table(data, mine, items, scores)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if world > 1:
+        pq.write_table(part, output.with_suffix(f".part{rank}"))
+        torch.distributed.barrier()
+        if rank != 0:
+            return None
+        part = pa.concat_tables([pq.read_table(output.with_suffix(f".part{r}"))
+                                 for r in range(world)])
+    final = _sorted(part)
+    tmp = output.with_suffix(".tmp")
+    pq.write_table(final, tmp)
+    tmp.replace(output)  # a reader never sees a half-written file
+    if world > 1:
+        for r in range(world):
+            output.with_suffix(f".part{r}").unlink(missing_ok=True)
+    seconds = time.perf_counter() - started
+    return ScoreResult(output, final.num_rows, len(seqs), seconds, len(seqs) / seconds,
+                       dev.type, world)
+
+
+def _table(data: rdata.SeqData, users: np.ndarray, items: torch.Tensor,
+           scores: torch.Tensor) -> pa.Table:
+    n, k = items.shape
+    return pa.table({
+        "user_id": np.repeat(data.user_ids[users], k).astype(np.int64),
+        "item_id": data.item_ids[items.numpy().reshape(-1) - 1].astype(np.int64),
+        "rank": np.tile(np.arange(1, k + 1), n).astype(np.int32),
+        "score": scores.numpy().reshape(-1).astype(np.float32),
+    })
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    con = duckdb.connect()
+    try:
+        con.register("t", table)
+        return con.sql("select * from t order by user_id, rank").to_arrow_table()
+    finally:
+        con.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``torchrun --nproc_per_node N -m ranker.score ...``: score sharded over N processes."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="ranker.score", description=main.__doc__)
+    p.add_argument("--workdir", type=Path, required=True)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--output", type=Path, required=True)
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=1024)
+    args = p.parse_args(argv)
+    result = score(args.workdir, args.checkpoint, args.output, k=args.top_k,
+                   batch_size=args.batch_size)
+    if result is not None:
+        print(f"{result.rows} rows, {result.users_per_second:.1f} users/s, "
+              f"world size {result.world_size}")
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
