@@ -102,7 +102,7 @@ def current(database_url: str | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", envvar="CATALOG_HOST", help="Interface to bind.")
 @click.option("--port", default=5000, type=int, envvar="CATALOG_PORT", help="Port to listen on.")
-@click.option("--events", default=200_000, type=int, show_default=True,
+@click.option("--events", default=100_000, type=int, show_default=True,
               help="Synthetic events to generate.")
 @click.option("--workdir", type=click.Path(), default="var/demo", show_default=True,
               help="Folder for the demo's data files.")
@@ -114,8 +114,6 @@ def demo(host: str, port: int, events: int, workdir: str, database_url: str | No
     from pathlib import Path
 
     from catalog.client import CatalogClient
-    from pipelines.report import Reporter
-    from pipelines.service import land_and_run
 
     url = f"http://{host}:{port}"
     probe = CatalogClient(url, retries=0, timeout=1)
@@ -129,12 +127,7 @@ def demo(host: str, port: int, events: int, workdir: str, database_url: str | No
             if server.poll() is not None or time.monotonic() > deadline:
                 raise click.ClickException("the catalog server did not start")
             time.sleep(0.1)
-        click.echo(f"running the feature pipeline on {events:,} synthetic events...", err=True)
-        client = CatalogClient(url, timeout=60)
-        result = land_and_run(Path(workdir), "synthetic", reporter=Reporter(client),
-                              events=events)
-        click.echo(f"pipeline {result.run_id}: {len(result.steps)} steps in "
-                   f"{result.seconds:.1f}s; feature tables in {result.database}", err=True)
+        _demo_loop(CatalogClient(url, timeout=60), Path(workdir), events)
         click.echo(f"catalog ready at {url}/api/v1/namespaces (Ctrl-C to stop)", err=True)
         server.wait()
     except KeyboardInterrupt:
@@ -142,6 +135,37 @@ def demo(host: str, port: int, events: int, workdir: str, database_url: str | No
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _demo_loop(client, workdir, events: int) -> None:
+    """generate -> pipeline -> train -> register -> promote -> score -> feedback -> pipeline."""
+    from pipelines.report import Reporter
+    from pipelines.service import land_and_run
+    from ranker.feedback import simulate_and_report
+    from ranker.registry import score_and_report, train_and_register
+    from ranker.train import TrainConfig
+
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    say(f"1/6 feature pipeline on {events:,} synthetic events...")
+    result = land_and_run(workdir, "synthetic", reporter=Reporter(client), events=events)
+    say(f"    {len(result.steps)} steps in {result.seconds:.1f}s -> {result.database}")
+    say("2/6 training a small ranker (demo configuration)...")
+    cfg = TrainConfig(max_epochs=8, patience=3, batch_size=128,
+                      model={"d_model": 32, "n_layers": 1, "max_len": 30})
+    trained, version = train_and_register(workdir, cfg, client, dataset="synthetic-demo")
+    say(f"    version {version['version']}: test ndcg@10 {trained.test_metrics['ndcg@10']:.4f} "
+        f"(popularity {trained.popularity_test['ndcg@10']:.4f})")
+    say("3/6 promoting it to production (gated on its data's quality checks)...")
+    client.put("api/v1/models/ranker/aliases/production", {"version": version["version"]})
+    say("4/6 scoring every user with ranker@production...")
+    scored, _ = score_and_report(workdir, "ranker@production", client, k=10)
+    say(f"    {scored.rows} recommendations at {scored.users_per_second:.0f} users/s")
+    say("5/6 simulating user feedback on the shown lists...")
+    fb = simulate_and_report(workdir, scored.output, client)
+    say(f"    {fb['pv']} clicks, {fb['cart']} carts, {fb['buy']} purchases -> raw events v2")
+    say("6/6 feature pipeline again on the new raw events...")
+    again = land_and_run(workdir, "synthetic", reporter=Reporter(client), land=False)
+    say(f"    {len(again.steps)} steps in {again.seconds:.1f}s")
 
 
 def _register_subcommands() -> None:
