@@ -64,9 +64,12 @@ def top_k(model, seqs: list[np.ndarray], behs: list[np.ndarray], k: int,
         beh = rdata.left_pad(behs[lo:hi], max_len).to(device)  # (B, L)
         s, _ = model(seq, beh)  # (B, N+1)
         s = s.float()
-        for r, hist in enumerate(seqs[lo:hi]):
-            if len(hist):
-                s[r, torch.as_tensor(hist, dtype=torch.long, device=s.device)] = float("-inf")
+        hist = seqs[lo:hi]
+        # Mask every history item in one indexed write: (row, item) pairs of the whole batch.
+        rows = torch.repeat_interleave(torch.arange(len(hist)),
+                                       torch.tensor([len(h) for h in hist]))
+        cols = torch.from_numpy(np.concatenate(hist + [np.zeros(0, np.int64)]).astype(np.int64))
+        s[rows.to(s.device), cols.to(s.device)] = float("-inf")
         top = torch.topk(s, k, dim=1)  # values sorted, ties by lower index first on CPU
         items[lo:hi], scores[lo:hi] = top.indices.cpu(), top.values.cpu()
     return items, scores
