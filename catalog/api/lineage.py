@@ -9,7 +9,7 @@ from catalog.api.common import json_body, page_args, read_session, state, time_a
 from catalog.db import DatabaseBusy, in_transaction
 from catalog.errors import BadRequest, CatalogError, ValidationFailed
 from catalog.models import LineageEvent
-from catalog.services.ingest import ingest_event
+from catalog.services.ingest import IngestResult, ingest_batch, ingest_event
 
 bp = Blueprint("lineage", __name__)
 
@@ -31,22 +31,39 @@ def post_lineage():
     return jsonify({"status": result.status, "kind": result.kind, "runId": result.run_id}), 201
 
 
-def _error_result(index: int, exc: Exception) -> dict:
-    """The per-event status of a refused event; unexpected errors are logged and kept vague."""
-    if isinstance(exc, CatalogError):
-        return {"index": index, "status": "error", "code": exc.status, **exc.to_dict()}
-    current_app.logger.exception("event %d of a batch failed", index)
+def _result(index: int, outcome: IngestResult | Exception) -> dict:
+    """One event's entry in a batch response; unexpected errors are logged and kept vague."""
+    if isinstance(outcome, IngestResult):
+        return {"index": index, "status": outcome.status, "kind": outcome.kind,
+                "runId": outcome.run_id}
+    if isinstance(outcome, CatalogError):
+        return {"index": index, "status": "error", "code": outcome.status, **outcome.to_dict()}
+    current_app.logger.error("event %d of a batch failed", index, exc_info=outcome)
     return {"index": index, "status": "error", "code": 500, "error": "InternalServerError",
             "message": "internal error"}
+
+
+def _one_by_one(events: list) -> list[IngestResult | Exception]:
+    """Each event in its own transaction (with its own retries): the batch's fallback."""
+    outcomes = []
+    for event in events:
+        try:
+            outcomes.append(in_transaction(
+                state().sessions, lambda session, e=event: ingest_event(session, e)))
+        except Exception as exc:  # noqa: BLE001 - one event's failure must not fail the batch
+            outcomes.append(exc)
+    return outcomes
 
 
 @bp.post("/lineage/batch")
 def post_lineage_batch():
     """Accept a JSON array of events; each is stored or refused on its own, with a status each.
 
-    Every event runs in its own transaction, so one bad event never loses or half-writes another;
-    whatever goes wrong with one event (database errors included) is that event's status.
-    Responds 201 when all were accepted, 207 when some were refused.
+    The batch is one transaction with a savepoint per event, so a bad event rolls back alone and
+    never loses or half-writes another; whatever goes wrong with one event is that event's status.
+    Should the transaction as a whole keep losing races with concurrent writers (or fail), the
+    events are stored one transaction each instead. 201 when all were accepted, 207 when some
+    were refused.
     """
     events = json_body()
     if isinstance(events, dict) and isinstance(events.get("events"), list):
@@ -56,14 +73,14 @@ def post_lineage_batch():
     cap = state().settings.max_batch_events
     if len(events) > cap:
         raise BadRequest(f"batch holds {len(events)} events; the limit is {cap}")
-    results, failed = [], 0
-    for i, event in enumerate(events):
-        try:
-            r = in_transaction(state().sessions, lambda session, e=event: ingest_event(session, e))
-            results.append({"index": i, "status": r.status, "kind": r.kind, "runId": r.run_id})
-        except Exception as exc:  # noqa: BLE001 - one event's failure must not fail the batch
-            failed += 1
-            results.append(_error_result(i, exc))
+    try:
+        outcomes = in_transaction(state().sessions, lambda session: ingest_batch(session, events))
+    except Exception:  # noqa: BLE001 - fall back to one transaction per event
+        current_app.logger.warning("batch of %d events failed as a whole; retrying one by one",
+                                   len(events), exc_info=True)
+        outcomes = _one_by_one(events)
+    results = [_result(i, outcome) for i, outcome in enumerate(outcomes)]
+    failed = sum(r["status"] == "error" for r in results)
     code = 201 if failed == 0 else 207
     return jsonify({"accepted": len(events) - failed, "failed": failed, "results": results}), code
 

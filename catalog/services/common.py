@@ -4,31 +4,88 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound
 from catalog.models import Dataset, Job, Namespace, Source, Tag
+from catalog.services.ingest_sql import update_columns
+
+
+class Tracked:
+    """A row held in memory; columns changed through :meth:`set` wait in ``changes``."""
+
+    changes: dict
+
+    def set(self, column: str, value) -> None:
+        """Change a column (recorded in ``changes`` only if the value differs)."""
+        if getattr(self, column) != value:
+            setattr(self, column, value)
+            self.changes[column] = value
+
+
+def write_tracked(session: Session, table, rows) -> None:
+    """UPDATE the changed columns of ``rows`` (one executemany per set of changed columns)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row.changes and row.id is not None:
+            groups.setdefault(tuple(sorted(row.changes)), []).append({"_id": row.id, **row.changes})
+            row.changes = {}
+    for columns, params in groups.items():
+        session.execute(update_columns(table, columns), params)
+
+
+def dialect_insert(session: Session, table):
+    """The backend's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite spell it alike)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def insert_ignore(session: Session, model, values: dict, conflict: list[str]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING; returns 1 if inserted, 0 if the key already existed."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    stmt = dialect_insert(session, model).values(**values).on_conflict_do_nothing(
+        index_elements=conflict)
     return session.execute(stmt).rowcount
 
 
-def for_write(stmt, *of):
-    """``stmt`` locking its rows for an update that leaves their keys alone.
+def ids_by_name(session: Session, model, names) -> dict[str, int]:
+    """Ids of the ``model`` rows (namespaces, tags) called ``names``, creating missing ones.
 
-    FOR NO KEY UPDATE on PostgreSQL: unlike FOR UPDATE it does not wait for (or block) the
-    FOR KEY SHARE locks that foreign-key checks of concurrent inserts take, which deadlocked two
-    runs of one job. SQLite ignores it: a writer holds the whole database from BEGIN IMMEDIATE.
+    One SELECT when all exist; else one INSERT ... ON CONFLICT DO NOTHING of the missing ones in
+    name order (so concurrent creators queue rather than deadlock) and a second SELECT.
     """
-    return stmt.with_for_update(key_share=True, of=list(of) or None).execution_options(
-        populate_existing=True
-    )
+    table, wanted = model.__table__, sorted(set(names))
+    query = select(table.c.name, table.c.id).where(table.c.name.in_(wanted))
+    found = dict(session.execute(query).all())
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=["name"])
+        session.execute(stmt, [{"name": n} for n in missing])
+        found.update(session.execute(query.where(table.c.name.in_(missing))).all())
+    return found
+
+
+def namespace_ids(session: Session, names) -> dict[str, int]:
+    """Namespace ids by name, creating missing namespaces."""
+    return ids_by_name(session, Namespace, names)
+
+
+def tag_ids(session: Session, names) -> dict[str, int]:
+    """Tag ids by name, creating missing tags."""
+    return ids_by_name(session, Tag, names)
+
+
+def source_id(session: Session, name: str, uri: str | None) -> int:
+    """The id of the source called ``name``; its URI is updated when a new one is reported."""
+    table = Source.__table__
+    row = session.execute(select(table.c.id, table.c.uri).where(table.c.name == name)).first()
+    if row is None:
+        insert_ignore(session, Source, {"name": name, "uri": uri}, ["name"])
+        row = session.execute(select(table.c.id, table.c.uri).where(table.c.name == name)).one()
+    if uri and row.uri != uri:
+        session.execute(update(table).where(table.c.id == row.id).values(uri=uri))
+    return row.id
 
 
 def _greatest(dialect_name: str):
@@ -66,17 +123,6 @@ def get_or_create_namespace(session: Session, name: str) -> Namespace:
     return ns
 
 
-def get_or_create_source(session: Session, name: str, uri: str | None) -> Source:
-    """The source called ``name``; its URI is updated when a new one is reported."""
-    src = session.scalar(select(Source).where(Source.name == name))
-    if src is None:
-        insert_ignore(session, Source, {"name": name, "uri": uri}, ["name"])
-        src = session.scalar(select(Source).where(Source.name == name))
-    elif uri and src.uri != uri:
-        src.uri = uri
-    return src
-
-
 def get_or_create_dataset(session: Session, namespace: str, name: str) -> Dataset:
     """The dataset ``namespace``/``name``, created (kind "table") if new."""
     ns = get_or_create_namespace(session, namespace)
@@ -107,15 +153,6 @@ def get_or_create_job(session: Session, namespace: str, name: str) -> Job:
         )
         job = session.scalar(query)
     return job
-
-
-def get_or_create_tag(session: Session, name: str) -> Tag:
-    """The tag called ``name``, created if new."""
-    tag = session.scalar(select(Tag).where(Tag.name == name))
-    if tag is None:
-        insert_ignore(session, Tag, {"name": name}, ["name"])
-        tag = session.scalar(select(Tag).where(Tag.name == name))
-    return tag
 
 
 def find_namespace(session: Session, name: str) -> Namespace:

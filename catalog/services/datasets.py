@@ -1,13 +1,19 @@
-"""Dataset metadata and versions: applying dataset facets, creating immutable versions, quality."""
+"""Dataset metadata and versions: applying dataset facets, creating immutable versions, quality.
+
+Ingestion applies these rules to every dataset of every event, so they work in SQLAlchemy Core on
+:class:`DatasetRow` snapshots and write only what changed; the functions at the end adapt them to
+ORM :class:`Dataset` objects for the registration API and the model registry.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from catalog.models import (
@@ -21,13 +27,48 @@ from catalog.models import (
     QualityAssertion,
 )
 from catalog.models.dataset import DATASET_KINDS
-from catalog.services.common import for_write, get_or_create_source, get_or_create_tag
+from catalog.services.common import Tracked, dialect_insert, source_id, tag_ids, write_tracked
+from catalog.services.ingest_sql import insert_version
 
 # uuid5 namespace for deterministic dataset and job version ids.
 VERSION_NS = uuid.UUID("5b0c7f2e-4a54-4bd8-9d2e-8c1f0e6a6f31")
-# Facets that shape the dataset's metadata (the rest are kept verbatim only).
 _KIND_ALIASES = {"table": "table", "view": "view", "file": "file", "stream": "stream",
                  "topic": "stream", "model": "model"}
+DATASETS, FIELDS, VERSIONS = Dataset.__table__, DatasetField.__table__, DatasetVersion.__table__
+
+
+@dataclass
+class VersionRef:
+    """What the rules need of a dataset's current version."""
+
+    id: int
+    created_at: datetime
+    fingerprint: str | None
+    schema_fields: list
+
+
+@dataclass(eq=False)
+class DatasetRow(Tracked):
+    """A dataset's row as read (and locked, before any write); ``changes`` are not yet written."""
+
+    id: int
+    namespace: str
+    name: str
+    facets: dict
+    kind: str
+    description: str | None
+    source_id: int | None
+    is_deleted: bool
+    current_version_id: int | None
+    last_modified_at: datetime | None
+    # The current version, loaded with the row lock (None: there is none).
+    current: VersionRef | None = None
+    changes: dict = field(default_factory=dict)
+
+
+def write_changes(session: Session, rows) -> None:
+    """UPDATE the changed columns of dataset ``rows``."""
+    write_tracked(session, DATASETS, rows)
 
 
 def version_uuid(*parts: str) -> str:
@@ -51,79 +92,118 @@ def live_facets(facets: dict) -> dict:
     return {k: v for k, v in facets.items() if not (isinstance(v, dict) and v.get("_deleted"))}
 
 
-def apply_dataset_facets(session: Session, ds: Dataset, facets: dict) -> None:
-    """Update the dataset's current metadata from the facets of an event mentioning it."""
-    if not facets:
-        return
-    merged = dict(ds.facets or {})
+def merge_facets(stored: dict, facets: dict) -> dict:
+    """Stored facets updated by an event's: new ones replace, ``_deleted`` ones go."""
+    merged = dict(stored)
     for key, value in facets.items():
         if isinstance(value, dict) and value.get("_deleted"):
             merged.pop(key, None)
         else:
             merged[key] = value
-    ds.facets = merged
+    return merged
+
+
+def facets_change(row: DatasetRow, facets: dict) -> bool:
+    """Whether applying ``facets`` would change the dataset (anything to lock and write)."""
+    return bool(facets) and merge_facets(row.facets, facets) != row.facets
+
+
+def apply_facets(session: Session, row: DatasetRow, facets: dict) -> None:
+    """Update the dataset's current metadata from the facets of an event mentioning it.
+
+    Nothing happens when the facets are those already stored (the usual case: pipelines report
+    the same schema every run); fields, owners, tags and source are rewritten only when their own
+    facet changed. The caller holds the row's lock and writes ``row.changes`` afterwards.
+    """
+    if not facets_change(row, facets):
+        return
+    stored = row.facets
+    row.set("facets", merge_facets(stored, facets))
     facets = live_facets(facets)
     fields = schema_fields(facets)
-    if fields is not None:
-        set_fields(session, ds, fields)
+    if fields is not None and facets["schema"] != stored.get("schema"):
+        set_fields(session, row.id, fields)
     doc = facets.get("documentation")
     if isinstance(doc, dict) and doc.get("description"):
-        ds.description = doc["description"]
+        row.set("description", doc["description"])
     src = facets.get("dataSource")
-    if isinstance(src, dict) and src.get("name"):
-        ds.source = get_or_create_source(session, src["name"], src.get("uri"))
+    if isinstance(src, dict) and src.get("name") and src != stored.get("dataSource"):
+        row.set("source_id", source_id(session, src["name"], src.get("uri")))
     kind = facets.get("datasetType")
     if isinstance(kind, dict) and kind.get("datasetType"):
         value = str(kind["datasetType"]).lower()
-        ds.kind = value if value in DATASET_KINDS else _KIND_ALIASES.get(value, ds.kind)
+        row.set("kind", value if value in DATASET_KINDS else _KIND_ALIASES.get(value, row.kind))
     owners = facets.get("ownership")
-    if isinstance(owners, dict) and isinstance(owners.get("owners"), list):
-        set_owners(session, ds, [(o["name"], o.get("type")) for o in owners["owners"]])
+    if isinstance(owners, dict) and isinstance(owners.get("owners"), list) \
+            and owners != stored.get("ownership"):
+        set_owners(session, row.id, [(o["name"], o.get("type")) for o in owners["owners"]])
     tags = facets.get("tags")
-    if isinstance(tags, dict) and isinstance(tags.get("tags"), list):
-        for t in tags["tags"]:
-            name = t["key"] if t.get("value") in (None, "", "true") else f"{t['key']}:{t['value']}"
-            add_tag(session, ds, name)
+    if isinstance(tags, dict) and isinstance(tags.get("tags"), list) and tags != stored.get("tags"):
+        add_tags(session, row.id, [
+            t["key"] if t.get("value") in (None, "", "true") else f"{t['key']}:{t['value']}"
+            for t in tags["tags"]
+        ])
     storage = facets.get("storage")
-    if isinstance(storage, dict) and storage.get("fileFormat"):
-        ds.kind = "file" if ds.kind == "table" else ds.kind
+    if isinstance(storage, dict) and storage.get("fileFormat") and row.kind == "table":
+        row.set("kind", "file")
     lifecycle = facets.get("lifecycleStateChange")
     if isinstance(lifecycle, dict) and lifecycle.get("lifecycleStateChange") == "DROP":
-        ds.is_deleted = True
+        row.set("is_deleted", True)
     elif fields is not None:
-        ds.is_deleted = False
+        row.set("is_deleted", False)
 
 
-def set_fields(session: Session, ds: Dataset, fields: list[dict]) -> None:
+def set_fields(session: Session, dataset_id: int, fields: list[dict]) -> None:
     """Replace the dataset's current fields, keeping stewards' descriptions of kept fields."""
-    existing = {f.name: f for f in ds.fields}
-    keep = []
+    existing = {name: (fid, desc) for fid, name, desc in session.execute(
+        select(FIELDS.c.id, FIELDS.c.name, FIELDS.c.description)
+        .where(FIELDS.c.dataset_id == dataset_id))}
+    kept, added, seen = [], [], set()
     for i, spec in enumerate(fields):
-        f = existing.pop(spec["name"], None)
-        if f is None:
-            f = DatasetField(name=spec["name"])
-        f.type = spec.get("type")
-        f.ordinal = i
-        if spec.get("description"):
-            f.description = spec["description"]
-        keep.append(f)
-    ds.fields = keep
-    session.flush()
+        if spec["name"] in seen:  # a schema names each field once; the first one counts
+            continue
+        seen.add(spec["name"])
+        old = existing.pop(spec["name"], None)
+        row = {"type": spec.get("type"), "ordinal": i,
+               "description": spec.get("description") or (old[1] if old else None)}
+        if old is None:
+            added.append({"dataset_id": dataset_id, "name": spec["name"], **row})
+        else:
+            kept.append({"_id": old[0], **row})
+    if existing:
+        session.execute(delete(FIELDS).where(FIELDS.c.id.in_([i for i, _ in existing.values()])))
+    if kept:
+        session.execute(update(FIELDS).where(FIELDS.c.id == bindparam("_id")).values(
+            type=bindparam("type"), ordinal=bindparam("ordinal"),
+            description=bindparam("description")), kept)
+    if added:
+        session.execute(FIELDS.insert(), added)
 
 
-def set_owners(session: Session, ds: Dataset, owners: list[tuple[str, str | None]]) -> None:
+def set_owners(session: Session, dataset_id: int, owners: list[tuple[str, str | None]]) -> None:
     """Replace the dataset's owners."""
-    ds.owners = [DatasetOwner(name=n, type=t) for n, t in dict(owners).items()]
-    session.flush()
+    table = DatasetOwner.__table__
+    session.execute(delete(table).where(table.c.dataset_id == dataset_id))
+    rows = [{"dataset_id": dataset_id, "name": n, "type": t} for n, t in dict(owners).items()]
+    if rows:
+        session.execute(table.insert(), rows)
 
 
-def add_tag(session: Session, ds: Dataset, name: str) -> None:
-    """Tag the dataset (no-op if already tagged)."""
-    tag = get_or_create_tag(session, name)
-    if session.get(DatasetTag, (ds.id, tag.id)) is None:
-        session.add(DatasetTag(dataset_id=ds.id, tag_id=tag.id))
-        session.flush()
-        session.expire(ds, ["tags"])
+def add_tags(session: Session, dataset_id: int, names: list[str]) -> None:
+    """Tag the dataset (tags it already has are left alone)."""
+    ids = tag_ids(session, names)
+    rows = [{"dataset_id": dataset_id, "tag_id": ids[n]} for n in sorted(set(names))]
+    if rows:
+        stmt = dialect_insert(session, DatasetTag.__table__).on_conflict_do_nothing(
+            index_elements=["dataset_id", "tag_id"])
+        session.execute(stmt, rows)
+
+
+def current_fields(session: Session, dataset_id: int) -> list[dict]:
+    """The dataset's current fields as [{"name", "type", "description"}]."""
+    return [{"name": n, "type": t, "description": d} for n, t, d in session.execute(
+        select(FIELDS.c.name, FIELDS.c.type, FIELDS.c.description)
+        .where(FIELDS.c.dataset_id == dataset_id).order_by(FIELDS.c.ordinal))]
 
 
 def fingerprint_of(facets: dict) -> str | None:
@@ -148,169 +228,60 @@ def schema_hash(fields: list[dict] | None) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
-def create_version(
-    session: Session,
-    ds: Dataset,
-    *,
-    uuid_str: str,
-    facets: dict,
-    run_id: int | None,
+def write_version(
+    session: Session, row: DatasetRow, *, uuid_str: str, facets: dict, run_id: int | None,
     created_at: datetime,
-) -> DatasetVersion:
-    """Create an immutable version (or return the existing one with this uuid) and make it current.
+) -> int:
+    """Create an immutable version (or find the one with this uuid); a newer one becomes current.
 
-    Locks the dataset row so concurrent writers number versions 1, 2, 3 without gaps or clashes.
+    The caller holds the dataset's row lock (read with ``row.current``), so concurrent writers
+    number versions 1, 2, 3 without gaps or clashes. Returns the version's id.
     """
-    found = session.scalar(select(DatasetVersion).where(DatasetVersion.uuid == uuid_str))
-    if found is not None:
-        return found
-    # Re-read under the lock: another writer may have moved the current version meanwhile.
-    session.scalar(for_write(select(Dataset).where(Dataset.id == ds.id), Dataset))
-    found = session.scalar(select(DatasetVersion).where(DatasetVersion.uuid == uuid_str))
-    if found is not None:
-        return found
     facets = live_facets(facets)
     fields = schema_fields(facets)
     if fields is None:
-        fields = [{"name": f.name, "type": f.type, "description": f.description} for f in ds.fields]
-    number = (
-        session.scalar(select(func.max(DatasetVersion.version)).where(
-            DatasetVersion.dataset_id == ds.id)) or 0
-    ) + 1
+        fields = current_fields(session, row.id)
+    fp = fingerprint_of(facets)
     lifecycle = facets.get("lifecycleStateChange")
-    version = DatasetVersion(
-        uuid=uuid_str,
-        dataset_id=ds.id,
-        version=number,
-        schema_fields=fields,
-        row_count=row_count_of(facets),
-        fingerprint=fingerprint_of(facets),
-        run_id=run_id,
-        lifecycle_state=lifecycle.get("lifecycleStateChange") if isinstance(lifecycle, dict)
-        else None,
-        facets=facets,
-        created_at=created_at,
-    )
-    session.add(version)
-    session.flush()
-    if ds.current_version is None or ds.current_version.created_at <= created_at:
-        ds.current_version_id = version.id
-        ds.current_version = version
+    version_id = session.scalar(insert_version(session.get_bind().dialect.name), {
+        "uuid": uuid_str, "ds": row.id, "schema_fields": fields, "row_count": row_count_of(facets),
+        "fingerprint": fp, "run_id": run_id, "facets": facets, "created_at": created_at,
+        "lifecycle_state": lifecycle.get("lifecycleStateChange")
+        if isinstance(lifecycle, dict) else None,
+    })
+    if version_id is None:  # written before (a re-sent or replayed event)
+        return session.scalar(select(VERSIONS.c.id).where(VERSIONS.c.uuid == uuid_str))
+    if row.current is None or row.current.created_at <= created_at:
+        row.set("current_version_id", version_id)
+        row.current = VersionRef(version_id, created_at, fp, fields)
     if run_id is not None:
-        ds.last_modified_at = max(filter(None, [ds.last_modified_at, created_at]))
-    return version
+        row.set("last_modified_at", max(filter(None, [row.last_modified_at, created_at])))
+    return version_id
 
 
-def same_content_version(ds: Dataset, facets: dict) -> DatasetVersion | None:
+def same_content_version(row: DatasetRow, facets: dict) -> int | None:
     """The current version if ``facets`` report the same fingerprint and schema, else None.
 
     A run that rewrites a dataset with identical content (a re-run with unchanged inputs) links
     to the existing version instead of minting a copy: versions stand for content.
     """
-    fp = fingerprint_of(facets)
-    cur = ds.current_version
+    fp, cur = fingerprint_of(facets), row.current
     if fp is None or cur is None or cur.fingerprint != fp:
         return None
     fields = schema_fields(live_facets(facets))
-    return cur if fields is None or fields == cur.schema_fields else None
+    return cur.id if fields is None or fields == cur.schema_fields else None
 
 
-def observed_version(
-    session: Session, ds: Dataset, facets: dict, seen_at: datetime
-) -> DatasetVersion:
-    """The version a consumer saw: matched by fingerprint, else current, else a new observed one."""
-    fp = fingerprint_of(facets)
-    ns_name = (ds.namespace.name, ds.name)
-    if fp is not None:
-        found = session.scalar(
-            select(DatasetVersion)
-            .where(DatasetVersion.dataset_id == ds.id, DatasetVersion.fingerprint == fp)
-            .order_by(DatasetVersion.version.desc())
-        )
-        if found is not None:
-            return found
-        return create_version(
-            session, ds, uuid_str=version_uuid(*ns_name, "fp", fp), facets=facets, run_id=None,
-            created_at=seen_at,
-        )
-    if ds.current_version is not None:
-        return ds.current_version
-    key = schema_hash(schema_fields(live_facets(facets)))
-    return create_version(
-        session, ds, uuid_str=version_uuid(*ns_name, "observed", key), facets=facets,
-        run_id=None, created_at=seen_at,
-    )
-
-
-def record_quality(
-    session: Session, version: DatasetVersion, run_id: int | None, facets: dict
-) -> None:
-    """Store dataQualityAssertions and dataQualityMetrics facets against ``version``."""
-    assertions = facets.get("dataQualityAssertions")
-    if isinstance(assertions, dict) and isinstance(assertions.get("assertions"), list):
-        session.execute(
-            delete(QualityAssertion).where(
-                QualityAssertion.dataset_version_id == version.id,
-                QualityAssertion.run_id.is_(None) if run_id is None
-                else QualityAssertion.run_id == run_id,
-            )
-        )
-        for a in assertions["assertions"]:
-            extra = {k: v for k, v in a.items() if k not in ("assertion", "success", "column")}
-            session.add(
-                QualityAssertion(
-                    dataset_version_id=version.id,
-                    run_id=run_id,
-                    assertion=a["assertion"],
-                    column=a.get("column"),
-                    success=bool(a["success"]),
-                    severity=(str(a["severity"]).lower() if a.get("severity") else None),
-                    details=extra,
-                )
-            )
-    metrics = facets.get("dataQualityMetrics")
-    if isinstance(metrics, dict):
-        session.execute(
-            delete(DatasetProfile).where(
-                DatasetProfile.dataset_version_id == version.id,
-                DatasetProfile.run_id.is_(None) if run_id is None
-                else DatasetProfile.run_id == run_id,
-            )
-        )
-        profile = DatasetProfile(
-            dataset_version_id=version.id,
-            run_id=run_id,
-            row_count=metrics.get("rowCount"),
-            bytes=metrics.get("bytes"),
-            file_count=metrics.get("fileCount"),
-        )
-        for col, m in (metrics.get("columnMetrics") or {}).items():
-            profile.columns.append(
-                ColumnProfile(
-                    column=col,
-                    null_count=m.get("nullCount"),
-                    distinct_count=m.get("distinctCount"),
-                    count=m.get("count"),
-                    sum=m.get("sum"),
-                    min=m.get("min"),
-                    max=m.get("max"),
-                    quantiles=m.get("quantiles"),
-                )
-            )
-        session.add(profile)
-    session.flush()
-
-
-def static_version(
-    session: Session, ds: Dataset, facets: dict, at: datetime
-) -> DatasetVersion | None:
+def static_row_version(
+    session: Session, row: DatasetRow, facets: dict, at: datetime
+) -> int | None:
     """For metadata reported without a run: a new version when the fingerprint or schema changed.
 
-    Returns the dataset's version after the change (None if it has none).
+    Returns the id of the dataset's version after the change (None if it has none).
     """
     fp = fingerprint_of(facets)
     fields = schema_fields(live_facets(facets))
-    cur = ds.current_version
+    cur = row.current
     if cur is None:
         changed = fp is not None or fields is not None
     else:
@@ -318,9 +289,106 @@ def static_version(
             fields is not None and fields != cur.schema_fields
         )
     if not changed:
-        return cur
+        return cur.id if cur is not None else None
     key = fp if fp is not None else schema_hash(fields)
-    return create_version(
-        session, ds, uuid_str=version_uuid(ds.namespace.name, ds.name, "static", key),
+    return write_version(
+        session, row, uuid_str=version_uuid(row.namespace, row.name, "static", key),
         facets=facets, run_id=None, created_at=at,
     )
+
+
+def record_quality(session: Session, version_id: int, run_id: int | None, facets: dict) -> None:
+    """Store dataQualityAssertions and dataQualityMetrics facets against the version."""
+    assertions = facets.get("dataQualityAssertions")
+    if isinstance(assertions, dict) and isinstance(assertions.get("assertions"), list):
+        table = QualityAssertion.__table__
+        session.execute(delete(table).where(
+            table.c.dataset_version_id == version_id,
+            table.c.run_id.is_(None) if run_id is None else table.c.run_id == run_id))
+        rows = [{
+            "dataset_version_id": version_id, "run_id": run_id, "assertion": a["assertion"],
+            "column": a.get("column"), "success": bool(a["success"]),
+            "severity": str(a["severity"]).lower() if a.get("severity") else None,
+            "details": {k: v for k, v in a.items() if k not in ("assertion", "success", "column")},
+        } for a in assertions["assertions"]]
+        if rows:
+            session.execute(table.insert(), rows)
+    metrics = facets.get("dataQualityMetrics")
+    if isinstance(metrics, dict):
+        table = DatasetProfile.__table__
+        session.execute(delete(table).where(
+            table.c.dataset_version_id == version_id,
+            table.c.run_id.is_(None) if run_id is None else table.c.run_id == run_id))
+        profile_id = session.scalar(table.insert().values(
+            dataset_version_id=version_id, run_id=run_id, row_count=metrics.get("rowCount"),
+            bytes=metrics.get("bytes"), file_count=metrics.get("fileCount"),
+        ).returning(table.c.id))
+        columns = [{
+            "profile_id": profile_id, "column": col, "null_count": m.get("nullCount"),
+            "distinct_count": m.get("distinctCount"), "count": m.get("count"),
+            "sum": m.get("sum"), "min": m.get("min"), "max": m.get("max"),
+            "quantiles": m.get("quantiles"),
+        } for col, m in (metrics.get("columnMetrics") or {}).items()]
+        if columns:
+            session.execute(ColumnProfile.__table__.insert(), columns)
+
+
+# --- the same rules on ORM objects (registration API, model registry) ---------------------------
+
+
+def row_of(session: Session, ds: Dataset) -> DatasetRow:
+    """A snapshot of ``ds`` for the rules above; pending ORM changes are flushed first."""
+    session.flush()
+    cur = ds.current_version
+    return DatasetRow(
+        id=ds.id, namespace=ds.namespace.name, name=ds.name, facets=dict(ds.facets or {}),
+        kind=ds.kind, description=ds.description, source_id=ds.source_id,
+        is_deleted=ds.is_deleted, current_version_id=ds.current_version_id,
+        last_modified_at=ds.last_modified_at,
+        current=VersionRef(cur.id, cur.created_at, cur.fingerprint, cur.schema_fields)
+        if cur is not None else None,
+    )
+
+
+def _written(session: Session, ds: Dataset, row: DatasetRow) -> None:
+    write_changes(session, [row])
+    session.expire(ds)
+
+
+def _lock(session: Session, ds: Dataset) -> None:
+    """Lock the dataset's row (FOR NO KEY UPDATE, as ingestion does) and re-read it after."""
+    session.flush()
+    session.execute(select(Dataset.id).where(Dataset.id == ds.id).with_for_update(key_share=True))
+    session.expire(ds)
+
+
+def apply_dataset_facets(session: Session, ds: Dataset, facets: dict) -> None:
+    """:func:`apply_facets` on an ORM dataset, which it locks first."""
+    _lock(session, ds)
+    row = row_of(session, ds)
+    apply_facets(session, row, facets)
+    _written(session, ds, row)
+
+
+def create_version(
+    session: Session, ds: Dataset, *, uuid_str: str, facets: dict, run_id: int | None,
+    created_at: datetime,
+) -> DatasetVersion:
+    """:func:`write_version` on an ORM dataset, which it locks first."""
+    _lock(session, ds)
+    row = row_of(session, ds)
+    version_id = write_version(session, row, uuid_str=uuid_str, facets=facets, run_id=run_id,
+                               created_at=created_at)
+    _written(session, ds, row)
+    return session.get(DatasetVersion, version_id)
+
+
+def static_version(
+    session: Session, ds: Dataset, facets: dict, at: datetime
+) -> DatasetVersion | None:
+    """:func:`static_row_version` on an ORM dataset, which it locks first."""
+    _lock(session, ds)
+    row = row_of(session, ds)
+    version_id = static_row_version(session, row, facets, at)
+    _written(session, ds, row)
+    return session.get(DatasetVersion, version_id) if version_id is not None else None

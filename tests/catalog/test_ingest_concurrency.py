@@ -182,24 +182,28 @@ def lost_race(db_url: str) -> OperationalError:
 
 @pytest.fixture
 def racing(monkeypatch, db_url):
-    """ingest_event losing its race whenever ``plan["lose"](event, calls so far)`` is true.
+    """Folding an event loses its race whenever ``plan["lose"](event, folds so far)`` is true.
 
-    The event is ingested first, so the rollback has writes to undo. No back-off sleeps.
+    The event is folded first, so the rollback has writes to undo. No back-off sleeps.
     """
-    from catalog.api import lineage as api
+    from catalog.services import ingest
 
     monkeypatch.setattr(catalog_db, "RETRY_BACKOFF_S", 0.0)
-    real, plan, calls = api.ingest_event, {"lose": lambda event, n: False}, []
+    real, plan, calls = ingest._fold, {"lose": lambda event, n: False}, []
 
-    def ingest(session, event):
-        calls.append(event)
-        result = real(session, event)
-        if plan["lose"](event, len(calls)):
+    def fold(unit, ev):
+        calls.append(ev.body)
+        real(unit, ev)
+        if plan["lose"](ev.body, len(calls)):
             raise lost_race(db_url)
-        return result
 
-    monkeypatch.setattr(api, "ingest_event", ingest)
+    monkeypatch.setattr(ingest, "_fold", fold)
     return plan, calls
+
+
+def stored(session, model, column):
+    session.rollback()
+    return sorted(session.scalars(select(column).select_from(model)))
 
 
 def test_lost_race_is_retried_from_scratch(client, session, racing):
@@ -209,9 +213,8 @@ def test_lost_race_is_retried_from_scratch(client, session, racing):
     r = client.post("/api/v1/lineage", json=ev)
     assert r.status_code == 201 and r.get_json()["status"] == "created"
     assert len(calls) == catalog_db.TRANSACTION_ATTEMPTS
-    session.rollback()
-    assert session.scalar(select(func.count()).select_from(LineageEvent)) == 1
-    assert session.scalars(select(DatasetVersion.version)).all() == [1]
+    assert stored(session, LineageEvent, LineageEvent.job_name) == ["j"]
+    assert stored(session, DatasetVersion, DatasetVersion.version) == [1]
 
 
 def test_race_lost_every_time_is_503_with_retry_after(client, session, racing):
@@ -225,8 +228,20 @@ def test_race_lost_every_time_is_503_with_retry_after(client, session, racing):
     assert body["error"] == "DatabaseBusy" and "retry" in body["message"]
     assert body["retryAfter"] == catalog_db.RETRY_AFTER_S
     assert len(calls) == catalog_db.TRANSACTION_ATTEMPTS
-    session.rollback()
-    assert session.scalar(select(func.count()).select_from(LineageEvent)) == 0
+    assert stored(session, LineageEvent, LineageEvent.job_name) == []
+    assert stored(session, Dataset, Dataset.name) == []
+
+
+def test_batch_that_lost_a_race_is_retried_whole(client, session, racing):
+    plan, calls = racing
+    plan["lose"] = lambda event, n: n == 2  # the second event, the first time round
+    events = [run_event("COMPLETE", name, outputs=[ds(f"out_{name}")]) for name in "abc"]
+    r = client.post("/api/v1/lineage/batch", json=events)
+    assert r.status_code == 201
+    assert [x["status"] for x in r.get_json()["results"]] == ["created"] * 3
+    assert len(calls) == 5  # a, b (lost), then a, b, c again
+    assert stored(session, LineageEvent, LineageEvent.job_name) == ["a", "b", "c"]
+    assert stored(session, DatasetVersion, DatasetVersion.version) == [1, 1, 1]
 
 
 def test_batch_gives_each_failure_its_own_status(client, session, racing):
@@ -250,6 +265,45 @@ def test_batch_gives_each_failure_its_own_status(client, session, racing):
     assert results[0]["error"] == "DatabaseBusy"
     assert results[2] == {"index": 2, "status": "error", "code": 500,
                           "error": "InternalServerError", "message": "internal error"}
+    assert stored(session, LineageEvent, LineageEvent.job_name) == ["good"]
+    assert stored(session, Dataset, Dataset.name) == ["out_good"]
+
+
+def test_bad_event_in_a_batch_rolls_back_alone(client, session, racing):
+    """Events before and after a failing one keep everything; the failing one leaves nothing,
+    in the database or in what later events of the batch see."""
+    plan, _ = racing
+    plan["lose"] = lambda event, n: event["run"]["facets"].get("boom") and 1 / 0
+    rid = str(uuid.uuid4())
+    a = [run_event(et, "j", run_id=rid, minutes=i, inputs=[ds("in", schema=schema("x"))],
+                   outputs=[ds("out", schema=schema("a"))])
+         for i, et in enumerate(("START", "COMPLETE"))]
+    # Changes the output's schema, writes a version, then fails.
+    broken = run_event("COMPLETE", "j", minutes=5, outputs=[ds("out", schema=schema("b"))],
+                       run_facets={"boom": {"_producer": "p", "_schemaURL": "s"}})
+    # Claims run rid for another job: refused after the job was created.
+    thief = run_event("COMPLETE", "k", run_id=rid, minutes=6)
+    after = run_event("COMPLETE", "j", minutes=10, outputs=[ds("out", schema=schema("a"))])
+    r = client.post("/api/v1/lineage/batch", json=[a[0], broken, thief, a[1], after, broken])
+    assert r.status_code == 207
+    results = r.get_json()["results"]
+    assert [(x["status"], x.get("code")) for x in results] == [
+        ("created", None), ("error", 500), ("error", 422), ("created", None), ("created", None),
+        ("error", 500)]
+    assert results[2]["message"] == f"run {rid} belongs to job pipelines:j"
     session.rollback()
-    assert session.scalars(select(LineageEvent.job_name)).all() == ["good"]
-    assert session.scalars(select(Dataset.name)).all() == ["out_good"]
+    assert len(stored(session, LineageEvent, LineageEvent.id)) == 3
+    assert stored(session, Run, Run.state) == ["COMPLETE", "COMPLETE"]
+    out = session.scalar(select(Dataset).where(Dataset.name == "out"))
+    assert [f.name for f in out.fields] == ["a"]
+    versions = session.execute(select(DatasetVersion.version, DatasetVersion.schema_fields)
+                               .where(DatasetVersion.dataset_id == out.id)
+                               .order_by(DatasetVersion.version)).all()
+    assert [(v, [f["name"] for f in fields]) for v, fields in versions] == [(1, ["a"]), (2, ["a"])]
+    assert out.current_version.version == 2
+    assert stored(session, RunStateChange, RunStateChange.state) == [
+        "COMPLETE", "COMPLETE", "START"]
+    assert session.scalar(select(func.count()).select_from(LineageEdge)) == 2
+    from catalog.models import Job
+
+    assert stored(session, Job, Job.name) == ["j"]

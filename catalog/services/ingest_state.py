@@ -1,0 +1,392 @@
+"""What one ingest transaction has read, locked and still has to write.
+
+The events of a batch touch the same few rows again and again: their jobs, runs, datasets and run
+I/O. A :class:`Unit` reads those rows in bulk once per transaction, locks them in one global order
+(jobs, then datasets, each by id), lets every event change them in memory, and writes the changes
+at the end with one statement per table. Rows that need ids at once (dataset and job versions, a
+run a version points at) are written during the event, inside its SAVEPOINT; when an event fails,
+its savepoint is rolled back and :meth:`Unit.event` undoes its changes in memory the same way.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.models import Job
+from catalog.services import ingest_sql as q
+from catalog.services.common import Tracked, insert_ignore, namespace_ids, write_tracked
+from catalog.services.datasets import DatasetRow, VersionRef, write_changes
+
+_MISSING = object()
+
+
+def parse_time(value: str) -> datetime:
+    """An OpenLineage date-time as aware UTC."""
+    t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+@dataclass(eq=False)
+class JobRow(Tracked):
+    """A job's row, locked for the transaction."""
+
+    id: int
+    namespace: str
+    name: str
+    facets: dict
+    type: str
+    integration: str | None
+    job_type: str | None
+    description: str | None
+    location: str | None
+    parent_job_id: int | None
+    current_version_id: int | None
+    current_version_uuid: str | None
+    changes: dict = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class RunRow(Tracked):
+    """A run's row; ``id`` is None until it is inserted (at the end, or when a row points at it)."""
+
+    id: int | None
+    uuid: str
+    job_id: int
+    created_at: datetime
+    state: str = "NEW"
+    state_at: datetime | None = None
+    nominal_start_time: datetime | None = None
+    nominal_end_time: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    facets: dict = field(default_factory=dict)
+    error_message: str | None = None
+    parent_run_uuid: str | None = None
+    job_version_id: int | None = None
+    changes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IORow:
+    """One run I/O row (replaced, never changed in place); ``dirty`` until written."""
+
+    version_id: int | None
+    facets: dict
+    dirty: bool = False
+
+
+class Scope:
+    """One event's undo log (row snapshots, cache entries) and the rows it adds at the end."""
+
+    def __init__(self, isolate: bool):
+        self.isolate = isolate
+        self.savepoint = None
+        self.snaps: dict[object, tuple[object, dict]] = {}
+        self.undo: list[tuple[dict, object, object]] = []
+        self.edges: dict[tuple, datetime] = {}
+        self.states: list[tuple[RunRow, str, datetime]] = []
+
+
+def _job(r) -> JobRow:
+    return JobRow(id=r.id, namespace=r.ns, name=r.name, facets=r.facets, type=r.type,
+                  integration=r.integration, job_type=r.job_type, description=r.description,
+                  location=r.location, parent_job_id=r.parent_job_id,
+                  current_version_id=r.current_version_id, current_version_uuid=r.jv_uuid)
+
+
+def _dataset(r, current: VersionRef | None = None) -> DatasetRow:
+    return DatasetRow(id=r.id, namespace=r.ns, name=r.name, facets=r.facets, kind=r.kind,
+                      description=r.description, source_id=r.source_id, is_deleted=r.is_deleted,
+                      current_version_id=r.current_version_id,
+                      last_modified_at=r.last_modified_at, current=current)
+
+
+def _run(r) -> RunRow:
+    return RunRow(id=r.id, **{c: getattr(r, c) for c in q.RUN_COLUMNS})
+
+
+class Unit:
+    """Rows of one ingest transaction, read once, changed in memory, written by :meth:`flush`."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+        self.jobs: dict[tuple[str, str], JobRow] = {}
+        self.job_ids: dict[tuple[str, str], int] = {}  # jobs only pointed at (parents)
+        self.datasets: dict[tuple[str, str], DatasetRow] = {}
+        self.runs: dict[str, RunRow] = {}
+        self.io: dict[str, dict[tuple[int, str], IORow]] = {}
+        self.locked: dict[int, bool] = {}  # dataset ids locked and read with their version
+        self.fingerprints: dict[tuple[int, str], int | None] = {}
+        self.job_versions: dict[str, int] = {}
+        self.namespaces: dict[str, int] = {}
+        self.edges: dict[tuple, list[datetime]] = {}
+        self.states: list[tuple[RunRow, str, datetime]] = []
+        self.scope: Scope | None = None
+
+    # --- events and undo -------------------------------------------------------------------------
+
+    @contextmanager
+    def event(self, isolate: bool):
+        """Fold one event; with ``isolate`` its statements run in a SAVEPOINT, and a failure
+        rolls that back and the event's changes in memory, leaving earlier events' intact."""
+        scope = self.scope = Scope(isolate)
+        try:
+            yield
+        except BaseException:
+            if scope.savepoint is not None and scope.savepoint.is_active:
+                scope.savepoint.rollback()
+            for obj, state in scope.snaps.values():
+                target = obj if isinstance(obj, dict) else vars(obj)
+                target.clear()
+                target.update(state)
+            for cache, key, old in reversed(scope.undo):
+                if old is _MISSING:
+                    cache.pop(key, None)
+                else:
+                    cache[key] = old
+            raise
+        else:
+            if scope.savepoint is not None:
+                scope.savepoint.commit()
+            for edge, at in scope.edges.items():
+                seen = self.edges.setdefault(edge, [at, at])
+                seen[0], seen[1] = min(seen[0], at), max(seen[1], at)
+            self.states += scope.states
+        finally:
+            self.scope = None
+
+    @property
+    def sql(self) -> Session:
+        """The session, for a statement of the current event (opens its SAVEPOINT first)."""
+        scope = self.scope
+        if scope is not None and scope.isolate and scope.savepoint is None:
+            scope.savepoint = self.session.begin_nested()
+        return self.session
+
+    def touch(self, row):
+        """``row``, snapshotted for undo before the current event changes it."""
+        if self.scope is not None and id(row) not in self.scope.snaps:
+            state = dict(vars(row))
+            state["changes"] = dict(state["changes"])
+            self.scope.snaps[id(row)] = (row, state)
+        return row
+
+    def put(self, cache: dict, key, value) -> None:
+        """Set a cache entry, undone if the current event fails."""
+        if self.scope is not None:
+            self.scope.undo.append((cache, key, cache.get(key, _MISSING)))
+        cache[key] = value
+
+    def edge(self, src_kind: str, src_id: int, dst_kind: str, dst_id: int, at: datetime) -> None:
+        """An edge the current event exercised at ``at``."""
+        key = (src_kind, src_id, dst_kind, dst_id)
+        self.scope.edges[key] = min(at, self.scope.edges.get(key, at))
+
+    def state_change(self, run: RunRow, state: str, at: datetime) -> None:
+        """A state the current event reported for ``run``."""
+        self.scope.states.append((run, state, at))
+
+    # --- jobs ------------------------------------------------------------------------------------
+
+    def load_jobs(self, keys) -> None:
+        """Read and lock the existing jobs among ``keys``: the first locks a transaction takes."""
+        keys = sorted(set(keys) - set(self.jobs))
+        if keys:
+            for r in self.session.execute(q.JOBS_LOCKED, {"keys": keys}):
+                self.jobs[r.ns, r.name] = _job(r)
+
+    def job(self, key: tuple[str, str]) -> JobRow:
+        """The locked job ``key``, created if new."""
+        if key not in self.jobs:
+            session = self.sql
+            ns = self.namespace_ids([key[0]])[key[0]]
+            insert_ignore(session, Job, {"namespace_id": ns, "name": key[1], "facets": {}},
+                          ["namespace_id", "name"])
+            self.put(self.jobs, key, _job(session.execute(q.JOBS_LOCKED, {"keys": [key]}).one()))
+        return self.touch(self.jobs[key])
+
+    def job_id(self, key: tuple[str, str]) -> int:
+        """The id of job ``key`` (not locked: it is only pointed at), created if new."""
+        if key in self.jobs:
+            return self.jobs[key].id
+        if key not in self.job_ids:
+            session = self.sql
+            ns = self.namespace_ids([key[0]])[key[0]]
+            query = select(q.JOBS.c.id).where(q.JOBS.c.namespace_id == ns,
+                                              q.JOBS.c.name == key[1])
+            found = session.scalar(query)
+            if found is None:
+                insert_ignore(session, Job, {"namespace_id": ns, "name": key[1], "facets": {}},
+                              ["namespace_id", "name"])
+                found = session.scalar(query)
+            self.put(self.job_ids, key, found)
+        return self.job_ids[key]
+
+    def job_name(self, job_id: int) -> str:
+        """``namespace:name`` of the job with id ``job_id``."""
+        query = select(q.NAMESPACES.c.name, q.JOBS.c.name).join(
+            q.NAMESPACES, q.NAMESPACES.c.id == q.JOBS.c.namespace_id).where(q.JOBS.c.id == job_id)
+        return ":".join(self.sql.execute(query).one())
+
+    def namespace_ids(self, names) -> dict[str, int]:
+        missing = sorted(set(names) - set(self.namespaces))
+        if missing:
+            for name, ns_id in namespace_ids(self.sql, missing).items():
+                self.put(self.namespaces, name, ns_id)
+        return self.namespaces
+
+    # --- datasets --------------------------------------------------------------------------------
+
+    def load_datasets(self, keys) -> None:
+        """Read (without locking) the existing datasets among ``keys``."""
+        keys = sorted(set(keys) - set(self.datasets))
+        if keys:
+            for r in self.session.execute(q.DATASETS_BY_KEY, {"keys": keys}):
+                self.datasets[r.ns, r.name] = _dataset(r)
+
+    def dataset_rows(self, keys) -> dict[tuple[str, str], DatasetRow]:
+        """The datasets ``keys``, created (in (namespace, name) order) if new."""
+        missing = sorted(set(keys) - set(self.datasets))
+        if missing:
+            session = self.sql
+            ns = self.namespace_ids([k[0] for k in missing])
+            stmt = q.insert_for(self.dialect, q.DATASETS).on_conflict_do_nothing(
+                index_elements=["namespace_id", "name"])
+            session.execute(stmt, [{"namespace_id": ns[n], "name": m, "physical_name": m,
+                                    "facets": {}} for n, m in missing])
+            for r in session.execute(q.DATASETS_BY_KEY, {"keys": missing}):
+                self.put(self.datasets, (r.ns, r.name), _dataset(r))
+        return {k: self.touch(self.datasets[k]) for k in keys}
+
+    def lock(self, rows) -> None:
+        """Lock the datasets ``rows`` (in id order) and re-read them, current version included.
+
+        Every change to a dataset, or to rows under it (fields, versions), happens under this
+        lock; so a row with pending changes is already locked and never re-read.
+        """
+        todo = {r.id: r for r in rows if r.id not in self.locked}
+        if not todo:
+            return
+        session = self.session if self.scope is None else self.sql
+        fresh, stale = {}, []
+        for r in session.execute(q.DATASETS_LOCKED, {"ids": sorted(todo)}):
+            current = None
+            if r.current_version_id is not None:
+                current = VersionRef(r.current_version_id, r.cv_at, r.cv_fp, r.cv_fields)
+                # Waiting for the lock, PostgreSQL re-reads the locked row but not the version
+                # joined to it: a version made current meanwhile is read on its own, below.
+                if r.cv_at is None:
+                    stale.append(r.current_version_id)
+            fresh[r.id] = _dataset(r, current)
+        if stale:
+            versions = {v.id: VersionRef(*v) for v in session.execute(q.VERSIONS_BY_ID,
+                                                                       {"ids": stale})}
+            for row in fresh.values():
+                if row.current is not None and row.current.created_at is None:
+                    row.current = versions[row.current.id]
+        for ds_id, row in todo.items():
+            self.touch(row)
+            vars(row).update({k: v for k, v in vars(fresh[ds_id]).items() if k != "changes"})
+            self.put(self.locked, ds_id, True)
+
+    def dataset_names(self, ids) -> dict[int, tuple[str, str]]:
+        """(namespace, name) of the datasets with ``ids``."""
+        query = select(q.DATASETS.c.id, q.NAMESPACES.c.name, q.DATASETS.c.name).join(
+            q.NAMESPACES, q.NAMESPACES.c.id == q.DATASETS.c.namespace_id
+        ).where(q.DATASETS.c.id.in_(ids))
+        return {i: (n, m) for i, n, m in self.sql.execute(query)}
+
+    def version_by_fingerprint(self, row: DatasetRow, fp: str) -> int | None:
+        """The latest version of ``row`` with content fingerprint ``fp``, if any."""
+        if (row.id, fp) not in self.fingerprints:
+            self.load_fingerprints([(row.id, fp)])
+        return self.fingerprints[row.id, fp]
+
+    def load_fingerprints(self, keys) -> None:
+        keys = sorted(set(keys) - set(self.fingerprints))
+        if keys:
+            session = self.session if self.scope is None else self.sql
+            found = {(d, f): v for d, f, v in session.execute(q.VERSIONS_BY_FINGERPRINT,
+                                                              {"keys": keys})}
+            for key in keys:  # ordered by version: the latest one won
+                self.put(self.fingerprints, key, found.get(key))
+
+    # --- runs ------------------------------------------------------------------------------------
+
+    def load_runs(self, uuids) -> None:
+        """Read the existing runs ``uuids`` and their I/O (call with their jobs locked)."""
+        uuids = sorted(set(uuids) - set(self.runs))
+        if uuids:
+            self._read_runs(self.session, uuids)
+
+    def _read_runs(self, session: Session, uuids: list[str]) -> None:
+        runs = {r.id: _run(r) for r in session.execute(q.RUNS_BY_UUID, {"uuids": uuids})}
+        ios: dict[int, dict] = {run_id: {} for run_id in runs}
+        if runs:
+            for r in session.execute(q.IO_BY_RUN, {"ids": sorted(runs)}):
+                ios[r.run_id][r.dataset_id, r.direction] = IORow(r.dataset_version_id, r.facets)
+        for run_id, run in runs.items():
+            self.put(self.runs, run.uuid, run)
+            self.put(self.io, run.uuid, ios[run_id])
+
+    def run(self, uuid: str) -> RunRow | None:
+        """The run ``uuid`` if it exists (read now if it was not preloaded)."""
+        if uuid not in self.runs:
+            self._read_runs(self.sql, [uuid])
+        return self.touch(self.runs[uuid]) if uuid in self.runs else None
+
+    def new_run(self, run: RunRow) -> RunRow:
+        """Remember a new run; it is inserted by :meth:`run_id` or :meth:`flush`."""
+        self.put(self.runs, run.uuid, run)
+        self.put(self.io, run.uuid, {})
+        return self.touch(run)
+
+    def run_id(self, run: RunRow) -> int:
+        """The run's id, inserting the run now if it is new."""
+        if run.id is None:
+            values = {c: getattr(run, c) for c in q.RUN_COLUMNS}
+            run.id = self.sql.scalar(q.INSERT_RUN, values)
+            run.changes = {}
+        return run.id
+
+    def run_io(self, run: RunRow) -> dict[tuple[int, str], IORow]:
+        """The run's I/O rows by (dataset id, direction), to replace entries of."""
+        ios = self.io[run.uuid]
+        if self.scope is not None and ("io", run.uuid) not in self.scope.snaps:
+            self.scope.snaps["io", run.uuid] = (ios, dict(ios))
+        return ios
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what the events changed in memory: new runs, updates, run I/O, edges, states."""
+        s = self.session
+        new = [r for r in self.runs.values() if r.id is None]
+        if new:
+            ids = dict(s.execute(q.INSERT_RUNS, [{c: getattr(r, c) for c in q.RUN_COLUMNS}
+                                                 for r in new]).all())
+            for r in new:
+                r.id, r.changes = ids[r.uuid], {}
+        write_tracked(s, q.JOBS, self.jobs.values())
+        write_tracked(s, q.RUNS, self.runs.values())
+        write_changes(s, self.datasets.values())
+        rows = [{"run_id": self.runs[u].id, "dataset_id": d, "direction": direction,
+                 "dataset_version_id": io.version_id, "facets": io.facets}
+                for u, ios in self.io.items() for (d, direction), io in ios.items() if io.dirty]
+        if rows:
+            s.execute(q.upsert_io(self.dialect), rows)
+        if self.edges:
+            s.execute(q.upsert_edges(self.dialect), [
+                {"src_kind": k[0], "src_id": k[1], "dst_kind": k[2], "dst_id": k[3],
+                 "first_seen_at": first, "last_seen_at": last}
+                for k, (first, last) in sorted(self.edges.items())])
+        if self.states:
+            s.execute(q.INSERT_STATES, [{"run_id": run.id, "state": state, "event_time": at}
+                                        for run, state, at in self.states])
+        self.edges, self.states = {}, []
