@@ -56,6 +56,7 @@ def bare(checkpoint: Path, workdir: Path, k: int, batch_size: int, device: str) 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="Beauty")
+    p.add_argument("--data", type=Path, default=DATA, help="folder of the Amazon files")
     p.add_argument("--workdir", type=Path, help="reuse a built feature DB + checkpoint here")
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=1024)
@@ -82,8 +83,8 @@ def main() -> None:
     client = in_process_client(create_app({"database_url": url}))
     if not (workdir / "features.duckdb").exists():
         land_and_run(workdir, "amazon", reporter=Reporter(client),
-                     input_path=DATA / f"{args.dataset}.txt",
-                     attributes=DATA / f"{args.dataset}_item2attributes.json")
+                     input_path=args.data / f"{args.dataset}.txt",
+                     attributes=args.data / f"{args.dataset}_item2attributes.json")
     _, version = train_and_register(workdir, TrainConfig(max_epochs=1, resume=False), client)
     ckpt = Path(version["artifactPath"])
 
