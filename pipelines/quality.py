@@ -21,9 +21,13 @@ ISO form ("2024-01-01T00:00:00"). Regex patterns run as RE2 in DuckDB, Python ``
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import math
+import sys
+import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 SEVERITIES = ("critical", "warning")
 
@@ -160,7 +166,8 @@ def validate_duckdb(
         # duckdb.connect would quietly create an empty database instead.
         raise FileNotFoundError(f"DuckDB database not found: {db}")
     ds = _context().data_sources.add_sql(
-        name="duckdb", connection_string="duckdb://", kwargs=_engine_kwargs(open_duckdb)
+        name="duckdb", connection_string="duckdb://",
+        kwargs=_engine_kwargs(functools.partial(_open_for, open_duckdb, table)),
     )
     try:
         asset = ds.add_table_asset(name="table", table_name=table)
@@ -272,6 +279,32 @@ class _BufferedConnection:
         return getattr(self._inner, name)
 
 
+def _open_for(open_duckdb: Callable[[], duckdb.DuckDBPyConnection],
+              table: str) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for validating ``table``, tuned for GE's uniqueness queries.
+
+    GE groups whole columns to find duplicates. DuckDB groups small-range integer keys with
+    a plain array instead of a hash table ("perfect hashing") when the key range fits in
+    ``perfect_ht_threshold`` bits, by default 12. Raising it to the bits of twice the table's
+    row count lets a dense id column (an event id, a row number) use the array, 3-4x faster;
+    the array is then at most ~4 entries per row, about what the hash table would have used.
+    Only the plan changes, never a result. The setting is per connection: the pipeline's own
+    connection keeps DuckDB's defaults.
+    """
+    con = open_duckdb()
+    row = con.execute("select estimated_size from duckdb_tables() "
+                      "where table_name = ? and schema_name = current_schema()", [table]
+                      ).fetchone()
+    if row and row[0]:
+        bits = min(max(12, (2 * int(row[0])).bit_length()), _MAX_PERFECT_HASH_BITS)
+        con.execute(f"set perfect_ht_threshold = {bits}")
+    return con
+
+
+# 2^28 array entries per thread (~2.4 GB each) is the most a validation may ask DuckDB for.
+_MAX_PERFECT_HASH_BITS = 28
+
+
 def _engine_kwargs(open_duckdb: Callable[[], duckdb.DuckDBPyConnection]) -> dict:
     """``create_engine`` kwargs: duckdb-engine connections with buffering cursors."""
     from duckdb_engine import ConnectionWrapper
@@ -338,10 +371,192 @@ def _run(batch: Any, suite: dict, table: str, start: float) -> SuiteResult:
 def _gx() -> Any:
     """Import GE on first use: it takes seconds, and CLI commands that never validate skip it."""
     with warnings.catch_warnings():
-        # GE 1.24 imports the stdlib's deprecated sre_constants and sre_parse modules.
-        warnings.filterwarnings("ignore", r"module 'sre_\w+' is deprecated", DeprecationWarning)
+        _ignore_sre_deprecation()
         import great_expectations
+    with _INSTALL_LOCK:
+        _install_duckdb_uniqueness()
     return great_expectations
+
+
+_INSTALL_LOCK = threading.Lock()
+
+
+def _ignore_sre_deprecation() -> None:
+    # GE 1.24 imports the stdlib's deprecated sre_constants and sre_parse modules.
+    warnings.filterwarnings("ignore", r"module 'sre_\w+' is deprecated", DeprecationWarning)
+
+
+def warm_up() -> threading.Thread | None:
+    """Start importing GE in a background thread; None if it is imported already.
+
+    The import is seconds of pure Python. A pipeline starts it before its first step, so that it
+    runs while DuckDB (which releases the GIL) builds tables, and the first validation finds GE
+    loaded: :func:`_gx` waits on Python's import lock if the thread is not done yet.
+    """
+    if "great_expectations" in sys.modules:
+        return None
+    # The two deprecated modules are imported here, where their warnings can be filtered:
+    # warning filters are process-wide, so the thread must not change them.
+    with warnings.catch_warnings():
+        _ignore_sre_deprecation()
+        import sre_constants  # noqa: F401
+        import sre_parse  # noqa: F401
+    thread = threading.Thread(target=importlib.import_module, args=("great_expectations",),
+                              name="import-great-expectations", daemon=True)
+    thread.start()
+    return thread
+
+
+@functools.cache
+def _install_duckdb_uniqueness() -> None:
+    """Give GE's two uniqueness map metrics a DuckDB form that groups the keys once.
+
+    On SQL engines GE answers ``expect_column_values_to_be_unique`` and
+    ``expect_compound_columns_to_be_unique`` from a "map" selectable holding every row of the
+    table with its key's count (a window count, or the table joined to a GROUP BY of all its
+    keys), and then runs two queries over it: the unexpected count and a LIMITed sample of
+    unexpected values. Each query recomputes the map from scratch, so every uniqueness check
+    groups the whole table twice and joins it back. On 10M rows that is most of a suite's time.
+
+    Both queries only ever read the map's rows whose count is >= 2 (the count sums a 0/1 flag
+    that is 1 exactly there; the sample filters to them). So on DuckDB the map becomes: the
+    duplicated keys with their counts, grouped once and kept in a temporary table of GE's
+    connection, joined back to the table. Its rows are exactly the unexpected rows of GE's own map
+    with the same counts (a filter on the grouped side moves through an inner join unchanged;
+    the single-column join matches keys the way PARTITION BY groups them, IS NOT DISTINCT FROM),
+    so GE's count and sample queries, which run unchanged on top of it, return what they return
+    on GE's map; the tests compare both with GE's pandas engine and with GE's own SQL. A table
+    without duplicates leaves the temporary table empty, and both queries then finish without
+    reading the table again. Other dialects keep GE's providers.
+    """
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+    from great_expectations.expectations.metrics.map_metric_provider import (
+        column_function_partial,
+        multicolumn_function_partial,
+    )
+    from great_expectations.expectations.registry import _registered_metrics
+
+    engine = SqlAlchemyExecutionEngine.__name__
+    for metric, decorate, duckdb_fn in (
+        ("column_values.count_per_value.map", column_function_partial, _duckdb_count_per_value),
+        ("compound_columns.count.map", multicolumn_function_partial, _duckdb_compound_count),
+    ):
+        providers = _registered_metrics[metric]["providers"]
+        metric_class, ge_fn = providers[engine]
+        duckdb_provider = decorate(engine=SqlAlchemyExecutionEngine)(duckdb_fn)
+        providers[engine] = (metric_class, _on_duckdb(ge_fn, duckdb_provider))
+
+
+_ENGINE_KWARG = "_pipelines_execution_engine"
+
+
+def _on_duckdb(ge_fn: Callable, duckdb_fn: Callable) -> Callable:
+    """A metric provider that is ``duckdb_fn`` on DuckDB and GE's ``ge_fn`` elsewhere."""
+
+    @functools.wraps(ge_fn)  # keeps GE's markers (metric_fn_type, domain_type, ...)
+    def provider(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,
+                 runtime_configuration):
+        if execution_engine.dialect_name != "duckdb":
+            return ge_fn(cls=cls, execution_engine=execution_engine,
+                         metric_domain_kwargs=metric_domain_kwargs,
+                         metric_value_kwargs=metric_value_kwargs, metrics=metrics,
+                         runtime_configuration=runtime_configuration)
+        # GE's decorator hands value kwargs to the function: the way to pass it the engine.
+        return duckdb_fn(cls=cls, execution_engine=execution_engine,
+                         metric_domain_kwargs=metric_domain_kwargs,
+                         metric_value_kwargs={**(metric_value_kwargs or {}),
+                                              _ENGINE_KWARG: execution_engine},
+                         metrics=metrics, runtime_configuration=runtime_configuration)
+
+    return provider
+
+
+def _duckdb_count_per_value(cls, column, _table, **kwargs):
+    """``column_values.count_per_value.map`` for DuckDB: the rows whose value occurs twice or more.
+
+    GE's form is ``select col, count(*) over (partition by col) as _num_rows from domain``.
+    """
+    import sqlalchemy as sa
+    from great_expectations.expectations.metrics.column_map_metrics.column_values_unique import (
+        _DUP_KEY_SUBQUERY_ALIAS,
+        _count_label,
+    )
+
+    label = _count_label(kwargs["_metrics"]["table.columns"])  # the name GE's condition reads
+    name = column.name
+    source = sa.select(sa.column(name)).select_from(
+        _table.subquery() if isinstance(_table, sa.Select) else _table
+    ).subquery("column_values_unique_source")
+    dups = _materialize(
+        kwargs[_ENGINE_KWARG],
+        sa.select(source.c[name], sa.func.count().label(label))
+        .group_by(source.c[name])
+        .having(sa.func.count() >= 2),
+        [name, label],
+    )
+    return (
+        sa.select(source.c[name].label(name), dups.c[label].label(label))
+        .select_from(source.join(dups, source.c[name].is_not_distinct_from(dups.c[name])))
+        .alias(_DUP_KEY_SUBQUERY_ALIAS)
+    )
+
+
+def _duckdb_compound_count(cls, column_list, **kwargs):
+    """``compound_columns.count.map`` for DuckDB: the rows whose key occurs twice or more.
+
+    GE's form joins every row of the domain to ``group by column_list`` on equal keys; this is
+    the same join with the grouped side cut to ``having count(*) >= 2``.
+    """
+    import sqlalchemy as sa
+
+    names = kwargs["_column_names"]
+    original = (
+        sa.select(*[sa.column(c) for c in kwargs["_table_columns"]])
+        .select_from(kwargs["_table"])
+        .alias("original_table_clause")
+    )
+    dups = _materialize(
+        kwargs[_ENGINE_KWARG],
+        sa.select(*column_list, sa.func.count().label("_num_rows"))
+        .group_by(*column_list)
+        .having(sa.func.count() >= 2)
+        .select_from(original),
+        [*names, "_num_rows"],
+    )
+    on = sa.and_(*(dups.c[n] == original.c[n] for n in names))
+    return (
+        sa.select(original, dups.c["_num_rows"].label("_num_rows"))
+        .select_from(original.join(dups, on))
+        .alias("records_with_grouped_column_counts_subquery")
+    )
+
+
+def _materialize(execution_engine: Any, query: Any, names: list[str]) -> Any:
+    """Run ``query`` once into a temporary table of GE's connection; that table, as a selectable.
+
+    The validation holds one DuckDB connection (StaticPool), so the table is visible to every
+    later query and goes when the connection closes at the end of the validation.
+    """
+    import sqlalchemy as sa
+
+    table = f"_pipelines_dups_{uuid.uuid4().hex}"
+    execution_engine.execute_query_in_transaction(_CreateTempTableAs(table, query))
+    return sa.table(table, *[sa.column(n) for n in names])
+
+
+class _CreateTempTableAs(Executable, ClauseElement):
+    """``CREATE TEMPORARY TABLE name AS <select>``, the select compiled with its bound values."""
+
+    inherit_cache = False  # one-off statements: nothing to gain from SQLAlchemy's cache
+
+    def __init__(self, name: str, select: Any) -> None:
+        self.name, self.select = name, select
+
+
+@compiles(_CreateTempTableAs)
+def _compile_create_temp_table_as(element: _CreateTempTableAs, compiler: Any, **kw: Any) -> str:
+    name = compiler.preparer.quote(element.name)
+    return f"CREATE TEMPORARY TABLE {name} AS {compiler.process(element.select, **kw)}"
 
 
 def _to_ge_expectation(exp: dict) -> Any:

@@ -90,8 +90,12 @@ class StepReport:
         if lineage:
             facets["columnLineage"] = lineage
         if stats is not None:
-            facets["dataQualityMetrics"] = cc.data_quality_metrics(
-                stats["rowCount"], stats["columnMetrics"])
+            metrics = cc.data_quality_metrics(stats["rowCount"], stats["columnMetrics"])
+            if "distinctCountMethod" in stats:
+                # Beyond the facet's spec: whether distinctCount is exact or an estimate.
+                metrics = metrics.with_additional_properties(
+                    distinctCountMethod=stats["distinctCountMethod"])
+            facets["dataQualityMetrics"] = metrics
         if noop:
             self.run.add_run_facets(pipelineStep=cc.custom_facet(
                 noop=True, reason="SQL and input fingerprints unchanged; output not rebuilt"))

@@ -4,7 +4,7 @@ For every step, in dependency order:
 1. skip it as a recorded no-op when its SQL and its inputs' fingerprints are unchanged since the
    step last built its output (the catalog still gets a run, pointing at the same version);
 2. otherwise build the output table in one DuckDB transaction;
-3. fingerprint and profile the output inside DuckDB;
+3. fingerprint and profile the output inside DuckDB, in one scan;
 4. report the step as a run (inputs and outputs with schema, column lineage, metrics, version);
 5. validate the output with its Great Expectations suite as a separate run, whose input carries
    the assertions; a failed critical expectation fails that run and the pipeline, and no step
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import report
+from pipelines import quality, report
 from pipelines.steps import SOURCES, Step, load_steps
-from pipelines.tables import columns, fingerprint, profile, quote
+from pipelines.tables import columns, fingerprint, fingerprint_and_profile, quote
 
 # Events before 2000-01-01 are out of range; the upper bound is one day after the run starts.
 MIN_TS = 946_684_800
@@ -150,6 +150,8 @@ def run_pipeline(
     workdir = Path(workdir).resolve()
     steps = steps if steps is not None else load_steps()
     con = connect(workdir)
+    if validate and any(s.suite_path for s in steps):
+        quality.warm_up()  # GE's import (seconds of Python) runs while the first steps build
     result = PipelineResult(None, workdir, workdir / "features.duckdb")
     fps: dict[str, str] = {}
     blocked: set[str] = set()
@@ -208,10 +210,10 @@ def _run_step(con, step, fps, reporter, parent, validate) -> StepResult:
         fp, rows = fingerprint(con, step.output)
         noop = fp == previous[1]
     with report.step_run(reporter, parent, step, con, input_fps) as step_report:
+        stats = None
         if not noop:
             _build(con, step)
-            fp, rows = fingerprint(con, step.output)
-        stats = None if noop else profile(con, step.output)
+            fp, rows, stats = fingerprint_and_profile(con, step.output)
         if step_report is not None:
             step_report.finish(con, fp, rows, stats, noop)
     con.execute(

@@ -9,7 +9,11 @@ Shape (what the ranker and the cleaning rules need to be exercised):
   missing ids, unknown item ids, malformed values, out-of-range timestamps, unknown behaviour
   codes; items with missing, negative or absurd prices and negative stock.
 
-Generation streams in chunks of users into Parquet row groups, so 100M events fit in memory.
+Generation streams in chunks of users into Parquet row groups, so memory depends on the chunk
+(about 2M events by default; ``max_chunk_events`` caps it whatever the users/events ratio), not
+on the total: 100M events take what 10M take. Columns stay numeric (ids, times, codes of
+behaviours) until each chunk is written, and only then become Arrow strings, so no Python object
+per value is ever made.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.sources import EVENTS_SCHEMA, ITEMS_SCHEMA
@@ -28,6 +33,13 @@ START_TS = 1_709_251_200
 # Hour-of-day weights: quiet nights, a lunchtime bump and an evening peak.
 HOURLY = np.array([2, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 7, 8, 7, 6, 6, 7, 8, 10, 12, 12, 10, 7, 4],
                   dtype=float)
+# Behaviour codes index this vocabulary: the funnel's four, the unknown codes injected as mess,
+# then each one's upper-cased form (sloppy casing).
+BEHAVIORS = ["pv", "cart", "fav", "buy", "click", "", "PV "]
+VOCABULARY = BEHAVIORS + [b.upper() for b in BEHAVIORS]
+PV, CART, FAV, BUY = range(4)
+ODD = np.array([4, 5, 6])  # "click", "", "PV "
+FAR_TS = np.array([0, 4_102_444_800, -86_400])  # 1970, 2100, before 1970
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,8 @@ class SyntheticConfig:
     p_bad_behavior: float = 0.001  # unknown behaviour code
     p_bad_price: float = 0.01  # item price missing, negative or absurd
     seed: int = 7
-    chunk_users: int = 50_000
+    chunk_users: int = 50_000  # users per chunk (a chunk is one Parquet row group)
+    max_chunk_events: int = 4_000_000  # fewer users per chunk when theirs would exceed this
 
     @property
     def n_users(self) -> int:
@@ -74,13 +87,14 @@ def _items(cfg: SyntheticConfig, rng: np.random.Generator) -> pa.Table:
     stock = rng.poisson(40, n)
     bad = rng.random(n) < cfg.p_bad_price
     kind = rng.integers(0, 3, n)
-    price_col = pa.array(
-        [None if b and k == 0 else (-p if b and k == 1 else (p * 1e5 if b else p))
-         for p, b, k in zip(price.tolist(), bad.tolist(), kind.tolist(), strict=True)],
-        pa.float64(),
-    )
+    # A bad price is missing, negative or 1e5 times too high, one kind in three each.
+    price = np.where(bad & (kind == 1), -price, np.where(bad & (kind == 2), price * 1e5, price))
+    price_col = pa.array(price, pa.float64(), mask=bad & (kind == 0))
     stock[rng.random(n) < cfg.p_bad_price / 2] = -5
-    attributes = [[int(c), int(cfg.categories + b)] for c, b in zip(category, brand, strict=True)]
+    attributes = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, 2 * n + 1, 2), pa.int32()),
+        pa.array(np.column_stack([category, cfg.categories + brand]).ravel(), pa.int64()),
+    )
     return pa.table(
         {
             "item_id": pa.array(np.arange(1, n + 1), pa.int64()),
@@ -88,7 +102,7 @@ def _items(cfg: SyntheticConfig, rng: np.random.Generator) -> pa.Table:
             "brand_id": pa.array(brand, pa.int64()),
             "price": price_col,
             "stock": pa.array(stock, pa.int64()),
-            "attributes": pa.array(attributes, pa.list_(pa.int64())),
+            "attributes": attributes,
         },
         schema=ITEMS_SCHEMA,
     )
@@ -119,57 +133,76 @@ def _chunk_events(cfg, rng, users: np.ndarray, n_events: int, by_cat, all_w) -> 
     fav = np.repeat(fav_cat, counts)
     item = rng.choice(n_items, n, p=all_w) + 1
     in_fav = rng.random(n) < 0.7
+    # Most events fall in the user's favourite category: its rows in index order, per category.
+    rows = np.flatnonzero(in_fav)
+    rows = rows[np.argsort(fav[rows], kind="stable")]
+    edges = np.searchsorted(fav[rows], np.arange(1, cfg.categories + 2))
     for c, (ids, w) in by_cat.items():
-        mask = in_fav & (fav == c)
-        k = int(mask.sum())
-        if k:
-            item[mask] = rng.choice(ids, k, p=w)
+        at = rows[edges[c - 1]:edges[c]]
+        if len(at):
+            item[at] = rng.choice(ids, len(at), p=w)
     day = rng.integers(0, cfg.days, n)
     hour = rng.choice(24, n, p=HOURLY / HOURLY.sum())
     ts = START_TS + day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, n)
-    behavior = np.full(n, "pv", dtype=object)
+    behavior = np.full(n, PV, dtype=np.int8)
     u = rng.random(n)
     carted = u < cfg.p_cart
-    behavior[carted] = "cart"
-    behavior[(u >= cfg.p_cart) & (u < cfg.p_cart + cfg.p_fav)] = "fav"
+    behavior[carted] = CART
+    behavior[(u >= cfg.p_cart) & (u < cfg.p_cart + cfg.p_fav)] = FAV
     bought = carted & (rng.random(n) < cfg.p_buy)
     # A purchase is its own event, a few minutes after the cart.
     extra_user, extra_item = user_col[bought], item[bought]
     extra_ts = ts[bought] + rng.integers(60, 1_800, int(bought.sum()))
-    user_col = np.concatenate([user_col, extra_user])
-    item = np.concatenate([item, extra_item])
-    ts = np.concatenate([ts, extra_ts])
-    behavior = np.concatenate([behavior, np.full(len(extra_user), "buy", dtype=object)])
-    category = np.zeros(len(item), dtype=np.int64)
-    return {"user": user_col, "item": item, "ts": ts, "behavior": behavior, "category": category}
+    return {
+        "user": np.concatenate([user_col, extra_user]),
+        "item": np.concatenate([item, extra_item]),
+        "ts": np.concatenate([ts, extra_ts]),
+        "behavior": np.concatenate([behavior, np.full(len(extra_user), BUY, dtype=np.int8)]),
+    }
 
 
-def _messy_strings(cfg, rng, ev: dict, item_category: np.ndarray) -> dict:
-    """Turn clean arrays into landed string columns with the configured mess injected."""
+def _mess(cfg, rng, ev: dict, item_category: np.ndarray) -> dict:
+    """Inject the configured mess; still numeric: values plus masks of what they stand for.
+
+    ``*_null`` rows land as NULL, ``user_bad`` as "user#?", ``ts_bad`` as "not-a-time"; ``ts``
+    holds the far-off times and ``item`` the unknown item ids as numbers.
+    """
     n = len(ev["user"])
-    user = ev["user"].astype(str).astype(object)
-    item = ev["item"].astype(str).astype(object)
-    cat = item_category[ev["item"] - 1].astype(str).astype(object)
-    ts = ev["ts"].astype(str).astype(object)
+    item = ev["item"].copy()
+    ts = ev["ts"].copy()
     behavior = ev["behavior"].copy()
     r = rng.random((6, n))
-    user[r[0] < cfg.p_missing / 2] = None
-    item[(r[0] >= cfg.p_missing / 2) & (r[0] < cfg.p_missing)] = None
+    user_null = r[0] < cfg.p_missing / 2
+    item_null = (r[0] >= cfg.p_missing / 2) & (r[0] < cfg.p_missing)
     unknown = r[1] < cfg.p_unknown_item
-    item[unknown] = (len(item_category) + 1 + rng.integers(0, 10_000, int(unknown.sum()))).astype(
-        str)
+    item[unknown] = len(item_category) + 1 + rng.integers(0, 10_000, int(unknown.sum()))
+    item_null &= ~unknown
     bad = r[2] < cfg.p_malformed
     which = rng.integers(0, 2, n)
-    user[bad & (which == 0)] = "user#?"
-    ts[bad & (which == 1)] = "not-a-time"
+    user_bad = bad & (which == 0)
+    user_null &= ~user_bad
     far = r[3] < cfg.p_bad_ts
-    ts[far] = rng.choice(["0", "4102444800", "-86400"], int(far.sum()))
+    ts_bad = bad & (which == 1) & ~far
+    ts[far] = rng.choice(FAR_TS, int(far.sum()))
     odd = r[4] < cfg.p_bad_behavior
-    behavior[odd] = rng.choice(["click", "", "PV "], int(odd.sum()))
+    behavior[odd] = rng.choice(ODD, int(odd.sum()))
     # Sloppy casing and padding that cleaning should normalise, not reject.
-    sloppy = r[5] < 0.01
-    behavior[sloppy] = np.char.upper(behavior[sloppy].astype(str)).astype(object)
-    return {"user_id": user, "item_id": item, "category_id": cat, "behavior": behavior, "ts": ts}
+    behavior[r[5] < 0.01] += len(BEHAVIORS)
+    return {"user": ev["user"], "user_null": user_null, "user_bad": user_bad,
+            "item": item, "item_null": item_null,
+            "category": item_category[ev["item"] - 1],
+            "behavior": behavior, "ts": ts, "ts_bad": ts_bad}
+
+
+def _strings(values: np.ndarray, null: np.ndarray | None = None, text: str | None = None,
+             where: np.ndarray | None = None) -> pa.Array:
+    """Numbers as landed strings: NULL where ``null``, ``text`` where ``where``."""
+    out = pc.cast(pa.array(values, pa.int64()), pa.string())
+    if where is not None and where.any():
+        out = pc.if_else(pa.array(where), pa.scalar(text, pa.string()), out)
+    if null is not None and null.any():
+        out = pc.if_else(pa.array(null), pa.scalar(None, pa.string()), out)
+    return out
 
 
 def generate(workdir: Path, cfg: SyntheticConfig, progress=None) -> dict:
@@ -183,32 +216,34 @@ def generate(workdir: Path, cfg: SyntheticConfig, progress=None) -> dict:
     by_cat, all_w = _popularity(cfg, rng, item_category)
     users = np.arange(1, cfg.n_users + 1)
     per_user = cfg.events / cfg.n_users
+    chunk_users = max(1, min(cfg.chunk_users, int(cfg.max_chunk_events / per_user)))
+    vocabulary = pa.array(VOCABULARY, pa.string())
     written, row = 0, 0
     with pq.ParquetWriter(raw / "events.parquet", EVENTS_SCHEMA) as writer:
-        for start in range(0, len(users), cfg.chunk_users):
-            chunk = users[start:start + cfg.chunk_users]
+        for start in range(0, len(users), chunk_users):
+            chunk = users[start:start + chunk_users]
             budget = int(round(per_user * len(chunk) / (1 + cfg.p_cart * cfg.p_buy)))
             ev = _chunk_events(cfg, rng, chunk, budget, by_cat, all_w)
-            cols = _messy_strings(cfg, rng, ev, item_category)
-            n = len(cols["user_id"])
+            cols = _mess(cfg, rng, ev, item_category)
+            n = len(cols["user"])
             idx = np.arange(n)
             dup = idx[rng.random(n) < cfg.p_duplicate]
             near = idx[rng.random(n) < cfg.p_near_duplicate]
             order = np.concatenate([idx, dup, near])
             out = {k: v[order] for k, v in cols.items()}
-            near_ts = out["ts"][n + len(dup):]
-            out["ts"][n + len(dup):] = [
-                str(int(t) + 1) if t is not None and t.lstrip("-").isdigit() else t
-                for t in near_ts
-            ]
+            # Near duplicates: the same event one second later (a time that is no number stays).
+            out["ts"][n + len(dup):] += ~out["ts_bad"][n + len(dup):]
             # Land in time order, as a feed would, with duplicates next to their originals.
-            sort_key = np.array([int(t) if t and t.lstrip("-").isdigit() else 0
-                                 for t in out["ts"]])
-            perm = np.argsort(sort_key, kind="stable")
+            perm = np.argsort(np.where(out["ts_bad"], 0, out["ts"]), kind="stable")
+            out = {k: v[perm] for k, v in out.items()}
             m = len(order)
             table = pa.table(
                 {"source_row": pa.array(np.arange(row, row + m), pa.int64()),
-                 **{k: pa.array(v[perm], pa.string()) for k, v in out.items()}},
+                 "user_id": _strings(out["user"], out["user_null"], "user#?", out["user_bad"]),
+                 "item_id": _strings(out["item"], out["item_null"]),
+                 "category_id": _strings(out["category"]),
+                 "behavior": pc.take(vocabulary, pa.array(out["behavior"])),
+                 "ts": _strings(out["ts"], None, "not-a-time", out["ts_bad"])},
                 schema=EVENTS_SCHEMA,
             )
             writer.write_table(table)

@@ -404,3 +404,177 @@ def test_plain_ge_refuses_regex_on_duckdb(feature_db):
     )
     assert result.success is False
     assert "Regex is not supported for dialect duckdb" in json.dumps(result.exception_info)
+
+
+# --- uniqueness on DuckDB: one GROUP BY per expectation, GE's answers ------------------------
+
+# Duplicates of every kind GE's two uniqueness metrics must count the same way: NULLs (left out
+# of single-column checks; a NULL key joins nothing in GE's compound SQL), more duplicated values
+# than GE samples (20), NaN and -0.0 (DuckDB groups NaN with NaN and -0.0 with 0.0), strings.
+TRICKY_SQL = """
+create table tricky as
+select
+    range as id,
+    case when range % 50 = 0 then null when range < 60 then range // 2 else range end
+        as ids,                                     -- 28 pairs (0 and 50 are null), 20 nulls
+    case when range % 10 = 0 then 'nan'::double when range % 10 = 1 then -0.0
+         when range % 10 = 2 then 0.0 else range::double end as x,
+    case when range % 333 = 0 then 'dup' else 'v' || range end as s,
+    range % 40 as a,
+    case when range % 7 = 0 then null else range % 25 end as b,
+    case when range % 11 = 0 then null else range % 3 end as c
+from range(1000)
+"""
+
+UNIQUENESS = [
+    ("ids", _e("expect_column_values_to_be_unique", column="ids")),
+    ("ids-mostly", _e("expect_column_values_to_be_unique", column="ids", mostly=0.9)),
+    ("id-pass", _e("expect_column_values_to_be_unique", column="id")),
+    ("x-nan-zero", _e("expect_column_values_to_be_unique", column="x")),
+    ("s-strings", _e("expect_column_values_to_be_unique", column="s")),
+    ("row_condition", _e("expect_column_values_to_be_unique", column="ids",
+                         row_condition={"type": "comparison", "column": {"name": "id"},
+                                        "operator": "<", "parameter": 40})),
+    ("compound-pass", _e("expect_compound_columns_to_be_unique", column_list=["id", "a"])),
+    ("compound-nulls", _e("expect_compound_columns_to_be_unique", column_list=["a", "b", "c"])),
+    ("compound-any_missing", _e("expect_compound_columns_to_be_unique",
+                                column_list=["a", "b", "c"], ignore_row_if="any_value_is_missing")),
+    ("compound-never", _e("expect_compound_columns_to_be_unique", column_list=["b", "c"],
+                          ignore_row_if="never")),
+    ("compound-float", _e("expect_compound_columns_to_be_unique", column_list=["x", "c"])),
+]
+
+
+@pytest.fixture(scope="module")
+def tricky_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tricky") / "tricky.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(TRICKY_SQL)
+    return path
+
+
+@pytest.fixture
+def ge_own_uniqueness(monkeypatch):
+    """GE's own SQL providers for the two uniqueness maps, as before this module replaced them."""
+    from great_expectations.expectations.registry import _registered_metrics
+
+    quality._gx()
+    for metric in ("column_values.count_per_value.map", "compound_columns.count.map"):
+        providers = _registered_metrics[metric]["providers"]
+        metric_class, ours = providers["SqlAlchemyExecutionEngine"]
+        monkeypatch.setitem(providers, "SqlAlchemyExecutionEngine",
+                            (metric_class, ours.__wrapped__))
+
+
+def _sql_log(monkeypatch) -> list[str]:
+    log: list[str] = []
+    execute = quality._BufferedCursor.execute
+
+    def logged(self, statement, *args):
+        log.append(" ".join(statement.split()))
+        return execute(self, statement, *args)
+
+    monkeypatch.setattr(quality._BufferedCursor, "execute", logged)
+    return log
+
+
+def _uniqueness_suite():
+    return {"name": "u", "table": "tricky", "expectations": [e for _, e in UNIQUENESS]}
+
+
+@pytest.fixture(scope="module")
+def tricky_ours(tricky_db):
+    return quality.validate_duckdb(tricky_db, "tricky", _uniqueness_suite())
+
+
+@pytest.mark.parametrize("index", range(len(UNIQUENESS)), ids=[u[0] for u in UNIQUENESS])
+def test_duckdb_uniqueness_equals_ge_own_sql(tricky_db, tricky_ours, ge_own_uniqueness,
+                                             monkeypatch, index):
+    log = _sql_log(monkeypatch)
+    suite = {**_uniqueness_suite(), "expectations": [UNIQUENESS[index][1]]}
+    theirs = quality.validate_duckdb(tricky_db, "tricky", suite).outcomes[0]
+    assert not any("_pipelines_dups_" in sql for sql in log)  # really GE's own providers
+    ours = tricky_ours.outcomes[index]
+    assert ours.success is theirs.success
+    assert _comparable(ours.observed) == _comparable(theirs.observed)
+
+
+def test_tricky_uniqueness_cases_fail_as_planted(tricky_ours):
+    by_case = {name: o for (name, _), o in zip(UNIQUENESS, tricky_ours.outcomes, strict=True)}
+    assert by_case["ids"].observed["unexpected_count"] == 56
+    assert by_case["ids"].observed["missing_count"] == 20
+    assert by_case["ids-mostly"].success and by_case["id-pass"].success
+    assert by_case["s-strings"].observed["partial_unexpected_list"] == ["dup"] * 4
+    # 100 NaNs, and the -0.0 and 0.0 rows (200) as one value.
+    assert by_case["x-nan-zero"].observed["unexpected_count"] == 300
+    assert by_case["row_condition"].observed["unexpected_count"] == 38  # 1..19, twice each
+    assert by_case["compound-pass"].success
+
+
+# Where GE's SQL and pandas engines agree on the data (no NULL or NaN in the keys).
+PANDAS_COMPARABLE = ["ids", "ids-mostly", "id-pass", "s-strings", "row_condition",
+                     "compound-pass", "compound-any_missing"]
+
+
+@pytest.mark.parametrize("name", PANDAS_COMPARABLE)
+def test_duckdb_uniqueness_equals_pandas(tricky_db, tricky_ours, name):
+    index = [u[0] for u in UNIQUENESS].index(name)
+    with duckdb.connect(str(tricky_db), read_only=True) as con:
+        df = con.sql("select * from tricky").df()
+    pand = quality.validate_pandas(df, {**_uniqueness_suite(),
+                                        "expectations": [UNIQUENESS[index][1]]}).outcomes[0]
+    ours = tricky_ours.outcomes[index]
+    assert ours.success is pand.success
+    assert _comparable(ours.observed) == _comparable(pand.observed)
+
+
+def _groupings(log: list[str]) -> int:
+    """Statements that group rows of the table (not GE's reflection of the catalog)."""
+    return sum(("GROUP BY" in sql or "OVER (PARTITION BY" in sql) and "FROM tricky" in sql
+               for sql in log)
+
+
+def test_each_uniqueness_expectation_groups_the_table_once(tricky_db, monkeypatch):
+    suite = {"name": "u", "table": "tricky", "expectations": [
+        _e("expect_column_values_to_be_unique", column="ids"),
+        _e("expect_compound_columns_to_be_unique", column_list=["a", "b"])]}
+    log = _sql_log(monkeypatch)
+    quality.validate_duckdb(tricky_db, "tricky", suite)
+    assert _groupings(log) == 2
+    assert sum(sql.startswith("CREATE TEMPORARY TABLE _pipelines_dups_") for sql in log) == 2
+
+
+def test_ge_own_sql_groups_each_uniqueness_twice(tricky_db, monkeypatch, ge_own_uniqueness):
+    """What the DuckDB providers save; if GE starts grouping once, they can go."""
+    suite = {"name": "u", "table": "tricky", "expectations": [
+        _e("expect_column_values_to_be_unique", column="ids"),
+        _e("expect_compound_columns_to_be_unique", column_list=["a", "b"])]}
+    log = _sql_log(monkeypatch)
+    quality.validate_duckdb(tricky_db, "tricky", suite)
+    assert _groupings(log) == 4
+
+
+def test_validation_leaves_the_callers_connection_as_it_was(tricky_db):
+    with duckdb.connect(str(tricky_db)) as con:
+        quality.validate_duckdb(con, "tricky", _uniqueness_suite())
+        assert con.execute("select current_setting('perfect_ht_threshold')").fetchone() == (12,)
+        assert con.execute("select count(*) from duckdb_tables() where temporary").fetchone() == (
+            0,)
+
+
+def test_warm_up_imports_ge_in_the_background_without_warnings():
+    """In a fresh interpreter with warnings as errors, as pytest runs this suite."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from pipelines import quality\n"
+            "assert 'great_expectations' not in sys.modules\n"
+            "thread = quality.warm_up()\n"
+            "quality._gx()  # waits for the thread's import instead of importing twice\n"
+            "thread.join()\n"
+            "assert quality.warm_up() is None\n")
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
