@@ -159,8 +159,12 @@ def _preload(unit: Unit, events: list[_Event]) -> None:
     keys |= {k for ev in events if ev.kind == "RunEvent"
              for d in ev.body.get("outputs") or [] for k in column_inputs(d)}
     unit.load_datasets(keys)
-    unit.load_runs([ev.run_uuid for ev in events
-                    if ev.kind == "RunEvent" and ev.job_key in unit.jobs])
+    first: dict[str, tuple[int, datetime]] = {}
+    for ev in events:
+        if ev.kind == "RunEvent" and ev.job_key in unit.jobs:
+            first.setdefault(ev.run_uuid, (unit.jobs[ev.job_key].id, ev.time))
+    unit.load_runs(first, ahead={ev.run_uuid for ev in events if ev.kind == "RunEvent"
+                                 and ev.body.get("eventType") == "COMPLETE"})
     changing, fingerprints = [], []
     for ev in events:
         for d in ev.mentions():

@@ -86,6 +86,7 @@ def fold_run_event(unit: Unit, event: dict, event_time: datetime) -> None:
 
     if state == "COMPLETE":
         run.set("job_version_id", job_version(unit, job, *_io_names(unit, ios, rows)))
+    unit.confirm(run)
 
 
 def _run(unit: Unit, run_uuid: str, job: JobRow, event_time: datetime) -> RunRow:

@@ -84,11 +84,12 @@ VERSIONS_BY_FINGERPRINT = (
     .where(tuple_(VERSIONS.c.dataset_id, VERSIONS.c.fingerprint).in_(_expanding("keys")))
     .order_by(VERSIONS.c.version)
 )
-#: Runs by ``uuids``.
-RUNS_BY_UUID = select(RUNS).where(RUNS.c.uuid.in_(_expanding("uuids")))
-#: Run I/O of the runs with ``ids``.
-IO_BY_RUN = select(IO.c.run_id, IO.c.dataset_id, IO.c.direction, IO.c.dataset_version_id,
-                   IO.c.facets).where(IO.c.run_id.in_(_expanding("ids")))
+#: Runs by ``uuids``, a row per run I/O row (io_* columns NULL for a run without I/O).
+RUNS_BY_UUID = (
+    select(RUNS, IO.c.dataset_id.label("io_dataset_id"), IO.c.direction.label("io_direction"),
+           IO.c.dataset_version_id.label("io_version_id"), IO.c.facets.label("io_facets"))
+    .outerjoin(IO, IO.c.run_id == RUNS.c.id).where(RUNS.c.uuid.in_(_expanding("uuids")))
+)
 #: A job version's id by ``uuid``.
 JOB_VERSION_BY_UUID = select(JOB_VERSIONS.c.id).where(JOB_VERSIONS.c.uuid == bindparam("uuid"))
 
@@ -96,6 +97,7 @@ JOB_VERSION_BY_UUID = select(JOB_VERSIONS.c.id).where(JOB_VERSIONS.c.uuid == bin
 
 INSERT_RUN = RUNS.insert().returning(RUNS.c.id)
 INSERT_RUNS = RUNS.insert().returning(RUNS.c.uuid, RUNS.c.id)
+DELETE_RUNS = RUNS.delete().where(RUNS.c.id.in_(_expanding("ids")))
 INSERT_STATES = STATES.insert()
 
 
@@ -104,6 +106,13 @@ def record_events(dialect: str):
     """Raw events, skipping stored hashes; returns the hashes stored."""
     return insert_for(dialect, EVENTS).on_conflict_do_nothing(
         index_elements=["event_hash"]).returning(EVENTS.c.event_hash)
+
+
+@cache
+def insert_runs(dialect: str):
+    """Runs, skipping uuids that exist; returns (uuid, id) of those inserted."""
+    return insert_for(dialect, RUNS).on_conflict_do_nothing(index_elements=["uuid"]).returning(
+        RUNS.c.uuid, RUNS.c.id)
 
 
 @cache

@@ -122,6 +122,8 @@ class Unit:
         self.runs: dict[str, RunRow] = {}
         self.io: dict[str, dict[tuple[int, str], IORow]] = {}
         self.locked: dict[int, bool] = {}  # dataset ids locked and read with their version
+        self.provisional: dict[str, bool] = {}  # runs inserted ahead of their events
+        self.absent: set[str] = set()  # runs looked for and not found (with their jobs locked)
         self.fingerprints: dict[tuple[int, str], int | None] = {}
         self.job_versions: dict[str, int] = {}
         self.namespaces: dict[str, int] = {}
@@ -319,25 +321,54 @@ class Unit:
 
     # --- runs ------------------------------------------------------------------------------------
 
-    def load_runs(self, uuids) -> None:
-        """Read the existing runs ``uuids`` and their I/O (call with their jobs locked)."""
-        uuids = sorted(set(uuids) - set(self.runs))
-        if uuids:
-            self._read_runs(self.session, uuids)
+    def load_runs(self, first: dict[str, tuple[int, datetime]], ahead: set[str]) -> None:
+        """Read the runs ``first`` names; insert the new ones among ``ahead`` in one statement.
+
+        ``first`` maps each run's uuid to the job id and time of its first event (call with
+        those jobs locked). Runs inserted ahead (those whose events need the run's id, for the
+        versions they write) stay provisional until one of their events is folded: runs whose
+        every event failed are deleted again by :meth:`flush`. Other new runs are inserted there.
+        """
+        uuids = sorted(set(first) - set(self.runs))
+        if not uuids:
+            return
+        self._read_runs(self.session, uuids)
+        new = [u for u in uuids if u not in self.runs]
+        self.absent.update(new)
+        new = [u for u in new if u in ahead]
+        if new:
+            rows = [RunRow(id=None, uuid=u, job_id=first[u][0], created_at=first[u][1])
+                    for u in new]
+            ids = dict(self.session.execute(q.insert_runs(self.dialect), [
+                {c: getattr(r, c) for c in q.RUN_COLUMNS} for r in rows]).all())
+            for r in rows:
+                if r.uuid in ids:
+                    r.id = ids[r.uuid]
+                    self.runs[r.uuid], self.io[r.uuid] = r, {}
+                    self.provisional[r.uuid] = True
+            # Inserted meanwhile by a writer of another job: read, for the events to refuse.
+            self._read_runs(self.session, [u for u in new if u not in ids])
+
+    def confirm(self, run: RunRow) -> None:
+        """An event of ``run`` was folded: a provisional run is here to stay."""
+        if self.provisional.get(run.uuid):
+            self.put(self.provisional, run.uuid, False)
 
     def _read_runs(self, session: Session, uuids: list[str]) -> None:
-        runs = {r.id: _run(r) for r in session.execute(q.RUNS_BY_UUID, {"uuids": uuids})}
-        ios: dict[int, dict] = {run_id: {} for run_id in runs}
-        if runs:
-            for r in session.execute(q.IO_BY_RUN, {"ids": sorted(runs)}):
-                ios[r.run_id][r.dataset_id, r.direction] = IORow(r.dataset_version_id, r.facets)
-        for run_id, run in runs.items():
-            self.put(self.runs, run.uuid, run)
-            self.put(self.io, run.uuid, ios[run_id])
+        runs: dict[str, RunRow] = {}
+        ios: dict[str, dict] = {}
+        for r in session.execute(q.RUNS_BY_UUID, {"uuids": uuids}):
+            if r.uuid not in runs:
+                runs[r.uuid], ios[r.uuid] = _run(r), {}
+            if r.io_dataset_id is not None:
+                ios[r.uuid][r.io_dataset_id, r.io_direction] = IORow(r.io_version_id, r.io_facets)
+        for uuid, run in runs.items():
+            self.put(self.runs, uuid, run)
+            self.put(self.io, uuid, ios[uuid])
 
     def run(self, uuid: str) -> RunRow | None:
-        """The run ``uuid`` if it exists (read now if it was not preloaded)."""
-        if uuid not in self.runs:
+        """The run ``uuid`` if it exists (read now unless :meth:`load_runs` looked for it)."""
+        if uuid not in self.runs and uuid not in self.absent:
             self._read_runs(self.sql, [uuid])
         return self.touch(self.runs[uuid]) if uuid in self.runs else None
 
@@ -367,6 +398,9 @@ class Unit:
     def flush(self) -> None:
         """Write what the events changed in memory: new runs, updates, run I/O, edges, states."""
         s = self.session
+        dropped = [self.runs.pop(u).id for u, pending in self.provisional.items() if pending]
+        if dropped:
+            s.execute(q.DELETE_RUNS, {"ids": dropped})
         new = [r for r in self.runs.values() if r.id is None]
         if new:
             ids = dict(s.execute(q.INSERT_RUNS, [{c: getattr(r, c) for c in q.RUN_COLUMNS}
