@@ -110,7 +110,8 @@ def runner():
 # The pipeline and ranker code is the same whatever database the catalog uses; the catalog suite
 # covers both backends, so these end-to-end tests run on SQLite only to keep the suite short.
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(os.environ.get("CATALOG_TEST_SHARED_DATA")
+              or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 @pytest.fixture
