@@ -506,29 +506,65 @@ def _duckdb_compound_count(cls, column_list, **kwargs):
 
     GE's form joins every row of the domain to ``group by column_list`` on equal keys; this is
     the same join with the grouped side cut to ``having count(*) >= 2``.
+
+    When one key column is nearly unique on its own (an id), only rows whose value of that column
+    repeats can be in a repeated key, so the key is grouped over those rows alone, found with a
+    one-column GROUP BY (an array lookup for dense ids) instead of grouping every row by the
+    whole key. The groups found are the same: a repeated key's rows all share one value of the
+    column, which therefore repeats, so every row of such a group is kept and counted; rows
+    whose value is NULL are left out, and their keys, holding a NULL, never join GE's ``=``
+    condition anyway.
     """
     import sqlalchemy as sa
 
     names = kwargs["_column_names"]
+    engine = kwargs[_ENGINE_KWARG]
     original = (
         sa.select(*[sa.column(c) for c in kwargs["_table_columns"]])
         .select_from(kwargs["_table"])
         .alias("original_table_clause")
     )
-    dups = _materialize(
-        kwargs[_ENGINE_KWARG],
-        sa.select(*column_list, sa.func.count().label("_num_rows"))
-        .group_by(*column_list)
-        .having(sa.func.count() >= 2)
-        .select_from(original),
-        [*names, "_num_rows"],
-    )
+    grouped = sa.select(*column_list, sa.func.count().label("_num_rows")).select_from(original)
+    near_unique = _near_unique_column(engine, original, names)
+    if near_unique is not None:
+        repeated = (sa.select(original.c[near_unique]).group_by(original.c[near_unique])
+                    .having(sa.func.count() >= 2))
+        grouped = grouped.where(original.c[near_unique].in_(repeated))
+    dups = _materialize(engine, grouped.group_by(*column_list).having(sa.func.count() >= 2),
+                        [*names, "_num_rows"])
     on = sa.and_(*(dups.c[n] == original.c[n] for n in names))
     return (
         sa.select(original, dups.c["_num_rows"].label("_num_rows"))
         .select_from(original.join(dups, on))
         .alias("records_with_grouped_column_counts_subquery")
     )
+
+
+# A key column counts as nearly unique when DuckDB's statistics estimate at least this share of
+# the rows to hold distinct values; below it, most rows would pass the filter and it would cost
+# more than it saves.
+_NEAR_UNIQUE = 0.9
+
+
+def _near_unique_column(execution_engine: Any, source: Any, names: list[str]) -> str | None:
+    """The key column DuckDB's statistics deem most distinct, if nearly unique; else None.
+
+    ``stats()`` reads the estimates DuckDB keeps per column of a table, without a scan. Only the
+    plan depends on them: an estimate that is off makes the check slower, never different.
+    """
+    import sqlalchemy as sa
+
+    (rows,) = execution_engine.execute_query(
+        sa.select(sa.func.count()).select_from(source)).fetchone()
+    estimates = execution_engine.execute_query(
+        sa.select(*[sa.func.stats(source.c[n]) for n in names]).select_from(source).limit(1)
+    ).fetchone()
+    if not rows or estimates is None:
+        return None
+    unique = {n: (s or {}).get("approx_unique") or 0 for n, s in zip(names, estimates,
+                                                                       strict=True)}
+    best = max(names, key=lambda n: unique[n])
+    return best if unique[best] >= _NEAR_UNIQUE * rows else None
 
 
 def _materialize(execution_engine: Any, query: Any, names: list[str]) -> Any:
