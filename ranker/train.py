@@ -78,7 +78,7 @@ def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult:
     state = {"epoch": 0, "step": 0, "best_metric": -1.0, "best_epoch": 0, "bad_evals": 0,
              "train_seconds": 0.0, "history": []}
     if cfg.resume and (out / "last.pt").exists():
-        state = _restore(out / "last.pt", model, opt, data)
+        state = _restore(out / "last.pt", model, opt, model_cfg, data)
 
     started = time.perf_counter() - state["train_seconds"]
     while state["epoch"] < cfg.max_epochs and state["bad_evals"] < cfg.patience:
@@ -195,11 +195,13 @@ def _atomic_save(obj, path: Path) -> None:
     tmp.replace(path)
 
 
-def _restore(path: Path, model, opt, data: rdata.SeqData) -> dict:
-    """Load model and optimizer from a last.pt written for the same data; return the loop state."""
+def _restore(path: Path, model, opt, model_cfg: RankerConfig, data: rdata.SeqData) -> dict:
+    """Load model and optimizer from a last.pt of the same model and data; return the loop state."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if not np.array_equal(ckpt["item_ids"].numpy(), data.item_ids):
         raise ValueError(f"{path} was trained on a different item catalogue; remove it to restart")
+    if ckpt["model_config"] != asdict(model_cfg):
+        raise ValueError(f"{path} holds a different model configuration; remove it to restart")
     model.load_state_dict(ckpt["model_state"])
     opt.load_state_dict(ckpt["optimizer_state"])
     keys = ("epoch", "step", "best_metric", "best_epoch", "bad_evals", "train_seconds", "history")

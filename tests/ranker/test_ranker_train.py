@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ranker.train import TrainConfig, load_checkpoint, train
@@ -53,6 +54,12 @@ def test_resumed_run_equals_uninterrupted_run(cyclic_db, tmp_path):
     assert all(torch.equal(a["state"][k]["exp_avg"], b["state"][k]["exp_avg"]) for k in a["state"])
     assert resumed.history == whole.history
     assert resumed.test_metrics == whole.test_metrics
+
+
+def test_resume_refuses_a_different_model(cyclic_db, tmp_path):
+    train(cyclic_db, _cfg(tmp_path / "ck", max_epochs=1))
+    with pytest.raises(ValueError, match="different model configuration"):
+        train(cyclic_db, _cfg(tmp_path / "ck", max_epochs=2, model={**TINY, "d_model": 8}))
 
 
 def test_checkpoint_holds_configs_state_and_id_mapping(cyclic_db, tmp_path):
