@@ -136,7 +136,8 @@ def fresh_database(backend: str, tmp: Path):
 
 
 @contextlib.contextmanager
-def live_server(url: str, server: str, workers: int, log: Path | None = None):
+def live_server(url: str, server: str, workers: int, log: Path | None = None,
+                worker_class: str = "sync", worker_threads: int = 1):
     """A migrated catalog serving ``url`` on a free port; yields its base URL and process.
 
     The server's output is appended to ``log`` when given (its tracebacks explain any 500).
@@ -147,7 +148,8 @@ def live_server(url: str, server: str, workers: int, log: Path | None = None):
     port = _free_port()
     if server == "gunicorn":
         cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-               f"127.0.0.1:{port}", "catalog.app:create_app()"]
+               f"127.0.0.1:{port}", "--worker-class", worker_class,
+               "--threads", str(worker_threads), "catalog.app:create_app()"]
     else:
         cmd = [*cli, "serve", "--port", str(port)]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
@@ -332,7 +334,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=1500, help="runs per mode (2 events each)")
     p.add_argument("--threads", type=int, default=4, help="client threads")
     p.add_argument("--batch", type=int, default=250, help="events per batch request")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    p.add_argument("--worker-class", default="sync",
+                   help="gunicorn worker class: sync (closes each connection) or gthread")
+    p.add_argument("--worker-threads", type=int, default=1, help="threads per gthread worker")
     p.add_argument("--server", choices=["gunicorn", "serve"], default="gunicorn",
                    help="gunicorn, or `catalog serve` (threaded development server)")
     p.add_argument("--modes", default="single,batch,floor", help="comma-separated modes")
@@ -357,7 +362,8 @@ def main(argv: list[str] | None = None) -> None:
                     if mode == "floor":
                         seconds, errors = run_floor(url, events, args.batch), []
                     else:
-                        with live_server(url, args.server, args.workers, args.log) as (base, _):
+                        with live_server(url, args.server, args.workers, args.log,
+                                         args.worker_class, args.worker_threads) as (base, _):
                             seconds, errors = (
                                 run_single(base, events, args.threads) if mode == "single"
                                 else run_batch(base, events, args.threads, args.batch))
@@ -365,7 +371,9 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  {mode:6} {backend:10} {len(events) / seconds:9.0f} events/s, "
                       f"{len(errors)} errors", file=sys.stderr)
     floor = {b: n / s for m, b, n, s, _ in results if m == "floor"}
-    server = args.server if args.server == "serve" else f"gunicorn x{args.workers} sync"
+    server = args.server if args.server == "serve" else (
+        f"gunicorn x{args.workers} {args.worker_class}"
+        + (f" ({args.worker_threads} threads)" if args.worker_class == "gthread" else ""))
     print(f"\nserver: {server}; client threads: {args.threads}; batch size: {args.batch}; "
           f"cpus: {os.cpu_count()}")
     print(f"{'mode':8} {'backend':11} {'events':>7} {'seconds':>8} {'events/s':>9} "

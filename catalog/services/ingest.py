@@ -28,9 +28,10 @@ from catalog.errors import ValidationFailed
 from catalog.openlineage.validate import EventValidationError, validate_event
 from catalog.services import datasets as dsvc
 from catalog.services.ingest_jobs import fold_dataset_event, fold_job_event
+from catalog.services.ingest_rows import parse_time
 from catalog.services.ingest_runs import column_inputs, fold_run_event
 from catalog.services.ingest_sql import EVENTS, record_events
-from catalog.services.ingest_state import Unit, parse_time
+from catalog.services.ingest_state import Unit
 
 __all__ = ["IngestResult", "canonical_hash", "ingest_batch", "ingest_event", "parse_time"]
 

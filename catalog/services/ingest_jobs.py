@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from catalog.models.lineage import DATASET, JOB
 from catalog.services import datasets as dsvc
 from catalog.services.common import dialect_insert
+from catalog.services.ingest_rows import JobRow
 from catalog.services.ingest_sql import JOB_VERSION_BY_UUID, JOB_VERSIONS
-from catalog.services.ingest_state import JobRow, Unit
+from catalog.services.ingest_state import Unit
 
 
 def _key(d: dict) -> tuple[str, str]:

@@ -14,8 +14,9 @@ from catalog.models.lineage import DATASET, JOB
 from catalog.models.run import TERMINAL_STATES
 from catalog.services import datasets as dsvc
 from catalog.services.ingest_jobs import apply_job_facets, job_version
+from catalog.services.ingest_rows import IORow, JobRow, RunRow, parse_time
 from catalog.services.ingest_sql import insert_column_lineage
-from catalog.services.ingest_state import IORow, JobRow, RunRow, Unit, parse_time
+from catalog.services.ingest_state import Unit
 
 _QUALITY = ("dataQualityAssertions", "dataQualityMetrics")
 

@@ -11,73 +11,25 @@ its savepoint is rolled back and :meth:`Unit.event` undoes its changes in memory
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.models import Job
 from catalog.services import ingest_sql as q
-from catalog.services.common import Tracked, insert_ignore, namespace_ids, write_tracked
+from catalog.services.common import insert_ignore, namespace_ids, write_tracked
 from catalog.services.datasets import DatasetRow, VersionRef, write_changes
+from catalog.services.ingest_rows import (
+    IORow,
+    JobRow,
+    RunRow,
+    dataset_row,
+    job_row,
+    run_row,
+)
 
 _MISSING = object()
-
-
-def parse_time(value: str) -> datetime:
-    """An OpenLineage date-time as aware UTC."""
-    t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-@dataclass(eq=False)
-class JobRow(Tracked):
-    """A job's row, locked for the transaction."""
-
-    id: int
-    namespace: str
-    name: str
-    facets: dict
-    type: str
-    integration: str | None
-    job_type: str | None
-    description: str | None
-    location: str | None
-    parent_job_id: int | None
-    current_version_id: int | None
-    current_version_uuid: str | None
-    changes: dict = field(default_factory=dict)
-
-
-@dataclass(eq=False)
-class RunRow(Tracked):
-    """A run's row; ``id`` is None until it is inserted (at the end, or when a row points at it)."""
-
-    id: int | None
-    uuid: str
-    job_id: int
-    created_at: datetime
-    state: str = "NEW"
-    state_at: datetime | None = None
-    nominal_start_time: datetime | None = None
-    nominal_end_time: datetime | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    facets: dict = field(default_factory=dict)
-    error_message: str | None = None
-    parent_run_uuid: str | None = None
-    job_version_id: int | None = None
-    changes: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class IORow:
-    """One run I/O row (replaced, never changed in place); ``dirty`` until written."""
-
-    version_id: int | None
-    facets: dict
-    dirty: bool = False
 
 
 class Scope:
@@ -90,24 +42,6 @@ class Scope:
         self.undo: list[tuple[dict, object, object]] = []
         self.edges: dict[tuple, datetime] = {}
         self.states: list[tuple[RunRow, str, datetime]] = []
-
-
-def _job(r) -> JobRow:
-    return JobRow(id=r.id, namespace=r.ns, name=r.name, facets=r.facets, type=r.type,
-                  integration=r.integration, job_type=r.job_type, description=r.description,
-                  location=r.location, parent_job_id=r.parent_job_id,
-                  current_version_id=r.current_version_id, current_version_uuid=r.jv_uuid)
-
-
-def _dataset(r, current: VersionRef | None = None) -> DatasetRow:
-    return DatasetRow(id=r.id, namespace=r.ns, name=r.name, facets=r.facets, kind=r.kind,
-                      description=r.description, source_id=r.source_id, is_deleted=r.is_deleted,
-                      current_version_id=r.current_version_id,
-                      last_modified_at=r.last_modified_at, current=current)
-
-
-def _run(r) -> RunRow:
-    return RunRow(id=r.id, **{c: getattr(r, c) for c in q.RUN_COLUMNS})
 
 
 class Unit:
@@ -201,7 +135,7 @@ class Unit:
         keys = sorted(set(keys) - set(self.jobs))
         if keys:
             for r in self.session.execute(q.JOBS_LOCKED, {"keys": keys}):
-                self.jobs[r.ns, r.name] = _job(r)
+                self.jobs[r.ns, r.name] = job_row(r)
 
     def job(self, key: tuple[str, str]) -> JobRow:
         """The locked job ``key``, created if new."""
@@ -210,7 +144,7 @@ class Unit:
             ns = self.namespace_ids([key[0]])[key[0]]
             insert_ignore(session, Job, {"namespace_id": ns, "name": key[1], "facets": {}},
                           ["namespace_id", "name"])
-            self.put(self.jobs, key, _job(session.execute(q.JOBS_LOCKED, {"keys": [key]}).one()))
+            self.put(self.jobs, key, job_row(session.execute(q.JOBS_LOCKED, {"keys": [key]}).one()))
         return self.touch(self.jobs[key])
 
     def job_id(self, key: tuple[str, str]) -> int:
@@ -250,7 +184,7 @@ class Unit:
         keys = sorted(set(keys) - set(self.datasets))
         if keys:
             for r in self.session.execute(q.DATASETS_BY_KEY, {"keys": keys}):
-                self.datasets[r.ns, r.name] = _dataset(r)
+                self.datasets[r.ns, r.name] = dataset_row(r)
 
     def dataset_rows(self, keys) -> dict[tuple[str, str], DatasetRow]:
         """The datasets ``keys``, created (in (namespace, name) order) if new."""
@@ -263,7 +197,7 @@ class Unit:
             session.execute(stmt, [{"namespace_id": ns[n], "name": m, "physical_name": m,
                                     "facets": {}} for n, m in missing])
             for r in session.execute(q.DATASETS_BY_KEY, {"keys": missing}):
-                self.put(self.datasets, (r.ns, r.name), _dataset(r))
+                self.put(self.datasets, (r.ns, r.name), dataset_row(r))
         return {k: self.touch(self.datasets[k]) for k in keys}
 
     def lock(self, rows) -> None:
@@ -285,7 +219,7 @@ class Unit:
                 # joined to it: a version made current meanwhile is read on its own, below.
                 if r.cv_at is None:
                     stale.append(r.current_version_id)
-            fresh[r.id] = _dataset(r, current)
+            fresh[r.id] = dataset_row(r, current)
         if stale:
             versions = {v.id: VersionRef(*v) for v in session.execute(q.VERSIONS_BY_ID,
                                                                        {"ids": stale})}
@@ -359,7 +293,7 @@ class Unit:
         ios: dict[str, dict] = {}
         for r in session.execute(q.RUNS_BY_UUID, {"uuids": uuids}):
             if r.uuid not in runs:
-                runs[r.uuid], ios[r.uuid] = _run(r), {}
+                runs[r.uuid], ios[r.uuid] = run_row(r), {}
             if r.io_dataset_id is not None:
                 ios[r.uuid][r.io_dataset_id, r.io_direction] = IORow(r.io_version_id, r.io_facets)
         for uuid, run in runs.items():
