@@ -1,0 +1,67 @@
+"""``catalog ranker``: train, promote, score and evaluate through a live catalog, JSON summaries."""
+
+from __future__ import annotations
+
+import json
+
+from catalog.cli import main
+from catalog.client import CatalogClient
+from pipelines.report import Reporter
+from pipelines.service import land_and_run
+from tests.live_server import live_server
+
+TINY = {"max_epochs": 2, "batch_size": 64, "threads": 1, "patience": 2,
+        "model": {"d_model": 16, "n_layers": 1, "max_len": 20}}
+
+
+def _last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_train_promote_score_evaluate(runner, tmp_path, sqlite_url, catalog):
+    work = tmp_path / "w"
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY))
+    with live_server(sqlite_url, tmp_path) as url:
+        land_and_run(work, "synthetic", reporter=Reporter(CatalogClient(url)), events=3_000)
+        common = ["--workdir", str(work), "--catalog-url", url, "--json"]
+        r = runner.invoke(main, ["ranker", "train", "--config", str(tmp_path / "tiny.json"),
+                                 "--dataset", "synthetic", *common])
+        assert r.exit_code == 0, r.output
+        trained = _last_json(r.output)
+        assert trained["model"] == "ranker" and trained["version"] == 1
+        assert set(trained["valid"]) == {"hr@10", "ndcg@10"}
+        assert {"hr@10", "ndcg@10", "mrr"} <= set(trained["test"])
+        assert trained["epochs"] == 2 and trained["train_seconds"] >= 0
+
+        r = runner.invoke(main, ["ranker", "promote", "ranker", "1", "--alias", "production",
+                                 "--catalog-url", url])
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(main, ["ranker", "score", "--model", "ranker@production",
+                                 "--top-k", "3", *common])
+        assert r.exit_code == 0, r.output
+        scored = _last_json(r.output)
+        assert scored["rows"] == 3 * scored["users"] and scored["users_per_second"] > 0
+        assert scored["output"].endswith("recommendations.parquet")
+
+        r = runner.invoke(main, ["ranker", "evaluate", "--model", "ranker@1", *common])
+        assert r.exit_code == 0, r.output
+        assert _last_json(r.output)["metrics"]["ndcg@10"] == trained["test"]["ndcg@10"]
+
+        r = runner.invoke(main, ["ranker", "score", "--model", "ranker@staging", *common])
+        assert r.exit_code == 1
+        assert r.output.strip().splitlines()[-1].startswith("error:")
+
+
+def test_train_without_features_is_one_line(runner, tmp_path):
+    r = runner.invoke(main, ["ranker", "train", "--workdir", str(tmp_path)])
+    assert r.exit_code == 1
+    assert r.output.strip() == (f"error: no features.duckdb in {tmp_path}: run "
+                                f"`catalog pipeline run --workdir {tmp_path}`")
+
+
+def test_bad_config_keys_are_named(runner, tmp_path):
+    (tmp_path / "features.duckdb").write_bytes(b"")
+    (tmp_path / "c.json").write_text('{"epochs": 3}')
+    r = runner.invoke(main, ["ranker", "train", "--workdir", str(tmp_path),
+                             "--config", str(tmp_path / "c.json")])
+    assert r.exit_code == 1 and "unknown keys ['epochs']" in r.output
