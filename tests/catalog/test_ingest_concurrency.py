@@ -25,6 +25,7 @@ from catalog import db as catalog_db
 from catalog.models import (
     Dataset,
     DatasetVersion,
+    Job,
     LineageEdge,
     LineageEvent,
     Run,
@@ -304,6 +305,4 @@ def test_bad_event_in_a_batch_rolls_back_alone(client, session, racing):
     assert stored(session, RunStateChange, RunStateChange.state) == [
         "COMPLETE", "COMPLETE", "START"]
     assert session.scalar(select(func.count()).select_from(LineageEdge)) == 2
-    from catalog.models import Job
-
     assert stored(session, Job, Job.name) == ["j"]
