@@ -89,3 +89,16 @@ def test_eval_every_and_time_limit(cyclic_db, tmp_path):
     assert [h["epoch"] for h in result.history] == [2, 4, 5]
     stopped = train(cyclic_db, _cfg(tmp_path / "t", max_epochs=50, max_minutes=1e-9))
     assert stopped.epochs == 1
+
+
+@pytest.mark.slow
+def test_beauty_learns_within_three_epochs(shared_data, tmp_path):
+    """Real data, defaults: three epochs already beat popularity several times over."""
+    from pipelines.service import land_and_run
+
+    amazon = shared_data / "amazon"
+    land_and_run(tmp_path, "amazon", input_path=amazon / "Beauty.txt",
+                 attributes=amazon / "Beauty_item2attributes.json")
+    result = train(tmp_path, TrainConfig(max_epochs=3, out_dir=str(tmp_path / "ck")))
+    assert result.valid_metrics["ndcg@10"] > 0.03
+    assert result.test_metrics["ndcg@10"] > 3 * result.popularity_test["ndcg@10"]
