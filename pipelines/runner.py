@@ -140,11 +140,13 @@ def run_pipeline(
     progress: Callable[[str, str], None] | None = None,
     parent=None,
     run_id: str | None = None,
+    source_fps: dict[str, str] | None = None,
 ) -> PipelineResult:
     """Run every step over ``workdir``; report to the catalog when ``reporter`` is given.
 
     Steps report as children of ``parent`` (an open pipeline run) or, without one, of a new
-    pipeline run (with id ``run_id`` if given).
+    pipeline run (with id ``run_id`` if given). ``source_fps`` are the sources' fingerprints
+    when the caller has just computed them.
     """
     started = time.perf_counter()
     workdir = Path(workdir).resolve()
@@ -157,7 +159,9 @@ def run_pipeline(
     blocked: set[str] = set()
     try:
         for source in SOURCES:
-            fps[source], _ = fingerprint(con, source)
+            # Landing just fingerprinted the sources; scanning them again would be wasted work.
+            known = (source_fps or {}).get(source)
+            fps[source] = known if known is not None else fingerprint(con, source)[0]
         with _parent(reporter, parent, run_id) as parent:
             result.run_id = parent.run_id if parent else None
             for step in steps:

@@ -35,6 +35,7 @@ def land_and_run(workdir: Path, source: str, *, reporter=None, input_path=None, 
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     inputs = [str(Path(p).resolve()) for p in (input_path, attributes) if p is not None]
+    source_fps = None
     with report.pipeline_run(reporter, run_id) as parent:
         if land:
             with report.landing_run(reporter, source, inputs, parent) as declare:
@@ -42,11 +43,13 @@ def land_and_run(workdir: Path, source: str, *, reporter=None, input_path=None, 
                             events=events, seed=seed)
                 con = connect(workdir)
                 try:
-                    declare(workdir, con, {t: fingerprint(con, t)[0] for t in SOURCE_TABLES})
+                    source_fps = {t: fingerprint(con, t)[0] for t in SOURCE_TABLES}
+                    declare(workdir, con, source_fps)
                 finally:
                     con.close()
             if progress:
                 progress(f"land_{source}", "done")
-        result = run_pipeline(workdir, reporter=reporter, progress=progress, parent=parent)
+        result = run_pipeline(workdir, reporter=reporter, progress=progress, parent=parent,
+                              source_fps=source_fps)
         result.run_id = parent.run_id if parent else None
         return result
