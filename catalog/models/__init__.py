@@ -1,5 +1,6 @@
 """Mapped classes; importing this package registers every table on ``Base.metadata``."""
 
+from catalog.models.audit import AuditEntry
 from catalog.models.base import Base
 from catalog.models.dataset import (
     Dataset,
@@ -19,6 +20,7 @@ from catalog.models.quality import ColumnProfile, DatasetProfile, QualityAsserti
 from catalog.models.run import Run, RunIO, RunStateChange
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "ColumnLineage",
     "ColumnProfile",
