@@ -179,10 +179,13 @@ def promote(model, version, alias, tolerance, catalog_url, as_json):
 @click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
 @click.option("--output", type=click.Path(path_type=Path),
               help="Parquet file to write (default: <workdir>/recommendations.parquet).")
+@click.option("--processes", type=click.IntRange(min=1),
+              help="Shard users over N torchrun processes (default: one per GPU if several, "
+                   "else 1).")
 @WORKDIR
 @CATALOG
 @AS_JSON
-def score(ref, top_k, batch_size, output, workdir, catalog_url, as_json):
+def score(ref, top_k, batch_size, output, processes, workdir, catalog_url, as_json):
     """Write every user's top-K list and record the scoring run in the catalog."""
     from catalog.client import CatalogRequestError, CatalogUnavailable
     from ranker.registry import score_and_report
@@ -191,12 +194,13 @@ def score(ref, top_k, batch_size, output, workdir, catalog_url, as_json):
     client = _client(catalog_url)
     try:
         result, run_id = score_and_report(workdir, ref, client, k=top_k, output=output,
-                                          batch_size=batch_size)
-    except (CatalogUnavailable, CatalogRequestError, FileNotFoundError, ValueError) as exc:
+                                          batch_size=batch_size, processes=processes)
+    except (CatalogUnavailable, CatalogRequestError, FileNotFoundError, ValueError,
+            RuntimeError) as exc:
         _fail(str(exc))
     summary = {"output": str(result.output), "rows": result.rows, "users": result.users,
                "users_per_second": round(result.users_per_second, 1), "device": result.device,
-               "run_id": run_id}
+               "world_size": result.world_size, "run_id": run_id}
     if as_json:
         click.echo(json.dumps(summary))
     else:

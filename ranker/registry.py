@@ -114,12 +114,14 @@ def resolve(client: cc.CatalogClient, ref: str) -> dict:
 
 def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: int = 10,
                      namespace: str = "recsys", output: Path | None = None,
-                     batch_size: int = 1024):
+                     batch_size: int = 1024, processes: int | None = None):
     """Score every user with a registered model version and record the run in the catalog.
 
     Inputs: the model version and the feature tables; output: the recommendations dataset.
+    ``processes`` > 1 shards the users over that many ``torchrun`` ranks; the default is one
+    per GPU when there are several, else one. This process reports the run either way.
     """
-    from ranker.score import score
+    from ranker.score import default_processes, score_processes
 
     workdir = Path(workdir).resolve()
     version = resolve(client, ref)
@@ -134,8 +136,9 @@ def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: in
                       "Writes every user's personalised top-K list from a registered model "
                       "version.")}
     with client.run(JOB_NAMESPACE, f"score_{name}", inputs=inputs, job_facets=job_facets) as run:
-        result = score(workdir, Path(version["artifactPath"]), output, k=k,
-                       batch_size=batch_size)
+        result = score_processes(workdir, Path(version["artifactPath"]), output, k=k,
+                                 batch_size=batch_size,
+                                 processes=processes or default_processes())
         con = duckdb.connect()
         try:
             con.execute(f"create view recs as select * from read_parquet('{output}')")

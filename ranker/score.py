@@ -9,9 +9,13 @@ sorted by user then rank, so the same inputs give the same file content.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
@@ -144,6 +148,47 @@ def _sorted(table: pa.Table) -> pa.Table:
         con.close()
 
 
+def default_processes() -> int:
+    """One process per GPU when there are several; otherwise one process."""
+    return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+
+
+def score_processes(workdir: Path, checkpoint: Path, output: Path, *, processes: int,
+                    k: int = 10, batch_size: int = 1024, timeout: float | None = None
+                    ) -> ScoreResult:
+    """Score with ``processes`` ranks under ``torchrun`` (gloo on CPU, NCCL on GPUs).
+
+    Blocks until every rank exits; raises :class:`RuntimeError` with the launcher's last output
+    if any rank fails, in which case ``output`` is left as it was (rank 0 writes it last, by
+    rename).
+    """
+    if processes < 2:
+        return score(workdir, checkpoint, output, k=k, batch_size=batch_size)
+    launcher = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or \
+        shutil.which("torchrun")
+    if launcher is None:
+        raise RuntimeError("torchrun is not installed beside this Python; install torch")
+    output = Path(output)
+    summary = output.with_suffix(".result.json")
+    summary.unlink(missing_ok=True)
+    # Each rank gets an equal share of the cores, not every core each.
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run(
+        [launcher, "--standalone", "--nproc_per_node", str(processes), "-m", "ranker.score",
+         "--workdir", str(workdir), "--checkpoint", str(checkpoint), "--output", str(output),
+         "--top-k", str(k), "--batch-size", str(batch_size), "--result-json", str(summary)],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )
+    if proc.returncode != 0 or not summary.exists():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(f"scoring with {processes} processes failed "
+                           f"(exit {proc.returncode}): " + " | ".join(tail))
+    fields = json.loads(summary.read_text())
+    summary.unlink()
+    return ScoreResult(**{**fields, "output": Path(fields["output"])})
+
+
 def main(argv: list[str] | None = None) -> int:
     """``torchrun --nproc_per_node N -m ranker.score ...``: score sharded over N processes."""
     import argparse
@@ -154,9 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--result-json", type=Path,
+                   help="rank 0 writes its ScoreResult here as JSON (for the launching process)")
     args = p.parse_args(argv)
     result = score(args.workdir, args.checkpoint, args.output, k=args.top_k,
                    batch_size=args.batch_size)
+    if result is not None and args.result_json:
+        args.result_json.write_text(json.dumps({**asdict(result), "output": str(result.output)}))
     if result is not None:
         print(f"{result.rows} rows, {result.users_per_second:.1f} users/s, "
               f"world size {result.world_size}")

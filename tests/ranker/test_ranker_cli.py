@@ -37,9 +37,10 @@ def test_train_promote_score_evaluate(runner, tmp_path, sqlite_url, catalog):
                                  "--catalog-url", url])
         assert r.exit_code == 0, r.output
         r = runner.invoke(main, ["ranker", "score", "--model", "ranker@production",
-                                 "--top-k", "3", *common])
+                                 "--top-k", "3", "--processes", "2", *common])
         assert r.exit_code == 0, r.output
         scored = _last_json(r.output)
+        assert scored["world_size"] == 2
         assert scored["rows"] == 3 * scored["users"] and scored["users_per_second"] > 0
         assert scored["output"].endswith("recommendations.parquet")
 

@@ -66,6 +66,43 @@ def test_scoring_is_deterministic_and_tracked(trained, tmp_path_factory):
     assert recs["currentVersionNumber"] == 1
 
 
+def test_two_process_scoring_is_tracked_and_equal(trained, tmp_path_factory):
+    """torchrun with 2 gloo ranks: the catalog records world size 2 and the same output."""
+    workdir, client, http, result, version = trained
+    one, run1 = score_and_report(workdir, "ranker@1", client, k=5, processes=1)
+    two_path = tmp_path_factory.mktemp("two") / "recs.parquet"
+    two, run2 = score_and_report(workdir, "ranker@1", client, k=5, output=two_path,
+                                 processes=2)
+    assert two.world_size == 2 and two.rows == one.rows == 5 * one.users
+    q = "select user_id, item_id, rank, score from read_parquet(?) order by user_id, rank"
+    a = duckdb.execute(q, [str(one.output)]).fetchall()
+    b = duckdb.execute(q, [str(two_path)]).fetchall()
+    assert [r[:3] for r in a] == [r[:3] for r in b]
+    assert all(abs(x[3] - y[3]) < 1e-4 for x, y in zip(a, b, strict=True))
+    run = http.get(f"/api/v1/jobs/runs/{run2}").get_json()
+    assert run["state"] == "COMPLETE"
+    assert run["facets"]["scoring"]["world_size"] == 2
+    assert run["facets"]["scoring"]["device"] == "cpu"
+    outs = run["outputDatasetVersions"]
+    assert [o["datasetVersionId"]["name"] for o in outs] == ["recommendations"]
+    ins = {i["datasetVersionId"]["name"] for i in run["inputDatasetVersions"]}
+    assert {"ranker", "interactions_split", "item_features"} <= ins
+    assert not list(two_path.parent.glob("*.part*")) and not list(two_path.parent.glob("*.json"))
+
+
+def test_failed_multiprocess_scoring_is_a_failed_run(trained, tmp_path_factory):
+    """A rank that dies fails the catalog run and leaves no output file behind."""
+    workdir, client, http, result, version = trained
+    out = tmp_path_factory.mktemp("bad") / "recs.parquet"
+    with pytest.raises(RuntimeError, match="2 processes failed"):
+        # k larger than the catalogue: every rank refuses before writing anything.
+        score_and_report(workdir, "ranker@1", client, k=10**7, output=out, processes=2)
+    assert not out.exists()
+    job_runs = "/api/v1/namespaces/recsys-ranker/jobs/score_ranker/runs"
+    runs = http.get(job_runs).get_json()["runs"]
+    assert runs[0]["state"] == "FAIL"
+
+
 def test_tampered_artifact_is_refused(trained):
     workdir, client, http, result, version = trained
     path = result.best_checkpoint
