@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines import quality
+from pipelines.quality import duckdb_adapter
 
 ROWS = 10_000
 COLUMNS = ["id", "user_id", "dup_key", "price", "maybe", "country", "sku", "ts"]
@@ -210,7 +211,7 @@ def test_root_cause_rollback_on_close_empties_the_pending_duckdb_result(feature_
         engine.dispose()
 
     fixed = sa.create_engine(
-        "duckdb://", **quality._engine_kwargs(lambda: duckdb.connect(str(feature_db)))
+        "duckdb://", **duckdb_adapter.engine_kwargs(lambda: duckdb.connect(str(feature_db)))
     )
     try:
         with fixed.connect() as conn:
@@ -397,10 +398,10 @@ def test_expectation_ge_cannot_compute_raises_instead_of_failing_quietly(feature
 
 
 def test_plain_ge_refuses_regex_on_duckdb(feature_db):
-    """Without the PostgreSQL-operator shim GE raises; if this fails, drop _enable_regex."""
+    """Without the PostgreSQL-operator shim GE raises; if this fails, drop enable_regex."""
     result = _validate_with_plain_ge(
         lambda e: e.ExpectColumnValuesToMatchRegex(column="sku", regex="ku-"), "duckdb://",
-        kwargs=quality._engine_kwargs(lambda: duckdb.connect(str(feature_db))),
+        kwargs=duckdb_adapter.engine_kwargs(lambda: duckdb.connect(str(feature_db))),
     )
     assert result.success is False
     assert "Regex is not supported for dialect duckdb" in json.dumps(result.exception_info)
@@ -474,13 +475,13 @@ def ge_own_uniqueness(monkeypatch):
 
 def _sql_log(monkeypatch) -> list[str]:
     log: list[str] = []
-    execute = quality._BufferedCursor.execute
+    execute = duckdb_adapter.BufferedCursor.execute
 
     def logged(self, statement, *args):
         log.append(" ".join(statement.split()))
         return execute(self, statement, *args)
 
-    monkeypatch.setattr(quality._BufferedCursor, "execute", logged)
+    monkeypatch.setattr(duckdb_adapter.BufferedCursor, "execute", logged)
     return log
 
 

@@ -1,0 +1,204 @@
+"""DuckDB forms of GE's two uniqueness metrics: group the keys once, not twice per check."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ClauseElement, Executable
+
+
+@functools.cache
+def install_duckdb_uniqueness() -> None:
+    """Give GE's two uniqueness map metrics a DuckDB form that groups the keys once.
+
+    On SQL engines GE answers ``expect_column_values_to_be_unique`` and
+    ``expect_compound_columns_to_be_unique`` from a "map" selectable holding every row of the
+    table with its key's count (a window count, or the table joined to a GROUP BY of all its
+    keys), and then runs two queries over it: the unexpected count and a LIMITed sample of
+    unexpected values. Each query recomputes the map from scratch, so every uniqueness check
+    groups the whole table twice and joins it back. On 10M rows that is most of a suite's time.
+
+    Both queries only ever read the map's rows whose count is >= 2 (the count sums a 0/1 flag
+    that is 1 exactly there; the sample filters to them). So on DuckDB the map becomes: the
+    duplicated keys with their counts, grouped once and kept in a temporary table of GE's
+    connection, joined back to the table. Its rows are exactly the unexpected rows of GE's own map
+    with the same counts (a filter on the grouped side moves through an inner join unchanged;
+    the single-column join matches keys the way PARTITION BY groups them, IS NOT DISTINCT FROM),
+    so GE's count and sample queries, which run unchanged on top of it, return what they return
+    on GE's map; the tests compare both with GE's pandas engine and with GE's own SQL. A table
+    without duplicates leaves the temporary table empty, and both queries then finish without
+    reading the table again. Other dialects keep GE's providers.
+    """
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+    from great_expectations.expectations.metrics.map_metric_provider import (
+        column_function_partial,
+        multicolumn_function_partial,
+    )
+    from great_expectations.expectations.registry import _registered_metrics
+
+    engine = SqlAlchemyExecutionEngine.__name__
+    for metric, decorate, duckdb_fn in (
+        ("column_values.count_per_value.map", column_function_partial, _duckdb_count_per_value),
+        ("compound_columns.count.map", multicolumn_function_partial, _duckdb_compound_count),
+    ):
+        providers = _registered_metrics[metric]["providers"]
+        metric_class, ge_fn = providers[engine]
+        duckdb_provider = decorate(engine=SqlAlchemyExecutionEngine)(duckdb_fn)
+        providers[engine] = (metric_class, _on_duckdb(ge_fn, duckdb_provider))
+
+
+_ENGINE_KWARG = "_pipelines_execution_engine"
+
+
+def _on_duckdb(ge_fn: Callable, duckdb_fn: Callable) -> Callable:
+    """A metric provider that is ``duckdb_fn`` on DuckDB and GE's ``ge_fn`` elsewhere."""
+
+    @functools.wraps(ge_fn)  # keeps GE's markers (metric_fn_type, domain_type, ...)
+    def provider(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,
+                 runtime_configuration):
+        if execution_engine.dialect_name != "duckdb":
+            return ge_fn(cls=cls, execution_engine=execution_engine,
+                         metric_domain_kwargs=metric_domain_kwargs,
+                         metric_value_kwargs=metric_value_kwargs, metrics=metrics,
+                         runtime_configuration=runtime_configuration)
+        # GE's decorator hands value kwargs to the function: the way to pass it the engine.
+        return duckdb_fn(cls=cls, execution_engine=execution_engine,
+                         metric_domain_kwargs=metric_domain_kwargs,
+                         metric_value_kwargs={**(metric_value_kwargs or {}),
+                                              _ENGINE_KWARG: execution_engine},
+                         metrics=metrics, runtime_configuration=runtime_configuration)
+
+    return provider
+
+
+def _duckdb_count_per_value(cls, column, _table, **kwargs):
+    """``column_values.count_per_value.map`` for DuckDB: the rows whose value occurs twice or more.
+
+    GE's form is ``select col, count(*) over (partition by col) as _num_rows from domain``.
+    """
+    import sqlalchemy as sa
+    from great_expectations.expectations.metrics.column_map_metrics.column_values_unique import (
+        _DUP_KEY_SUBQUERY_ALIAS,
+        _count_label,
+    )
+
+    label = _count_label(kwargs["_metrics"]["table.columns"])  # the name GE's condition reads
+    name = column.name
+    source = sa.select(sa.column(name)).select_from(
+        _table.subquery() if isinstance(_table, sa.Select) else _table
+    ).subquery("column_values_unique_source")
+    dups = _materialize(
+        kwargs[_ENGINE_KWARG],
+        sa.select(source.c[name], sa.func.count().label(label))
+        .group_by(source.c[name])
+        .having(sa.func.count() >= 2),
+        [name, label],
+    )
+    return (
+        sa.select(source.c[name].label(name), dups.c[label].label(label))
+        .select_from(source.join(dups, source.c[name].is_not_distinct_from(dups.c[name])))
+        .alias(_DUP_KEY_SUBQUERY_ALIAS)
+    )
+
+
+def _duckdb_compound_count(cls, column_list, **kwargs):
+    """``compound_columns.count.map`` for DuckDB: the rows whose key occurs twice or more.
+
+    GE's form joins every row of the domain to ``group by column_list`` on equal keys; this is
+    the same join with the grouped side cut to ``having count(*) >= 2``.
+
+    When one key column is nearly unique on its own (an id), only rows whose value of that column
+    repeats can be in a repeated key, so the key is grouped over those rows alone, found with a
+    one-column GROUP BY (an array lookup for dense ids) instead of grouping every row by the
+    whole key. The groups found are the same: a repeated key's rows all share one value of the
+    column, which therefore repeats, so every row of such a group is kept and counted; rows
+    whose value is NULL are left out, and their keys, holding a NULL, never join GE's ``=``
+    condition anyway.
+    """
+    import sqlalchemy as sa
+
+    names = kwargs["_column_names"]
+    engine = kwargs[_ENGINE_KWARG]
+    original = (
+        sa.select(*[sa.column(c) for c in kwargs["_table_columns"]])
+        .select_from(kwargs["_table"])
+        .alias("original_table_clause")
+    )
+    grouped = sa.select(*column_list, sa.func.count().label("_num_rows")).select_from(original)
+    near_unique = _near_unique_column(engine, original, names)
+    if near_unique is not None:
+        # Materialized first, so that DuckDB sees how few they are and probes with the table
+        # (as one query its estimate is rows/2, and it builds a hash table of the whole table).
+        column = original.c[near_unique]
+        repeated = _materialize(
+            engine, sa.select(column).group_by(column).having(sa.func.count() >= 2), [near_unique])
+        grouped = grouped.where(column.in_(sa.select(repeated.c[near_unique])))
+    dups = _materialize(engine, grouped.group_by(*column_list).having(sa.func.count() >= 2),
+                        [*names, "_num_rows"])
+    on = sa.and_(*(dups.c[n] == original.c[n] for n in names))
+    return (
+        sa.select(original, dups.c["_num_rows"].label("_num_rows"))
+        .select_from(original.join(dups, on))
+        .alias("records_with_grouped_column_counts_subquery")
+    )
+
+
+# A key column counts as nearly unique when DuckDB's statistics estimate at least this share of
+# the rows to hold distinct values (they estimate a unique id column 10-15% low); below it, most
+# rows could pass the filter and it would cost more than it saves.
+_NEAR_UNIQUE = 0.75
+
+
+def _near_unique_column(execution_engine: Any, source: Any, names: list[str]) -> str | None:
+    """The key column DuckDB's statistics deem most distinct, if nearly unique; else None.
+
+    ``stats()`` reads the estimates DuckDB keeps per column of a table, without a scan. Only the
+    plan depends on them: an estimate that is off makes the check slower, never different.
+    """
+    import sqlalchemy as sa
+
+    (rows,) = execution_engine.execute_query(
+        sa.select(sa.func.count()).select_from(source)).fetchone()
+    estimates = execution_engine.execute_query(
+        sa.select(*[sa.func.stats(source.c[n]) for n in names]).select_from(source).limit(1)
+    ).fetchone()
+    if not rows or estimates is None:
+        return None
+    unique = {n: (s or {}).get("approx_unique") or 0 for n, s in zip(names, estimates,
+                                                                       strict=True)}
+    best = max(names, key=lambda n: unique[n])
+    return best if unique[best] >= _NEAR_UNIQUE * rows else None
+
+
+def _materialize(execution_engine: Any, query: Any, names: list[str]) -> Any:
+    """Run ``query`` once into a temporary table of GE's connection; that table, as a selectable.
+
+    The validation holds one DuckDB connection (StaticPool), so the table is visible to every
+    later query and goes when the connection closes at the end of the validation.
+    """
+    import sqlalchemy as sa
+
+    table = f"_pipelines_dups_{uuid.uuid4().hex}"
+    execution_engine.execute_query_in_transaction(_CreateTempTableAs(table, query))
+    return sa.table(table, *[sa.column(n) for n in names])
+
+
+class _CreateTempTableAs(Executable, ClauseElement):
+    """``CREATE TEMPORARY TABLE name AS <select>``, the select compiled with its bound values."""
+
+    inherit_cache = False  # one-off statements: nothing to gain from SQLAlchemy's cache
+
+    def __init__(self, name: str, select: Any) -> None:
+        self.name, self.select = name, select
+
+
+@compiles(_CreateTempTableAs)
+def _compile_create_temp_table_as(element: _CreateTempTableAs, compiler: Any, **kw: Any) -> str:
+    name = compiler.preparer.quote(element.name)
+    return f"CREATE TEMPORARY TABLE {name} AS {compiler.process(element.select, **kw)}"
+
+
