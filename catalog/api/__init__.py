@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from catalog.api.common import reject_nul_in_url
 from catalog.db import as_catalog_error
 from catalog.errors import CatalogError, PayloadTooLarge
 
@@ -30,6 +31,7 @@ def register_api(app: Flask) -> None:
         app.register_blueprint(module.bp, url_prefix="/api/v1")
     # Probes live at the root, where load balancers and orchestrators look for them.
     app.register_blueprint(ops.bp)
+    app.before_request(reject_nul_in_url)
 
     @app.errorhandler(CatalogError)
     def _catalog_error(exc: CatalogError):
