@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, Table, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.ddl import sort_tables_and_constraints
 from sqlalchemy.types import Date, DateTime, LargeBinary
 
@@ -176,8 +177,12 @@ class _Loader:
                 row[column] = decode(row[column])
         late = {c: row[c] for c in self.deferred.get(name, ()) if row.get(c) is not None}
         if late:
-            pk = {c.name: row[c.name] for c in self.tables[name].primary_key.columns}
-            self.later.append((name, pk, late))
+            table = self.tables[name]
+            pk = {c.name: row[c.name] for c in table.primary_key.columns}
+            # The UPDATE must not stamp "now" into onupdate columns (updated_at): keep theirs.
+            kept = {c.name: row[c.name] for c in table.columns
+                    if c.onupdate is not None and c.name in row}
+            self.later.append((name, pk, {**late, **kept}))
             row = {**row, **dict.fromkeys(late)}
         self.pending.append(row)
         self.counts[name] = self.counts.get(name, 0) + 1
@@ -207,6 +212,15 @@ def import_(engine: Engine, path: str, *, replace: bool = False) -> dict[str, in
     if not (path == "-" or Path(path).is_file()):
         raise BadRequest(f"no such export file: {path}")
     target = current_revision(engine)
+    try:
+        return _import(engine, path, target, replace)
+    except DBAPIError as exc:
+        first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        raise BadRequest(f"{path}: the database refused the import ({first}); nothing was "
+                         "imported") from None
+
+
+def _import(engine: Engine, path: str, target: str | None, replace: bool) -> dict[str, int]:
     with _open(path, "r") as fh:
         header = _header(fh.readline(), path)
         if header["revision"] != target:

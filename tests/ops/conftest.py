@@ -25,3 +25,31 @@ def make_app(engine, db_url):
         app.extensions["catalog"].stopping.set()
         app.extensions["catalog"].engine.dispose()
         app.extensions["catalog"].read_engine.dispose()
+
+
+@pytest.fixture
+def fresh_pg():
+    """Create empty PostgreSQL databases on demand (unmigrated); drop them afterwards."""
+    import os
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(os.environ.get(
+        "CATALOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    conn = psycopg.connect(host=server.host, port=server.port or 5432, user=server.username,
+                           password=server.password, dbname=server.database or "postgres",
+                           autocommit=True, connect_timeout=5)
+    names = []
+
+    def create() -> str:
+        name = f"catalog_ops_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        conn.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return server.set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    for name in names:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
