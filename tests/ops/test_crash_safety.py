@@ -8,18 +8,37 @@ partial output, and the next run recovers with no manual clean-up.
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections import Counter
+from pathlib import Path
 
+import duckdb
+import pytest
 import requests
 from sqlalchemy import func, select
 
-from catalog.models import Dataset, DatasetVersion, LineageEvent, Run, RunIO, RunStateChange
+from catalog.models import (
+    Dataset,
+    DatasetVersion,
+    Job,
+    LineageEvent,
+    Run,
+    RunIO,
+    RunStateChange,
+)
 from catalog.services.ingest import canonical_hash
+from pipelines.tables import fingerprint
 from tests.catalog.test_ingest_concurrency import make_run
-from tests.live_server import Gunicorn
+from tests.dbutil import wipe
+from tests.live_server import Gunicorn, live_server
 
 RUNS_PER_BATCH = 10
 WRITERS = 4
@@ -69,14 +88,14 @@ def check_nothing_half_written(session) -> dict[str, int]:
         LineageEvent.event_type == "COMPLETE")))
     runs = {r.uuid: r for r in session.scalars(select(Run))}
     assert set(runs) == set(stored)
-    for uuid, run in runs.items():
-        assert (run.state == "COMPLETE") == (uuid in completes), uuid
+    for rid, run in runs.items():
+        assert (run.state == "COMPLETE") == (rid in completes), rid
     versions = session.execute(select(DatasetVersion.dataset_id, DatasetVersion.version,
                                       DatasetVersion.run_id, DatasetVersion.id)).all()
     by_run = Counter(run_id for _, _, run_id, _ in versions)
-    for uuid in completes:
-        run = runs[uuid]
-        assert run.job_version_id is not None and by_run[run.id] == 1, uuid
+    for rid in completes:
+        run = runs[rid]
+        assert run.job_version_id is not None and by_run[run.id] == 1, rid
         out = session.scalar(select(RunIO.dataset_version_id).where(
             RunIO.run_id == run.id, RunIO.direction == "output"))
         assert out is not None
@@ -128,3 +147,174 @@ def test_kill_9_during_batch_ingest_keeps_every_acknowledged_event(app, db_url, 
     session.rollback()
     assert Counter(session.scalars(select(LineageEvent.event_hash))) == Counter(set(sent))
     check_nothing_half_written(session)
+
+
+# --- a pipeline or scoring run killed mid-step -------------------------------------------------
+
+
+def _reap_now(db_url: str, runner) -> list[dict]:
+    from catalog.cli import main
+
+    r = runner.invoke(main, ["runs", "reap", "--older-than", "0", "--json",
+                             "--database-url", db_url])
+    assert r.exit_code == 0, r.output
+    return [json.loads(line) for line in r.output.splitlines()]
+
+
+def _open_runs(session) -> dict[str, tuple[str, str]]:
+    session.rollback()
+    return {rid: (job, state) for rid, job, state in session.execute(
+        select(Run.uuid, Job.name, Run.state).join(Job, Run.job_id == Job.id)
+        .where(Run.state.in_(("NEW", "START", "RUNNING"))))}
+
+
+def _worker(url: str, workdir: Path, run_id: str, log: Path) -> subprocess.Popen:
+    with open(log, "wb") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipelines.worker", "--run-id", run_id, "--catalog-url", url,
+             "--workdir", str(workdir), "--source", "synthetic", "--events", str(EVENTS)],
+            stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+EVENTS = 30_000
+
+
+@pytest.fixture
+def live_sqlite(sqlite_url, tmp_path):
+    """A catalog server on the suite's (wiped) SQLite database, and a session on it."""
+    from catalog.db import make_engine, make_sessionmaker
+
+    engine = make_engine(sqlite_url, immediate=False)
+    wipe(engine)
+    with live_server(sqlite_url, tmp_path) as url:
+        session = make_sessionmaker(engine)()
+        yield url, session
+        session.close()
+    engine.dispose()
+
+
+def test_pipeline_killed_mid_step_is_aborted_and_the_next_run_recovers(
+        live_sqlite, sqlite_url, tmp_path, runner):
+    url, session = live_sqlite
+    work = tmp_path / "work"
+    killed_id = str(uuid.uuid4())
+    proc = _worker(url, work, killed_id, tmp_path / "killed.log")
+    # Wait until a SQL step (not the landing) is running, then kill the worker outright.
+    deadline = time.monotonic() + 120
+    while True:
+        running = {job: state for job, state in _open_runs(session).values()
+                   if job.startswith("feature_pipeline.")}
+        if running:
+            break
+        assert proc.poll() is None, (tmp_path / "killed.log").read_text()
+        assert time.monotonic() < deadline, "no step ever started"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    open_before = _open_runs(session)
+    assert killed_id in open_before and len(open_before) >= 2  # the pipeline and its step
+
+    reaped = _reap_now(sqlite_url, runner)
+    assert {r["runId"] for r in reaped} == set(open_before)
+    assert _open_runs(session) == {}
+    aborted = {r.uuid: r for r in session.scalars(select(Run).where(
+        Run.uuid.in_(list(open_before))))}
+    for run in aborted.values():
+        assert run.state == "ABORT" and run.error_message.startswith("run abandoned")
+    # The step killed mid-way registered no output version.
+    ids = [r.id for r in aborted.values()]
+    assert session.scalar(select(func.count()).select_from(DatasetVersion).where(
+        DatasetVersion.run_id.in_(ids))) == 0
+
+    # The next run needs no clean-up: same workdir, new run id, to the end.
+    again_id = str(uuid.uuid4())
+    proc = _worker(url, work, again_id, tmp_path / "again.log")
+    assert proc.wait(timeout=300) == 0, (tmp_path / "again.log").read_text()
+    session.rollback()
+    assert session.scalar(select(Run.state).where(Run.uuid == again_id)) == "COMPLETE"
+    assert _open_runs(session) == {}
+    # Every registered version of a feature table is the content now in the DuckDB file.
+    con = duckdb.connect(str(work / "features.duckdb"), read_only=True)
+    try:
+        for name in ("events_clean", "user_features", "item_features", "interactions_split"):
+            fp, _ = fingerprint(con, name)
+            current = session.scalar(select(DatasetVersion.fingerprint).join(
+                Dataset, Dataset.current_version_id == DatasetVersion.id).where(
+                Dataset.name == name))
+            assert current == fp, name
+    finally:
+        con.close()
+
+
+# Scoring whose final write stalls (as on a slow disk) after the temporary file is written, so the
+# test can kill it exactly there.
+SLOW_SCORING = """
+import sys, time
+import pyarrow.parquet as pq
+from catalog.client import CatalogClient
+from ranker.registry import score_and_report
+
+real = pq.write_table
+
+def stalled(table, where, *args, **kwargs):
+    real(table, where, *args, **kwargs)
+    time.sleep(300)
+
+pq.write_table = stalled
+score_and_report(sys.argv[1], "ranker", CatalogClient(sys.argv[2]), k=3)
+"""
+
+
+def test_scoring_killed_mid_write_registers_nothing_and_reruns(live_sqlite, sqlite_url,
+                                                               tmp_path, runner):
+    from catalog.client import CatalogClient
+    from ranker.registry import score_and_report, train_and_register
+    from ranker.train import TrainConfig
+    from tests.ranker.conftest import cyclic_sequences, write_feature_db
+
+    url, session = live_sqlite
+    work = tmp_path / "work"
+    write_feature_db(work, cyclic_sequences())
+    client = CatalogClient(url)
+    cfg = TrainConfig(max_epochs=1, batch_size=64, patience=1, threads=1,
+                      model={"d_model": 16, "n_layers": 1, "max_len": 20})
+    train_and_register(work, cfg, client)
+    output, tmp = work / "recommendations.parquet", work / "recommendations.tmp"
+
+    root = Path(__file__).resolve().parents[2]
+    with open(tmp_path / "score.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_SCORING, str(work), url], cwd=root,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not tmp.exists():
+        assert proc.poll() is None, (tmp_path / "score.log").read_text()
+        assert time.monotonic() < deadline, "scoring never wrote its output"
+        time.sleep(0.02)
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not output.exists()  # the partial output never took the real name
+    (killed,) = [(rid, job) for rid, (job, _) in _open_runs(session).items()]
+    assert killed[1] == "score_ranker"
+    assert [r["runId"] for r in _reap_now(sqlite_url, runner)] == [killed[0]]
+    session.rollback()
+    assert session.scalar(select(Run.state).where(Run.uuid == killed[0])) == "ABORT"
+    assert session.scalar(select(func.count()).select_from(Dataset).where(
+        Dataset.name == "recommendations")) == 0
+
+    # The next scoring run overwrites the leftover and registers the complete file.
+    result, run_id = score_and_report(work, "ranker", client, k=3)
+    assert output.exists() and not tmp.exists() and result.rows == 3 * result.users
+    session.rollback()
+    assert session.scalar(select(Run.state).where(Run.uuid == run_id)) == "COMPLETE"
+    con = duckdb.connect()
+    try:
+        con.execute(f"create view recs as select * from read_parquet('{output}')")
+        fp, _ = fingerprint(con, "recs")
+    finally:
+        con.close()
+    registered = session.scalars(select(DatasetVersion.fingerprint).join(
+        Dataset, DatasetVersion.dataset_id == Dataset.id).where(
+        Dataset.name == "recommendations")).all()
+    assert registered == [fp]
+    client.close()
