@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import threading
+from dataclasses import dataclass, field, replace
 
 from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.config import Settings
-from catalog.db import check_at_head, is_sqlite, make_engine, make_sessionmaker
+from catalog.db import check_at_head, head_revision, is_sqlite, make_engine, make_sessionmaker
 
 
 @dataclass
@@ -23,6 +24,10 @@ class CatalogState:
     # Readers; on SQLite a separate engine whose transactions never wait for the write lock.
     read_sessions: sessionmaker[Session]
     read_engine: Engine
+    # The migrations' head revision, which /readyz compares the database against.
+    head: str = ""
+    # Set when the server process starts shutting down: /readyz answers 503 from then on.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def create_app(config: dict | Settings | None = None) -> Flask:
@@ -34,7 +39,7 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         settings = config.validated()
     else:
         settings = replace(Settings.from_env(), **(config or {})).validated()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms)
     if not settings.skip_schema_check:
         check_at_head(engine)
 
@@ -46,11 +51,20 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     read_engine = (
         make_engine(settings.database_url, immediate=False) if is_sqlite(engine) else engine
     )
-    app.extensions["catalog"] = CatalogState(
-        settings, engine, make_sessionmaker(engine), make_sessionmaker(read_engine), read_engine
+    catalog_state = CatalogState(
+        settings, engine, make_sessionmaker(engine), make_sessionmaker(read_engine), read_engine,
+        head=head_revision(settings.database_url),
     )
+    app.extensions["catalog"] = catalog_state
 
+    from catalog import requestlog
     from catalog.api import register_api
 
+    requestlog.configure_logging()
+    requestlog.install(app)
     register_api(app)
+    if settings.reap_interval_seconds:
+        from catalog.reaper import start_reaper
+
+        start_reaper(catalog_state)
     return app

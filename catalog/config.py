@@ -11,13 +11,18 @@ from catalog.errors import ConfigError
 DEFAULT_SQLITE = "sqlite:///" + str(Path.cwd() / "var" / "catalog.db")
 
 
-def _int(name: str, raw: str) -> int:
+# Settings where 0 is meaningful (it switches the feature off); every other integer is positive.
+ZERO_MEANS_OFF = frozenset({"statement_timeout_ms", "reap_interval_seconds"})
+
+
+def _int(name: str, raw: str, minimum: int = 1) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {value}")
+    if value < minimum:
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
     return value
 
 
@@ -34,6 +39,13 @@ class Settings:
     max_lineage_depth: int = 50
     # Most events accepted in one batch request.
     max_batch_events: int = 5000
+    # PostgreSQL statement_timeout for every statement the service runs (ms; 0 = none). A query
+    # cut off answers 503. SQLite has no equivalent (see README).
+    statement_timeout_ms: int = 30_000
+    # A run in START/RUNNING with no event for this long is stale: the reaper marks it ABORT.
+    stale_run_seconds: int = 6 * 3600
+    # How often each server process reaps stale runs (seconds; 0 = only `catalog runs reap`).
+    reap_interval_seconds: int = 0
     # Where pipeline runs started through the API keep their files.
     work_dir: str = str(Path.cwd() / "var" / "work")
     # URL workers use to report back; default: the URL the request came in on.
@@ -55,7 +67,7 @@ class Settings:
         for f in fields(cls):
             key = "CATALOG_" + f.name.upper()
             if f.type == "int" and env.get(key):
-                kwargs[f.name] = _int(key, env[key])
+                kwargs[f.name] = _int(key, env[key], 0 if f.name in ZERO_MEANS_OFF else 1)
         return cls(**kwargs).validated()
 
     def validated(self) -> Settings:
@@ -65,4 +77,15 @@ class Settings:
                 "CATALOG_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL, "
                 f"got {self.database_url.split(':', 1)[0]!r}"
             )
+        # Overrides passed to create_app skip from_env's parsing: check their types here too.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)
+                                    or value < (0 if f.name in ZERO_MEANS_OFF else 1)):
+                bound = ">= 0" if f.name in ZERO_MEANS_OFF else "positive"
+                raise ConfigError(f"CATALOG_{f.name.upper()} must be an integer {bound}, "
+                                  f"got {value!r}")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"CATALOG_PUBLIC_URL must be an http:// or https:// URL, got {self.public_url!r}")
         return self

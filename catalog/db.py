@@ -52,11 +52,15 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
+def make_engine(
+    url: str, *, immediate: bool = True, statement_timeout_ms: int | None = None, **kwargs
+) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
 
     With ``immediate`` (for writers), SQLite transactions take the write lock at BEGIN; readers
     pass ``immediate=False`` so they never queue behind a writer (WAL gives them a snapshot).
+    ``statement_timeout_ms`` (PostgreSQL) cuts off any statement running longer, lock waits
+    included; SQLite has no equivalent and ignores it.
     """
     if is_sqlite(url):
         parsed = make_url(url)
@@ -69,6 +73,10 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate if immediate else _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if statement_timeout_ms:
+        # Set at connection start-up, so it holds for every statement on the connection.
+        kwargs.setdefault("connect_args", {})["options"] = (
+            f"-c statement_timeout={int(statement_timeout_ms)}")
     return create_engine(url, **kwargs)
 
 
@@ -108,6 +116,47 @@ class DatabaseBusy(CatalogError):
     """The transaction kept losing races with concurrent writers; the client should retry later."""
 
     status = 503
+
+
+class QueryTimeout(CatalogError):
+    """A statement ran past the configured statement timeout and was cancelled."""
+
+    status = 503
+
+
+class DatabaseUnavailable(CatalogError):
+    """The database could not be reached (refused, dropped or timed-out connection)."""
+
+    status = 503
+
+
+# PostgreSQL's query_canceled: statement_timeout fired (or an operator cancelled the query).
+QUERY_CANCELED = "57014"
+
+
+def as_catalog_error(exc: BaseException) -> CatalogError | None:
+    """The client-facing error for a database failure that is not a bug, else None.
+
+    A cancelled statement and an unreachable database are conditions of the deployment, so the
+    client gets a 503 naming them rather than a 500.
+    """
+    if not isinstance(exc, DBAPIError):
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate == QUERY_CANCELED:
+        return QueryTimeout("the query ran longer than the database's statement timeout; "
+                            "narrow it (smaller depth, page or time range) or retry later",
+                            retryAfter=RETRY_AFTER_S)
+    if is_retryable(exc):
+        return busy(exc)
+    disconnected = exc.connection_invalidated or (sqlstate or "").startswith("08")
+    if not disconnected and sqlstate is None and type(exc.orig).__name__ == "OperationalError":
+        # psycopg reports a refused or lost connection as a bare OperationalError.
+        disconnected = getattr(exc.orig, "__module__", "").startswith("psycopg")
+    if disconnected:
+        return DatabaseUnavailable("the catalog database is unreachable; retry later",
+                                   retryAfter=RETRY_AFTER_S)
+    return None
 
 
 def is_retryable(exc: BaseException) -> bool:

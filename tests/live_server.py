@@ -49,3 +49,63 @@ def live_server(db_url: str, log_dir: Path, **env):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class Gunicorn:
+    """A gunicorn master and its workers in their own process group (so all can be killed)."""
+
+    def __init__(self, db_url: str, log_dir: Path, workers: int = 4, **env):
+        self.db_url, self.log_dir, self.workers, self.env = db_url, Path(log_dir), workers, env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> str:
+        """Start the server with the project's gunicorn settings; the base URL once it answers."""
+        self.starts += 1
+        log_path = self.log_dir / f"gunicorn-{self.starts}.log"
+        environ = {**os.environ, "CATALOG_DATABASE_URL": self.db_url,
+                   "CATALOG_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(self.workers),
+                   **{f"CATALOG_{k.upper()}": str(v) for k, v in self.env.items()}}
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "python:catalog.gunicorn_conf"],
+                env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        probe = CatalogClient(self.url, retries=0, timeout=2)
+        try:
+            deadline = time.monotonic() + 60
+            while not probe.health():
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not come up:\n{log_path.read_text()}")
+                time.sleep(0.1)
+        finally:
+            probe.close()
+        return self.url
+
+    def kill(self, sig: int = 9) -> None:
+        """Send ``sig`` (default SIGKILL) to the master and every worker at once."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM), SIGKILL if it takes too long."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, 15)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@contextlib.contextmanager
+def gunicorn_server(db_url: str, log_dir: Path, workers: int = 4, **env):
+    """Yield a started :class:`Gunicorn` on ``db_url``; stop it afterwards."""
+    server = Gunicorn(db_url, log_dir, workers, **env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from catalog.errors import CatalogError
+from catalog.api.common import reject_nul_in_url
+from catalog.db import as_catalog_error
+from catalog.errors import CatalogError, PayloadTooLarge
 
 
 def register_api(app: Flask) -> None:
@@ -18,6 +21,7 @@ def register_api(app: Flask) -> None:
         models,
         namespaces,
         openapi,
+        ops,
         pipelines,
         search,
     )
@@ -25,10 +29,31 @@ def register_api(app: Flask) -> None:
     modules = (lineage, namespaces, datasets, jobs, search, models, openapi, graph, pipelines)
     for module in modules:
         app.register_blueprint(module.bp, url_prefix="/api/v1")
+    # Probes live at the root, where load balancers and orchestrators look for them.
+    app.register_blueprint(ops.bp)
+    app.before_request(reject_nul_in_url)
 
     @app.errorhandler(CatalogError)
     def _catalog_error(exc: CatalogError):
-        return jsonify(exc.to_dict()), exc.status
+        headers = {}
+        if "retryAfter" in exc.details:  # 503s: tell clients (and proxies) when to come back
+            headers["Retry-After"] = str(exc.details["retryAfter"])
+        return jsonify(exc.to_dict()), exc.status, headers
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError):
+        known = as_catalog_error(exc)
+        if known is None:
+            return _unexpected(exc)
+        app.logger.warning("database error answered %d: %s", known.status, exc.orig)
+        return _catalog_error(known)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):
+        limit = app.extensions["catalog"].settings.max_body_bytes
+        return _catalog_error(PayloadTooLarge(
+            f"request body exceeds the limit of {limit} bytes (CATALOG_MAX_BODY_BYTES); "
+            "send smaller batches", limit=limit))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -49,13 +49,43 @@ def json_body() -> object:
     if not raw:
         raise BadRequest("request body is empty; expected JSON")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
+    if b"\\u0000" in raw and _has_nul(body):
+        # PostgreSQL can store no NUL character in text or JSONB; refuse it on every backend.
+        raise BadRequest("JSON strings must not contain the NUL character (\\u0000)")
+    return body
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def reject_nul_in_url() -> None:
+    """400 for a NUL character in the path or query string (PostgreSQL cannot compare it)."""
+    if "\x00" in request.path:
+        raise BadRequest("the URL path must not contain the NUL character (%00)")
+    for key, value in request.args.items(multi=True):
+        if "\x00" in key or "\x00" in value:
+            raise BadRequest(f"query parameter {key.replace(chr(0), '')!r} must not contain the "
+                             "NUL character (%00)", field=key.replace("\x00", ""))
+
+
+# Largest integer a query parameter may hold: what both backends store in a 32-bit INTEGER.
+# Without it an offset of 2**63 reached the database and failed there (500).
+MAX_INT_ARG = 2**31 - 1
 
 
 def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
     """An integer query parameter within bounds, else 400 naming it."""
+    maximum = MAX_INT_ARG if maximum is None else min(maximum, MAX_INT_ARG)
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -63,9 +93,9 @@ def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = 
         value = int(raw)
     except ValueError:
         raise BadRequest(f"query parameter {name!r} must be an integer", field=name) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise BadRequest(f"query parameter {name!r} must be {bound}", field=name)
+    if value < minimum or value > maximum:
+        raise BadRequest(f"query parameter {name!r} must be between {minimum} and {maximum}",
+                         field=name)
     return value
 
 

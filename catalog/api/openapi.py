@@ -23,7 +23,8 @@ _NS = _p("namespace", "path", desc="Namespace name (URL-encode '/' and ':' if pr
 _NAME = _p("name", "path")
 _PAGE = [
     _p("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}, desc="Page size."),
-    _p("offset", schema={"type": "integer", "minimum": 0}, desc="Rows to skip."),
+    _p("offset", schema={"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+       desc="Rows to skip."),
 ]
 _DEPTH = _p("depth", schema={"type": "integer", "minimum": 0, "maximum": 50},
             desc="Hops to follow.")

@@ -10,6 +10,11 @@ Every source writes the same two landing files, so the SQL steps never care wher
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pyarrow as pa
 
 EVENTS_SCHEMA = pa.schema(
@@ -37,3 +42,19 @@ ITEMS_SCHEMA = pa.schema(
 
 class SourceError(Exception):
     """A source file is missing or not in the expected format; the message says which and why."""
+
+
+@contextlib.contextmanager
+def landing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces it when the block succeeds.
+
+    A landing killed half-way (``kill -9``, a full disk) leaves the previous file, never a
+    truncated one that a later ``--skip-landing`` run would take for the source.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.sources import EVENTS_SCHEMA, ITEMS_SCHEMA, SourceError
+from pipelines.sources import EVENTS_SCHEMA, ITEMS_SCHEMA, SourceError, landing
 
 AMAZON_BASE_TS = 1_388_534_400  # 2014-01-01 00:00 UTC
 
@@ -50,10 +50,11 @@ def read_taobao(csv_path: Path, workdir: Path) -> dict:
     if n == 0:
         raise SourceError(f"{path} holds no rows")
     # COPY straight from DuckDB: the rows never pass through Python.
-    con.execute(f"copy (select * from ev order by source_row) to '{raw / 'events.parquet'}' "
-                "(format parquet)")
-    con.execute(
-        f"""
+    with landing(raw / "events.parquet") as tmp:
+        con.execute(f"copy (select * from ev order by source_row) to '{tmp}' (format parquet)")
+    with landing(raw / "items.parquet") as tmp:
+        con.execute(
+            f"""
         copy (
             select try_cast(item_id as BIGINT) as item_id,
                    mode(try_cast(category_id as BIGINT)) as category_id,
@@ -61,9 +62,9 @@ def read_taobao(csv_path: Path, workdir: Path) -> dict:
                    list_value(mode(try_cast(category_id as BIGINT))) as attributes
             from ev where try_cast(item_id as BIGINT) is not null
             group by 1 order by 1
-        ) to '{raw / 'items.parquet'}' (format parquet)
+        ) to '{tmp}' (format parquet)
         """
-    )
+        )
     n_items = con.execute(f"select count(*) from '{raw / 'items.parquet'}'").fetchone()[0]
     con.close()
     return {"events": n, "items": n_items}
@@ -98,7 +99,8 @@ def read_amazon(seq_path: Path, attributes_path: Path | None, workdir: Path) -> 
          "category_id": pa.nulls(n, pa.string()), "behavior": ["buy"] * n, "ts": ts},
         schema=EVENTS_SCHEMA,
     )
-    pq.write_table(events, raw / "events.parquet")
+    with landing(raw / "events.parquet") as tmp:
+        pq.write_table(events, tmp)
     attrs: dict[str, list[int]] = {}
     if attributes_path is not None:
         apath = _need_file(attributes_path, "Amazon item attributes JSON")
@@ -119,5 +121,6 @@ def read_amazon(seq_path: Path, attributes_path: Path | None, workdir: Path) -> 
          "attributes": [attrs.get(str(i), []) for i in item_ids]},
         schema=ITEMS_SCHEMA,
     )
-    pq.write_table(table, raw / "items.parquet")
+    with landing(raw / "items.parquet") as tmp:
+        pq.write_table(table, tmp)
     return {"events": n, "items": len(item_ids), "users": len(set(users))}

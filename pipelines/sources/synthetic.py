@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.sources import EVENTS_SCHEMA, ITEMS_SCHEMA
+from pipelines.sources import EVENTS_SCHEMA, ITEMS_SCHEMA, landing
 
 # Unix seconds of the first day of the synthetic window (2024-03-01 00:00 UTC).
 START_TS = 1_709_251_200
@@ -211,7 +211,8 @@ def generate(workdir: Path, cfg: SyntheticConfig, progress=None) -> dict:
     raw.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
     items = _items(cfg, rng)
-    pq.write_table(items, raw / "items.parquet")
+    with landing(raw / "items.parquet") as tmp:
+        pq.write_table(items, tmp)
     item_category = items.column("category_id").to_numpy()
     by_cat, all_w = _popularity(cfg, rng, item_category)
     users = np.arange(1, cfg.n_users + 1)
@@ -219,7 +220,7 @@ def generate(workdir: Path, cfg: SyntheticConfig, progress=None) -> dict:
     chunk_users = max(1, min(cfg.chunk_users, int(cfg.max_chunk_events / per_user)))
     vocabulary = pa.array(VOCABULARY, pa.string())
     written, row = 0, 0
-    with pq.ParquetWriter(raw / "events.parquet", EVENTS_SCHEMA) as writer:
+    with landing(raw / "events.parquet") as tmp, pq.ParquetWriter(tmp, EVENTS_SCHEMA) as writer:
         for start in range(0, len(users), chunk_users):
             chunk = users[start:start + chunk_users]
             budget = int(round(per_user * len(chunk) / (1 + cfg.p_cart * cfg.p_buy)))

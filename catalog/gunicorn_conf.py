@@ -1,0 +1,61 @@
+"""gunicorn settings for the catalog: ``gunicorn -c python:catalog.gunicorn_conf``.
+
+Checks the configuration and the database once in the master before any worker starts, so a bad
+setting is one line on stderr and exit status 1 instead of every worker failing to boot with a
+traceback. Workers mark themselves as stopping on SIGTERM, so ``/readyz`` turns 503 while they
+finish their last requests. Request lines come from the app (JSON); gunicorn's own access log is
+off because it would repeat them with query strings, which may hold tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+wsgi_app = "catalog.app:create_app()"
+bind = os.environ.get("CATALOG_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+# A lineage query is cut off by statement_timeout first; this only catches a wedged worker.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+accesslog = None
+errorlog = "-"
+
+
+def on_starting(server) -> None:
+    """Validate settings and the database schema; exit 1 with one line if either is wrong."""
+    from sqlalchemy.exc import DBAPIError
+
+    from catalog.config import Settings
+    from catalog.db import check_at_head, make_engine
+    from catalog.errors import CatalogError
+
+    try:
+        settings = Settings.from_env()
+        engine = make_engine(settings.database_url)
+        try:
+            check_at_head(engine)
+        finally:
+            engine.dispose()
+    except CatalogError as exc:
+        print(f"error: {exc.message}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except DBAPIError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else exc
+        print(f"error: cannot reach the catalog database: {first}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def post_worker_init(worker) -> None:
+    """Chain SIGTERM so the app knows it is stopping before gunicorn's own handler runs."""
+    previous = signal.getsignal(signal.SIGTERM)
+    state = getattr(worker.wsgi, "extensions", {}).get("catalog")
+
+    def on_term(signum, frame):
+        if state is not None:
+            state.stopping.set()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)

@@ -1,0 +1,104 @@
+"""Operations commands: ``catalog runs reap``, ``catalog export``, ``catalog import``."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import click
+
+DB_URL_OPTION = click.option(
+    "--database-url",
+    envvar="CATALOG_DATABASE_URL",
+    help="SQLAlchemy URL of the catalog database (env CATALOG_DATABASE_URL; default: SQLite "
+    "file var/catalog.db).",
+)
+
+
+def _engine(database_url: str | None, *, at_head: bool = True):
+    from catalog import db as catalog_db
+    from catalog.config import Settings
+
+    url = database_url or Settings.from_env().database_url
+    Settings(database_url=url).validated()
+    engine = catalog_db.make_engine(url)
+    if at_head:
+        catalog_db.check_at_head(engine)
+    return engine
+
+
+@click.group()
+def runs() -> None:
+    """Maintain runs: close the ones whose producer died."""
+
+
+@runs.command()
+@click.option("--older-than", type=click.IntRange(min=0), envvar="CATALOG_STALE_RUN_SECONDS",
+              default=6 * 3600, show_default=True,
+              help="Seconds without an event after which an open run is stale "
+              "(env CATALOG_STALE_RUN_SECONDS).")
+@click.option("--dry-run", is_flag=True, help="List the stale runs without changing them.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run.")
+@DB_URL_OPTION
+def reap(older_than: int, dry_run: bool, as_json: bool, database_url: str | None) -> None:
+    """Mark runs in NEW/START/RUNNING with no event for --older-than seconds as ABORT."""
+    from catalog.db import in_transaction, make_sessionmaker
+    from catalog.services.runs import reap_stale_runs
+
+    engine = _engine(database_url)
+    try:
+        reaped = in_transaction(make_sessionmaker(engine), lambda s: reap_stale_runs(
+            s, timedelta(seconds=older_than), dry_run=dry_run))
+    finally:
+        engine.dispose()
+    for r in reaped:
+        if as_json:
+            click.echo(json.dumps({"runId": r.run_id, "job": r.job, "state": r.state,
+                                   "lastActivity": r.last_activity.isoformat(),
+                                   "reason": r.message, "dryRun": dry_run}))
+        else:
+            click.echo(f"{'would abort' if dry_run else 'aborted'} {r.run_id} {r.job} "
+                       f"(was {r.state}, last event {r.last_activity.isoformat()})")
+    if not as_json:
+        click.echo(f"{len(reaped)} stale run(s){' found' if dry_run else ' marked ABORT'}",
+                   err=True)
+
+
+@click.command("export")
+@click.argument("file")
+@DB_URL_OPTION
+def export_cmd(file: str, database_url: str | None) -> None:
+    """Write the whole metadata store to FILE as JSON lines (.gz compresses; - is stdout)."""
+    from catalog.backup import export
+
+    engine = _engine(database_url)
+    try:
+        counts = export(engine, file)
+    finally:
+        engine.dispose()
+    click.echo(f"exported {sum(counts.values())} rows from {len(counts)} tables", err=True)
+
+
+@click.command("import")
+@click.argument("file")
+@click.option("--replace", is_flag=True,
+              help="Delete every row of the target first (same transaction); without it a "
+              "non-empty target is refused.")
+@DB_URL_OPTION
+def import_cmd(file: str, replace: bool, database_url: str | None) -> None:
+    """Load an export FILE into an empty catalog database, all or nothing."""
+    from catalog.backup import import_
+
+    engine = _engine(database_url)
+    try:
+        counts = import_(engine, file, replace=replace)
+    finally:
+        engine.dispose()
+    click.echo(f"imported {sum(counts.values())} rows into {len(counts)} tables", err=True)
+
+
+def register(main: click.Group) -> None:
+    """Attach these commands to the ``catalog`` group."""
+    main.add_command(runs)
+    main.add_command(export_cmd)
+    main.add_command(import_cmd)
