@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 
 from flask import Flask
@@ -43,6 +44,9 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
+    # Without a configured key each process draws its own (see Settings.secret_key).
+    app.secret_key = settings.secret_key or secrets.token_hex(32)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     read_engine = (
         make_engine(settings.database_url, immediate=False) if is_sqlite(engine) else engine
     )
@@ -53,4 +57,8 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     from catalog.api import register_api
 
     register_api(app)
+
+    from catalog.web import register_web
+
+    register_web(app)
     return app
