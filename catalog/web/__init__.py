@@ -8,9 +8,6 @@ reads are GET, edits are POST forms carrying a CSRF token bound to the Flask ses
 from __future__ import annotations
 
 from flask import Flask, request
-from werkzeug.exceptions import HTTPException
-
-from catalog.errors import CatalogError
 
 # Blueprint modules under catalog.web, in registration order.
 _MODULES = ("home", "datasets", "jobs", "models", "lineage", "trace", "health")
@@ -30,10 +27,7 @@ def register_web(app: Flask) -> None:
 
     for name in _MODULES:
         module = importlib.import_module(f"catalog.web.{name}")
-        bp = module.bp
-        bp.register_error_handler(CatalogError, _catalog_error)
-        bp.register_error_handler(HTTPException, _http_error)
-        app.register_blueprint(bp)
+        app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
         csrf_token=common.csrf_token, dataset_url=common.dataset_url, job_url=common.job_url,
         run_url=common.run_url, model_url=common.model_url, node_url=common.node_url,
@@ -49,14 +43,3 @@ def register_web(app: Flask) -> None:
             response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-
-def _catalog_error(exc: CatalogError):
-    from catalog.web.common import error_page
-
-    return error_page(exc.status, type(exc).__name__, exc.message)
-
-
-def _http_error(exc: HTTPException):
-    from catalog.web.common import error_page
-
-    return error_page(exc.code or 500, exc.name, exc.description or "")

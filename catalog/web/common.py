@@ -8,10 +8,11 @@ import secrets
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from flask import abort, render_template, request, session
+from flask import Blueprint, abort, render_template, request, session
+from werkzeug.exceptions import HTTPException
 
 from catalog.api.common import db_session, read_session, state  # noqa: F401 - re-exported
-from catalog.errors import BadRequest
+from catalog.errors import BadRequest, CatalogError
 
 # Form field and session key of the CSRF token.
 CSRF_FIELD = "csrf_token"
@@ -144,3 +145,13 @@ def pretty(value) -> str:
 def error_page(status: int, title: str, message: str):
     """An HTML error page with the given status."""
     return render_template("error.html", status=status, title=title, message=message), status
+
+
+def page_blueprint(name: str, import_name: str, **kwargs) -> Blueprint:
+    """A blueprint of pages whose errors render as HTML pages, not the API's JSON."""
+    bp = Blueprint(name, import_name, **kwargs)
+    bp.register_error_handler(
+        CatalogError, lambda exc: error_page(exc.status, type(exc).__name__, exc.message))
+    bp.register_error_handler(
+        HTTPException, lambda exc: error_page(exc.code or 500, exc.name, exc.description or ""))
+    return bp

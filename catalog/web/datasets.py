@@ -7,7 +7,7 @@ Edits post to ``/datasets/<namespace>/<name>/-/<form>``.
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 
 from catalog.errors import ValidationFailed
 from catalog.services import stewardship
@@ -17,11 +17,12 @@ from catalog.web.common import (
     check_csrf,
     db_session,
     int_param,
+    page_blueprint,
     read_session,
     splits,
 )
 
-bp = Blueprint("web_datasets", __name__)
+bp = page_blueprint("web_datasets", __name__)
 
 
 def actor() -> str:

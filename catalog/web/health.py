@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import render_template
 
 from catalog.services.health import health as build_health
-from catalog.web.common import int_param, read_session
+from catalog.web.common import int_param, page_blueprint, read_session
 
-bp = Blueprint("web_health", __name__)
+bp = page_blueprint("web_health", __name__)
 
 
 @bp.get("/health")

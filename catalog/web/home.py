@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import render_template, request
 
 from catalog.services.fulltext import FACETS, search_catalog
 from catalog.services.health import overview
-from catalog.web.common import int_param, read_session
+from catalog.web.common import int_param, page_blueprint, read_session
 
-bp = Blueprint("web_home", __name__, static_folder="static", static_url_path="/static",
+bp = page_blueprint("web_home", __name__, static_folder="static", static_url_path="/static",
                template_folder="templates")
 
 PER_PAGE = 20

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import render_template
 
 from catalog.errors import NotFound
 from catalog.models import Job
 from catalog.services import browse, job_view
 from catalog.services.dataset_view import find_by_path
-from catalog.web.common import int_param, read_session, splits
+from catalog.web.common import int_param, page_blueprint, read_session, splits
 
-bp = Blueprint("web_jobs", __name__)
+bp = page_blueprint("web_jobs", __name__)
 
 RUNS_PER_PAGE = 50
 

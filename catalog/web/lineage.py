@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import jsonify, render_template, request
 
 from catalog.services import lineage as lsvc
 from catalog.services.lineage_view import graph_json, layered_graph
-from catalog.web.common import int_param, node_url, read_session, state, time_param
+from catalog.web.common import int_param, node_url, page_blueprint, read_session, state, time_param
 
-bp = Blueprint("web_lineage", __name__)
+bp = page_blueprint("web_lineage", __name__)
 
 # Nodes listed per layer in the list view before "show all".
 LIST_PER_LAYER = 200

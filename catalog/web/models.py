@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import render_template
 
 from catalog.services import models as registry
 from catalog.services.model_view import model_view
-from catalog.web.common import int_param, read_session
+from catalog.web.common import int_param, page_blueprint, read_session
 
-bp = Blueprint("web_models", __name__)
+bp = page_blueprint("web_models", __name__)
 
 PER_PAGE = 50
 

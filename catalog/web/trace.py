@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, Response, render_template, request
+from flask import Response, render_template, request
 
 from catalog.api.shapes import iso
 from catalog.errors import BadRequest, NotFound
 from catalog.services import models as registry
 from catalog.services import trace as svc
 from catalog.services.dataset_view import dataset_by_path
-from catalog.web.common import int_param, read_session, splits, time_param
+from catalog.web.common import int_param, page_blueprint, read_session, splits, time_param
 
-bp = Blueprint("web_trace", __name__)
+bp = page_blueprint("web_trace", __name__)
 
 FORMATS = ("html", "json", "csv")
 
