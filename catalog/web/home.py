@@ -8,7 +8,7 @@ from catalog.services.fulltext import FACETS, search_catalog
 from catalog.services.health import overview
 from catalog.web.common import int_param, page_blueprint, read_session
 
-bp = page_blueprint("web_home", __name__, static_folder="static", static_url_path="/static",
+bp = page_blueprint("web_home", __name__, static_folder="static", static_url_path="/assets",
                template_folder="templates")
 
 PER_PAGE = 20

@@ -245,3 +245,11 @@ def test_health_lists_failing_stale_and_unused(filled):
     assert "Coverage of 5 datasets" in body
     failing = body.split('id="fail-h"')[1].split("</section>")[0]
     assert "Failing checks (0)" in failing
+
+
+def test_static_assets_are_served(client):
+    css = client.get("/assets/style.css")
+    assert css.status_code == 200 and "lineage-svg" in css.get_data(as_text=True)
+    js = client.get("/assets/lineage.js")
+    assert js.status_code == 200 and "data-ready" in js.get_data(as_text=True)
+    assert 'href="/assets/style.css"' in client.get("/models").get_data(as_text=True)
