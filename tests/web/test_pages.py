@@ -248,8 +248,8 @@ def test_health_lists_failing_stale_and_unused(filled):
 
 
 def test_static_assets_are_served(client):
-    css = client.get("/assets/style.css")
-    assert css.status_code == 200 and "lineage-svg" in css.get_data(as_text=True)
-    js = client.get("/assets/lineage.js")
-    assert js.status_code == 200 and "data-ready" in js.get_data(as_text=True)
+    for path, needle in (("/assets/style.css", "lineage-svg"), ("/assets/lineage.js",
+                                                                 "data-ready")):
+        with client.get(path) as r:  # closes the served file
+            assert r.status_code == 200 and needle in r.get_data(as_text=True)
     assert 'href="/assets/style.css"' in client.get("/models").get_data(as_text=True)
