@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export CATALOG_DATABASE_URL ?= sqlite:///$(CURDIR)/var/catalog.db
 
-.PHONY: run test test-slow lint install dev pg clean
+.PHONY: run test test-slow lint install dev pg browsers clean
 
 # torch first and pinned: the CPU build comes from local disk; a looser pin downloads CUDA.
 $(BIN)/python:
@@ -38,10 +38,14 @@ pg:
 	   pg_isready -h 127.0.0.1 -p 5432) || \
 	  (echo "PostgreSQL is not reachable at 127.0.0.1:5432" >&2; exit 1)
 
-test: dev pg
+# The browser tests drive Debian's Chromium through Playwright; they fail without it.
+browsers:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test: dev pg browsers
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-slow: dev pg
+test-slow: dev pg browsers
 	$(BIN)/python -m pytest -q -m slow
 
 lint: dev

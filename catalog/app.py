@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from dataclasses import dataclass, field, replace
 
@@ -48,6 +49,9 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
+    # Without a configured key each process draws its own (see Settings.secret_key).
+    app.secret_key = settings.secret_key or secrets.token_hex(32)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     read_engine = (
         make_engine(settings.database_url, immediate=False) if is_sqlite(engine) else engine
     )
@@ -63,6 +67,10 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     requestlog.configure_logging()
     requestlog.install(app)
     register_api(app)
+
+    from catalog.web import register_web
+
+    register_web(app)
     if settings.reap_interval_seconds:
         from catalog.reaper import start_reaper
 

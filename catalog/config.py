@@ -52,6 +52,9 @@ class Settings:
     public_url: str | None = None
     # Skip the "database at head" check (tests that build the schema with create_all).
     skip_schema_check: bool = False
+    # Signs the pages' session cookie (CSRF tokens). Unset: a random key per process, so forms
+    # break across restarts and between workers; set CATALOG_SECRET_KEY in production.
+    secret_key: str | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -61,7 +64,7 @@ class Settings:
         kwargs: dict = {}
         if env.get("CATALOG_DATABASE_URL"):
             kwargs["database_url"] = env["CATALOG_DATABASE_URL"]
-        for key in ("work_dir", "public_url"):
+        for key in ("work_dir", "public_url", "secret_key"):
             if env.get("CATALOG_" + key.upper()):
                 kwargs[key] = env["CATALOG_" + key.upper()]
         for f in fields(cls):

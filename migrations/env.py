@@ -7,6 +7,7 @@ from sqlalchemy import pool
 
 from catalog.db import is_sqlite, make_engine
 from catalog.models import Base
+from catalog.models.search import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,6 +21,7 @@ def run_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=is_sqlite(url),
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -45,6 +47,8 @@ def _run(connection) -> None:
         # SQLite can only ALTER through copy-and-move; batch mode does that.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The search index is derived data kept by triggers, not ORM models (0004).
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from catalog.models import Base
+from catalog.models.search import SEARCH_TABLES
 
 
 def wipe(engine) -> None:
@@ -14,6 +15,8 @@ def wipe(engine) -> None:
     (which skips ordinary triggers), on SQLite by dropping and re-creating them as stored.
     """
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    # The search index (no ORM model) is derived from those tables: emptied with them.
+    tables += SEARCH_TABLES[engine.dialect.name]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL session_replication_role = replica"))

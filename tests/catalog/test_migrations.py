@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 from catalog import db as catalog_db
 from catalog.errors import SchemaNotCurrent
 from catalog.models import Base
+from catalog.models.search import include_name
 
 
 def test_single_head(sqlite_url):
@@ -20,7 +21,9 @@ def test_single_head(sqlite_url):
 def test_models_match_migrations(engine):
     with engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_name": include_name}),
+            Base.metadata,
         )
     assert diff == []
 

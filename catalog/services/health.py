@@ -1,0 +1,169 @@
+"""Data health for stewards: failing checks, stale and unused datasets, metadata coverage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.orm import Session
+
+from catalog.models import (
+    Dataset,
+    DatasetOwner,
+    DatasetVersion,
+    Job,
+    MLModel,
+    QualityAssertion,
+    Run,
+)
+from catalog.models.base import UTCDateTime, utcnow
+
+# Rows listed per section.
+LIST_LIMIT = 100
+
+
+@dataclass
+class Row:
+    """A dataset in a health list, with what makes it listed."""
+
+    namespace: str
+    name: str
+    detail: str
+    at: datetime | None = None
+
+
+@dataclass
+class Coverage:
+    """How many datasets have an owner, a description and a quality suite (checks ever run)."""
+
+    total: int
+    owned: int
+    described: int
+    checked: int
+
+    def share(self, n: int) -> float:
+        """``n`` as a fraction of all datasets (0 when there are none)."""
+        return n / self.total if self.total else 0.0
+
+
+@dataclass
+class Health:
+    """The data-health overview."""
+
+    failing: list[Row]
+    failing_count: int
+    stale: list[Row]
+    unused: list[Row]
+    unused_count: int
+    unused_days: int
+    coverage: Coverage
+
+
+def failing(session: Session) -> tuple[list[Row], int]:
+    """Datasets whose current version failed its latest check (from the search index)."""
+    rows = session.execute(text(
+        "SELECT s.namespace, s.name FROM search_documents s "
+        "WHERE s.entity = 'd' AND s.quality = 'failing' ORDER BY s.namespace, s.name "
+        "LIMIT :n"), {"n": LIST_LIMIT}).all()
+    count = session.scalar(text(
+        "SELECT COUNT(*) FROM search_documents WHERE entity = 'd' AND quality = 'failing'"))
+    return [Row(ns, name, "latest check failed") for ns, name in rows], int(count or 0)
+
+
+def stale(session: Session, now: datetime) -> list[Row]:
+    """Datasets with a declared freshness window and no new version within it."""
+    if session.get_bind().dialect.name == "postgresql":
+        hours = "(d.facets -> 'freshness' ->> 'windowHours')"
+        has = "d.facets ? 'freshness'"
+    else:
+        hours = "json_extract(d.facets, '$.freshness.windowHours')"
+        has = "json_extract(d.facets, '$.freshness') IS NOT NULL"
+    rows = session.execute(
+        text(f"SELECT d.id, n.name, d.name, {hours}, v.created_at FROM datasets d "
+             "JOIN namespaces n ON n.id = d.namespace_id "
+             "LEFT JOIN dataset_versions v ON v.id = d.current_version_id "
+             f"WHERE {has} AND NOT d.is_deleted")
+        .columns(created_at=UTCDateTime())
+    ).all()
+    out = []
+    for _, ns, name, window, last in rows:
+        try:
+            window = int(window)
+        except (TypeError, ValueError):
+            continue
+        if last is None:
+            out.append(Row(ns, name, f"no version yet; window {window} h"))
+        elif last + timedelta(hours=window) < now:
+            late = now - last - timedelta(hours=window)
+            out.append(Row(ns, name, f"window {window} h, overdue by "
+                                     f"{late.total_seconds() / 3600:.1f} h", last))
+    out.sort(key=lambda r: (r.at is not None, r.at or now))
+    return out[:LIST_LIMIT]
+
+
+def unused(session: Session, days: int, now: datetime) -> tuple[list[Row], int]:
+    """Datasets older than ``days`` that no run has read in the last ``days`` days."""
+    cutoff = now - timedelta(days=days)
+    sql = text("""
+        FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
+        WHERE d.created_at < :cutoff AND NOT d.is_deleted AND NOT EXISTS (
+            SELECT 1 FROM run_io io WHERE io.dataset_id = d.id AND io.direction = 'input'
+              AND io.created_at >= :cutoff)""".replace("\n", " "))
+    params = {"cutoff": cutoff}
+    at = bindparam("cutoff", type_=UTCDateTime())
+    count = session.scalar(text("SELECT COUNT(*) " + sql.text).bindparams(at), params)
+    rows = session.execute(
+        text("SELECT n.name, d.name, d.last_modified_at " + sql.text
+             + " ORDER BY d.last_modified_at, n.name, d.name LIMIT :n")
+        .bindparams(at).columns(last_modified_at=UTCDateTime()),
+        {**params, "n": LIST_LIMIT}).all()
+    return [Row(ns, name, f"not read for {days} days", at) for ns, name, at in rows], int(count)
+
+
+def coverage(session: Session) -> Coverage:
+    """Shares of live datasets with an owner, a description and a quality suite."""
+    live = Dataset.is_deleted.is_(False)
+    total = session.scalar(select(func.count()).select_from(Dataset).where(live))
+    owned = session.scalar(select(func.count(func.distinct(DatasetOwner.dataset_id)))
+                           .join(Dataset, Dataset.id == DatasetOwner.dataset_id).where(live))
+    described = session.scalar(select(func.count()).select_from(Dataset).where(
+        live, func.length(func.trim(func.coalesce(Dataset.description, ""))) > 0))
+    checked = session.scalar(
+        select(func.count(func.distinct(DatasetVersion.dataset_id)))
+        .join(QualityAssertion, QualityAssertion.dataset_version_id == DatasetVersion.id)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id).where(live))
+    return Coverage(total or 0, owned or 0, described or 0, checked or 0)
+
+
+def health(session: Session, unused_days: int = 30, now: datetime | None = None) -> Health:
+    """The whole overview."""
+    now = now or utcnow()
+    fail, fail_count = failing(session)
+    idle, idle_count = unused(session, unused_days, now)
+    return Health(fail, fail_count, stale(session, now), idle, idle_count, unused_days,
+                  coverage(session))
+
+
+@dataclass
+class Overview:
+    """Counts and recent activity for the home page."""
+
+    datasets: int
+    jobs: int
+    runs: int
+    models: int
+    recent: list[Dataset]
+    failed_runs: list[Run]
+
+
+def overview(session: Session) -> Overview:
+    """What the home page shows."""
+    count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
+    recent = list(session.scalars(
+        select(Dataset).where(Dataset.last_modified_at.is_not(None))
+        .order_by(Dataset.last_modified_at.desc()).limit(10)))
+    failed = list(session.scalars(
+        select(Run).where(Run.state == "FAIL").order_by(Run.created_at.desc()).limit(10)))
+    return Overview(count(Dataset), count(Job), count(Run), count(MLModel), recent, failed)
+

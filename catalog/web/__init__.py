@@ -1,0 +1,45 @@
+"""HTML pages for data stewards and auditors: one blueprint module per page area.
+
+Pages are server-rendered Jinja; the only script is ``static/lineage.js`` (the lineage graph).
+Every view has a stable endpoint name (``web_<area>.<view>``) so an access policy can key on it;
+reads are GET, edits are POST forms carrying a CSRF token bound to the Flask session.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, request
+
+# Blueprint modules under catalog.web, in registration order.
+_MODULES = ("home", "datasets", "jobs", "models", "lineage", "trace", "health")
+
+# Scripts and styles come from our own static files only: user text can never become code.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def register_web(app: Flask) -> None:
+    """Attach the page blueprints, their HTML error pages and template helpers."""
+    import importlib
+
+    from catalog.web import common
+
+    for name in _MODULES:
+        module = importlib.import_module(f"catalog.web.{name}")
+        app.register_blueprint(module.bp)
+    app.jinja_env.globals.update(
+        csrf_token=common.csrf_token, dataset_url=common.dataset_url, job_url=common.job_url,
+        run_url=common.run_url, model_url=common.model_url, node_url=common.node_url,
+    )
+    app.jinja_env.filters.update(when=common.when, pretty=common.pretty)
+    app.jinja_env.globals["duration"] = common.duration
+
+    @app.after_request
+    def _page_headers(response):
+        if request.blueprint and request.blueprint.startswith("web_"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+

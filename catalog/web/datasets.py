@@ -1,0 +1,92 @@
+"""Dataset pages and stewards' edits of them.
+
+``/datasets/<namespace>/<name>``: both parts may hold slashes (``s3://bucket`` / ``a/b``), so the
+path after ``/datasets/`` is split at each slash in turn and the first existing dataset wins.
+Edits post to ``/datasets/<namespace>/<name>/-/<form>``.
+"""
+
+from __future__ import annotations
+
+from flask import g, redirect, render_template, request, url_for
+
+from catalog.errors import ValidationFailed
+from catalog.services import stewardship
+from catalog.services.dataset_view import dataset_by_path, dataset_view, version_by_number
+from catalog.services.schema_diff import diff_schemas
+from catalog.web.common import (
+    check_csrf,
+    db_session,
+    int_param,
+    page_blueprint,
+    read_session,
+    splits,
+)
+
+bp = page_blueprint("web_datasets", __name__)
+
+
+def actor() -> str:
+    """Who is editing: set by authentication when there is one."""
+    return g.get("actor") or "anonymous"
+
+
+def _render(session, ds, rest: str, *, errors=None, form=None, saved=None, status=200):
+    view = dataset_view(session, ds)
+    diff_from = int_param("from", 0, 0)
+    diff_to = int_param("to", 0, 0)
+    diff = None
+    if diff_from and diff_to:
+        a = version_by_number(session, ds, diff_from)
+        b = version_by_number(session, ds, diff_to)
+        diff = diff_schemas(a.schema_fields, b.schema_fields)
+    owners_text = "\n".join(f"{o.type}:{o.name}" if o.type else o.name for o in ds.owners)
+    html = render_template(
+        "dataset.html", view=view, path=rest, diff=diff, diff_from=diff_from, diff_to=diff_to,
+        errors=errors, form=form, saved=saved, owners_text=owners_text,
+        tags_text=", ".join(t.name for t in ds.tags),
+        graph_node=f"dataset:{ds.namespace.name}:{ds.name}",
+        depth=int_param("depth", 2, 1, 20),
+    )
+    return html, status
+
+
+@bp.get("/datasets/<path:rest>")
+def dataset(rest: str):
+    """A dataset: metadata, schema, versions and diffs, profile, quality, use, lineage."""
+    with read_session() as session:
+        ds = dataset_by_path(session, splits(rest), rest)
+        saved = {"dataset": "Saved.", "columns": "Column descriptions saved.",
+                 "none": "Nothing changed."}.get(request.args.get("saved", ""))
+        return _render(session, ds, rest, saved=saved)
+
+
+@bp.post("/datasets/<path:rest>/-/edit")
+def edit_dataset(rest: str):
+    """Save the description, owners, tags and freshness window (form with CSRF token)."""
+    check_csrf()
+    with db_session() as session:
+        ds = dataset_by_path(session, splits(rest), rest)
+        try:
+            edit = stewardship.parse_dataset_edit(request.form)
+        except ValidationFailed as exc:
+            return _render(session, ds, rest, errors=exc.details["errors"],
+                           form=request.form.to_dict(), status=422)
+        changed = stewardship.update_dataset(session, ds, edit, actor())
+    return redirect(url_for("web_datasets.dataset", rest=rest,
+                            saved="dataset" if changed else "none"), 303)
+
+
+@bp.post("/datasets/<path:rest>/-/columns")
+def edit_columns(rest: str):
+    """Save column descriptions: one ``col:<name>`` field per column (form with CSRF token)."""
+    check_csrf()
+    texts = {k[4:]: v for k, v in request.form.items() if k.startswith("col:")}
+    with db_session() as session:
+        ds = dataset_by_path(session, splits(rest), rest)
+        try:
+            changed = stewardship.update_column_descriptions(session, ds, texts, actor())
+        except ValidationFailed as exc:
+            return _render(session, ds, rest, errors=exc.details["errors"],
+                           form=request.form.to_dict(), status=422)
+    return redirect(url_for("web_datasets.dataset", rest=rest,
+                            saved="columns" if changed else "none") + "#schema-h", 303)

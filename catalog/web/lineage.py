@@ -1,0 +1,51 @@
+"""Lineage pages: the graph with its list view, column-level lineage, and the graph's JSON."""
+
+from __future__ import annotations
+
+from flask import jsonify, render_template, request
+
+from catalog.services import lineage as lsvc
+from catalog.services.lineage_view import graph_json, layered_graph
+from catalog.web.common import int_param, node_url, page_blueprint, read_session, state, time_param
+
+bp = page_blueprint("web_lineage", __name__)
+
+# Nodes listed per layer in the list view before "show all".
+LIST_PER_LAYER = 200
+
+
+def _args():
+    depth = int_param("depth", 3, 1, state().settings.max_lineage_depth)
+    return request.args.get("node"), depth, time_param("as_of")
+
+
+@bp.get("/lineage")
+def lineage():
+    """Upstream and downstream of ``node`` (a Marquez node id) as a graph and as a list."""
+    nid, depth, as_of = _args()
+    show_all = request.args.get("all") == "1"
+    with read_session() as session:
+        start = lsvc.resolve_node(session, nid)
+        graph = layered_graph(session, start, depth, as_of)
+        columns = []
+        if start.type == "dataset":
+            # Direct inputs of the start's own fields: one hop is all the page lists.
+            columns = lsvc.column_lineage_graph(session, nid, 1, False, as_of)
+    layers: dict[int, list] = {}
+    for n in graph.nodes:
+        layers.setdefault(n.layer, []).append(n)
+    own = [c for c in columns if c.namespace == start.namespace and c.dataset == start.name]
+    return render_template(
+        "lineage.html", start=start, nid=nid, depth=depth, graph=graph, layers=layers,
+        show_all=show_all, per_layer=LIST_PER_LAYER, columns=own, graph_node=nid,
+    )
+
+
+@bp.get("/lineage/graph.json", endpoint="graph_json")
+def graph_json_view():
+    """The layered graph of ``node`` for lineage.js."""
+    nid, depth, as_of = _args()
+    with read_session() as session:
+        graph = layered_graph(session, lsvc.resolve_node(session, nid), depth, as_of)
+    return jsonify(graph_json(graph, lambda n: node_url(n.kind, n.namespace, n.name)))
+
