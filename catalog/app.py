@@ -51,6 +51,8 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     )
 
     from catalog.api import register_api
+    from catalog.auth import register_auth
 
     register_api(app)
+    register_auth(app)
     return app

@@ -169,11 +169,13 @@ def _demo_loop(client, workdir, events: int) -> None:
 
 
 def _register_subcommands() -> None:
+    from catalog.cli_governance import register
     from pipelines.cli import pipeline
     from ranker.cli import ranker
 
     main.add_command(pipeline)
     main.add_command(ranker)
+    register(main)
 
 
 _register_subcommands()

@@ -11,7 +11,9 @@ from catalog.errors import CatalogError
 def register_api(app: Flask) -> None:
     """Attach every API blueprint and the JSON error handlers."""
     from catalog.api import (
+        audit,
         datasets,
+        governance,
         graph,
         jobs,
         lineage,
@@ -22,7 +24,8 @@ def register_api(app: Flask) -> None:
         search,
     )
 
-    modules = (lineage, namespaces, datasets, jobs, search, models, openapi, graph, pipelines)
+    modules = (lineage, namespaces, datasets, jobs, search, models, openapi, graph, pipelines,
+               audit, governance)
     for module in modules:
         app.register_blueprint(module.bp, url_prefix="/api/v1")
 
