@@ -81,6 +81,10 @@ def authorize_request():
                                "or log in at /login")
         principal = ANONYMOUS
     g.principal, g.actor = principal, principal.actor
+    if principal is ANONYMOUS and not role_allows(principal.role, permission):
+        # Anonymous reading is a demo convenience; anything more asks for credentials.
+        raise Unauthorized("authentication required for this request: send 'Authorization: "
+                           "Bearer <token>' or log in at /login")
     if not role_allows(principal.role, permission):
         if permission is None:
             raise Forbidden(f"{request.endpoint} is not in the policy table; only admin may use "
