@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import re
 import sys
+from contextlib import contextmanager
 from datetime import timedelta
 
 import click
@@ -32,13 +33,28 @@ def _actor() -> str:
         return "cli:unknown"
 
 
-def _scope(database_url: str | None):
+@contextmanager
+def _engine(database_url: str | None):
+    """An engine on a database at head, disposed however the command ends."""
     from catalog import db as catalog_db
     from catalog.cli import _url
 
     engine = catalog_db.make_engine(_url(database_url))
-    catalog_db.check_at_head(engine)
-    return engine, catalog_db.session_scope(catalog_db.make_sessionmaker(engine))
+    try:
+        catalog_db.check_at_head(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _scope(database_url: str | None):
+    """One transaction for the command."""
+    from catalog import db as catalog_db
+
+    with _engine(database_url) as engine, \
+            catalog_db.session_scope(catalog_db.make_sessionmaker(engine)) as session:
+        yield session
 
 
 def parse_duration(raw: str | None) -> timedelta | None:
@@ -69,10 +85,8 @@ def users_create(name: str, role: str, password: str | None, database_url: str |
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    engine, scope = _scope(database_url)
-    with scope as s:
+    with _scope(database_url) as s:
         auth.create_user(s, name, password, role, actor=_actor())
-    engine.dispose()
     click.echo(f"user {name} created with role {role}")
 
 
@@ -82,11 +96,9 @@ def users_list(database_url: str | None) -> None:
     """List users: name, role, whether disabled."""
     from catalog.services import auth
 
-    engine, scope = _scope(database_url)
-    with scope as s:
+    with _scope(database_url) as s:
         for u in auth.list_users(s):
             click.echo(f"{u.name}\t{u.role}\t{'disabled' if u.disabled else 'active'}")
-    engine.dispose()
 
 
 @click.group()
@@ -105,11 +117,9 @@ def tokens_create(name: str, role: str, expires_in: str | None, database_url: st
     from catalog.services import auth
 
     ttl = parse_duration(expires_in)
-    engine, scope = _scope(database_url)
-    with scope as s:
+    with _scope(database_url) as s:
         token, row = auth.create_token(s, name, role, actor=_actor(), expires_in=ttl)
         expiry = row.expires_at.isoformat() if row.expires_at else "never"
-    engine.dispose()
     click.echo(f"token {name} ({role}, expires {expiry}); store it now, it is not shown again:",
                err=True)
     click.echo(token)
@@ -122,10 +132,8 @@ def tokens_revoke(name: str, database_url: str | None) -> None:
     """Revoke a token by name, effective at once."""
     from catalog.services import auth
 
-    engine, scope = _scope(database_url)
-    with scope as s:
+    with _scope(database_url) as s:
         auth.revoke_token(s, name, actor=_actor())
-    engine.dispose()
     click.echo(f"token {name} revoked")
 
 
@@ -136,8 +144,7 @@ def tokens_list(database_url: str | None) -> None:
     from catalog.models.base import utcnow
     from catalog.services import auth
 
-    engine, scope = _scope(database_url)
-    with scope as s:
+    with _scope(database_url) as s:
         now = utcnow()
         for t in auth.list_tokens(s):
             state = ("revoked" if t.revoked_at else
@@ -146,7 +153,6 @@ def tokens_list(database_url: str | None) -> None:
                 t.name, t.role, t.prefix + "...", state,
                 t.expires_at.isoformat() if t.expires_at else "-",
                 t.last_used_at.isoformat() if t.last_used_at else "never"]))
-    engine.dispose()
 
 
 @click.group()
@@ -160,10 +166,8 @@ def audit_verify(database_url: str | None) -> None:
     """Walk the hash chain; exit 1 naming the first broken entry."""
     from catalog.services import audit as svc
 
-    engine, scope = _scope(database_url)
-    with scope as s:
+    with _scope(database_url) as s:
         report = svc.verify_chain(s)
-    engine.dispose()
     if not report.ok:
         click.echo(f"error: audit trail broken at entry {report.broken_seq}: {report.reason} "
                    f"({report.checked} entries before it verified)", err=True)
@@ -183,13 +187,12 @@ def audit_export(fmt: str, entity_type: str | None, actor: str | None,
     from catalog import db as catalog_db
     from catalog.services.audit import export_lines
 
-    engine, _ = _scope(database_url)
-    factory = catalog_db.make_sessionmaker(engine)
     filters = {"entity_type": entity_type, "entity_key": None, "actor": actor, "since": None,
                "until": None}
-    for chunk in export_lines(lambda: catalog_db.session_scope(factory), filters, fmt):
-        click.echo(chunk, nl=False)
-    engine.dispose()
+    with _engine(database_url) as engine:
+        factory = catalog_db.make_sessionmaker(engine)
+        for chunk in export_lines(lambda: catalog_db.session_scope(factory), filters, fmt):
+            click.echo(chunk, nl=False)
 
 
 def register(main: click.Group) -> None:
