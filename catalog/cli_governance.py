@@ -20,10 +20,14 @@ _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def _db_option(f):
-    from catalog.cli import DB_URL_OPTION
-
-    return DB_URL_OPTION(f)
+# The same option as catalog.cli's (not imported: `python -m catalog.cli` runs that module as
+# __main__, and importing it back from here would run it twice).
+_db_option = click.option(
+    "--database-url",
+    envvar="CATALOG_DATABASE_URL",
+    help="SQLAlchemy URL of the catalog database (env CATALOG_DATABASE_URL; default: SQLite "
+    "file var/catalog.db).",
+)
 
 
 def _actor() -> str:
@@ -37,9 +41,9 @@ def _actor() -> str:
 def _engine(database_url: str | None):
     """An engine on a database at head, disposed however the command ends."""
     from catalog import db as catalog_db
-    from catalog.cli import _url
+    from catalog.config import Settings
 
-    engine = catalog_db.make_engine(_url(database_url))
+    engine = catalog_db.make_engine(database_url or Settings.from_env().database_url)
     try:
         catalog_db.check_at_head(engine)
         yield engine
