@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 from dataclasses import dataclass, field, replace
 
 from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.routing import IntegerConverter
 
 from catalog.config import Settings
 from catalog.db import check_at_head, head_revision, is_sqlite, make_engine, make_sessionmaker
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:...>`` path parts up to 2**31 - 1: a larger one is no such resource (404), never an
+    integer the database cannot hold (it failed there: 500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 @dataclass
@@ -47,11 +56,9 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     app = Flask(__name__)
     # Namespaces such as s3://bucket travel in paths: keep their double slashes.
     app.url_map.merge_slashes = False
+    app.url_map.converters["int"] = BoundedInt
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    # Without a configured key each process draws its own (see Settings.secret_key).
-    app.secret_key = settings.secret_key or secrets.token_hex(32)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     read_engine = (
         make_engine(settings.database_url, immediate=False) if is_sqlite(engine) else engine
     )
@@ -63,6 +70,7 @@ def create_app(config: dict | Settings | None = None) -> Flask:
 
     from catalog import requestlog
     from catalog.api import register_api
+    from catalog.auth import register_auth
 
     requestlog.configure_logging()
     requestlog.install(app)
@@ -71,6 +79,7 @@ def create_app(config: dict | Settings | None = None) -> Flask:
     from catalog.web import register_web
 
     register_web(app)
+    register_auth(app)
     if settings.reap_interval_seconds:
         from catalog.reaper import start_reaper
 

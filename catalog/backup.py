@@ -207,7 +207,8 @@ def import_(engine: Engine, path: str, *, replace: bool = False) -> dict[str, in
     """Load an export into ``engine``'s database, all or nothing; the row count of each table.
 
     The target must be at the export's schema revision and empty, unless ``replace`` (then its
-    rows are deleted in the same transaction).
+    rows are deleted in the same transaction) and its audit trail is empty: the trail is
+    append-only, so a restore over audited history is refused.
     """
     if not (path == "-" or Path(path).is_file()):
         raise BadRequest(f"no such export file: {path}")
@@ -235,7 +236,14 @@ def _import(engine: Engine, path: str, target: str | None, replace: bool) -> dic
                 if not replace:
                     raise Conflict("the target database is not empty; import into an empty "
                                    "database, or pass --replace to delete its rows first")
-                _wipe(conn, tables)
+                audited = conn.scalar(text("SELECT count(*) FROM audit_log"))
+                if audited:
+                    raise Conflict(
+                        f"the target database's audit trail holds {audited} entries and is "
+                        "append-only, so --replace cannot delete it: restore into a new, empty "
+                        "database (`catalog db upgrade` on a fresh URL) instead")
+                # The (empty) audit trail is left alone: its triggers refuse even an empty TRUNCATE.
+                _wipe(conn, [t for t in tables if t.name != "audit_log"])
             loader = _Loader(conn, header)
             end = None
             for number, line in enumerate(fh, start=2):

@@ -127,14 +127,40 @@ def demo(host: str, port: int, events: int, workdir: str, database_url: str | No
             if server.poll() is not None or time.monotonic() > deadline:
                 raise click.ClickException("the catalog server did not start")
             time.sleep(0.1)
-        _demo_loop(CatalogClient(url, timeout=60), Path(workdir), events)
+        login, token = _demo_credentials(_url(database_url))
+        click.echo(f"demo login: {login}; demo API token (admin): {token}", err=True)
+        _demo_loop(CatalogClient(url, timeout=60, token=token), Path(workdir), events)
         click.echo(f"catalog ready at {url}/api/v1/namespaces (Ctrl-C to stop)", err=True)
+        click.echo(f"log in at {url}/login as {login}; API token (admin): {token}", err=True)
         server.wait()
     except KeyboardInterrupt:
         pass
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _demo_credentials(url: str) -> tuple[str, str]:
+    """An admin login and an admin token for the demo: ("admin / <password>", token)."""
+    import secrets
+
+    from catalog import db as catalog_db
+    from catalog.services import auth
+
+    engine = catalog_db.make_engine(url)
+    try:
+        with catalog_db.session_scope(catalog_db.make_sessionmaker(engine)) as s:
+            if any(u.name == "admin" for u in auth.list_users(s)):
+                login = "admin (password as set before)"
+            else:
+                password = secrets.token_urlsafe(12)
+                auth.create_user(s, "admin", password, "admin", actor="system:demo")
+                login = f"admin / {password}"
+            token, _ = auth.create_token(s, f"demo-{secrets.token_hex(3)}", "admin",
+                                         actor="system:demo")
+    finally:
+        engine.dispose()
+    return login, token
 
 
 def _demo_loop(client, workdir, events: int) -> None:
@@ -170,12 +196,14 @@ def _demo_loop(client, workdir, events: int) -> None:
 
 def _register_subcommands() -> None:
     from catalog import ops_cli
+    from catalog.cli_governance import register
     from pipelines.cli import pipeline
     from ranker.cli import ranker
 
     main.add_command(pipeline)
     main.add_command(ranker)
     ops_cli.register(main)
+    register(main)
 
 
 _register_subcommands()

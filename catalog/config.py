@@ -26,6 +26,14 @@ def _int(name: str, raw: str, minimum: int = 1) -> int:
     return value
 
 
+def _bool(name: str, raw: str) -> bool:
+    if raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings; every field maps to a ``CATALOG_*`` environment variable."""
@@ -52,9 +60,12 @@ class Settings:
     public_url: str | None = None
     # Skip the "database at head" check (tests that build the schema with create_all).
     skip_schema_check: bool = False
-    # Signs the pages' session cookie (CSRF tokens). Unset: a random key per process, so forms
-    # break across restarts and between workers; set CATALOG_SECRET_KEY in production.
-    secret_key: str | None = None
+    # Let requests without credentials read the catalog as a viewer (a local demo only).
+    anonymous_read: bool = False
+    # Signs the pages' session cookie (login and CSRF tokens). Unset: a random key per process,
+    # so logins and forms break across restarts and between workers; set CATALOG_SECRET_KEY
+    # to the same value on every worker in production.
+    secret_key: str | None = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -64,6 +75,9 @@ class Settings:
         kwargs: dict = {}
         if env.get("CATALOG_DATABASE_URL"):
             kwargs["database_url"] = env["CATALOG_DATABASE_URL"]
+        if env.get("CATALOG_ANONYMOUS_READ"):
+            kwargs["anonymous_read"] = _bool("CATALOG_ANONYMOUS_READ",
+                                             env["CATALOG_ANONYMOUS_READ"])
         for key in ("work_dir", "public_url", "secret_key"):
             if env.get("CATALOG_" + key.upper()):
                 kwargs[key] = env["CATALOG_" + key.upper()]

@@ -63,3 +63,15 @@ class SchemaNotCurrent(CatalogError):
 
 class PromotionRefused(Conflict):
     """A model version may not take an alias: its data failed checks or its metrics regressed."""
+
+
+class Unauthorized(CatalogError):
+    """No credentials, or credentials that are unknown, expired or revoked."""
+
+    status = 401
+
+
+class Forbidden(CatalogError):
+    """Authenticated, but the role lacks the permission the endpoint needs."""
+
+    status = 403

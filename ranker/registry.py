@@ -147,7 +147,14 @@ def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: in
         finally:
             con.close()
         uri = f"file://{output}"
+        # Lists are keyed by the user they are for: the key column is copied from the feature
+        # table, so the catalog can carry the user id's classification onto the lists.
+        names = {c if isinstance(c, str) else c[0] for c in cols}
+        keys = {out: [(namespace, src, out)] for out, src in
+                (("user_id", "interactions_split"), ("item_id", "item_features")) if out in names}
+        lineage = {"columnLineage": cc.column_lineage(keys)} if keys else {}
         run.add_output(namespace, "recommendations", facets={
+            **lineage,
             "version": cc.dataset_version(fp), "schema": cc.schema(cols),
             "datasetType": cc.dataset_type("recommendations"),
             "dataSource": cc.datasource(uri, uri),

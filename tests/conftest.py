@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from catalog import db as catalog_db
+from tests.authutil import client_class, mint_token
 from tests.dbutil import wipe
 from tests.wsgi_client import in_process_client
 
@@ -69,13 +70,24 @@ def engine(db_url):
     eng.dispose()
 
 
+def _with_admin_client(application):
+    """Make ``application.test_client()`` send an admin token (tests predating auth rely on it).
+
+    The token is kept in ``application.config["TEST_TOKENS"]["admin"]``.
+    """
+    token = mint_token(application, "admin")
+    application.config["TEST_TOKENS"] = {"admin": token}
+    application.test_client_class = client_class(token)
+    return application
+
+
 @pytest.fixture
 def app(engine, db_url):
-    """A catalog app over an empty, migrated database."""
+    """A catalog app over an empty, migrated database; its test clients are admin."""
     from catalog.app import create_app
 
     wipe(engine)
-    application = create_app({"database_url": db_url})
+    application = _with_admin_client(create_app({"database_url": db_url}))
     yield application
     application.extensions["catalog"].engine.dispose()
     application.extensions["catalog"].read_engine.dispose()
@@ -83,7 +95,25 @@ def app(engine, db_url):
 
 @pytest.fixture
 def client(app):
+    """An admin's test client."""
     return app.test_client()
+
+
+@pytest.fixture
+def anon_client(app):
+    """A test client sending no credentials."""
+    return client_class(None)(app, app.response_class, use_cookies=True)
+
+
+@pytest.fixture
+def client_as(app):
+    """``client_as(role)``: a test client with a fresh token of that role."""
+    def make(role: str):
+        tokens = app.config["TEST_TOKENS"]
+        if role not in tokens:
+            tokens[role] = mint_token(app, role)
+        return client_class(tokens[role])(app, app.response_class, use_cookies=True)
+    return make
 
 
 @pytest.fixture
@@ -121,7 +151,7 @@ def catalog_app(sqlite_url):
     engine = make_engine(sqlite_url)
     wipe(engine)
     engine.dispose()
-    app = create_app({"database_url": sqlite_url})
+    app = _with_admin_client(create_app({"database_url": sqlite_url}))
     yield app
     app.extensions["catalog"].engine.dispose()
     app.extensions["catalog"].read_engine.dispose()

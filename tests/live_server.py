@@ -8,9 +8,11 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from catalog.client import CatalogClient
+from tests.authutil import mint_token
 
 
 def free_port() -> int:
@@ -22,7 +24,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_server(db_url: str, log_dir: Path, **env):
-    """Yield the base URL of a catalog server on ``db_url``; stop it afterwards."""
+    """Yield the base URL of a catalog server on ``db_url``; stop it afterwards.
+
+    An admin token is minted for the server's database and exported as ``CATALOG_TOKEN`` while
+    the server runs, so CatalogClient, the CLI and subprocesses send it, as a user would.
+    """
+    token = mint_token(db_url, "admin", name=f"live-{uuid.uuid4().hex[:8]}")
+    saved = os.environ.get("CATALOG_TOKEN")
+    os.environ["CATALOG_TOKEN"] = token
     port = free_port()
     log_path = Path(log_dir) / "serve.log"
     environ = {**os.environ, "CATALOG_DATABASE_URL": db_url,
@@ -42,6 +51,10 @@ def live_server(db_url: str, log_dir: Path, **env):
             time.sleep(0.05)
         yield url
     finally:
+        if saved is None:
+            os.environ.pop("CATALOG_TOKEN", None)
+        else:
+            os.environ["CATALOG_TOKEN"] = saved
         probe.close()
         proc.terminate()
         try:
@@ -102,10 +115,20 @@ class Gunicorn:
 
 @contextlib.contextmanager
 def gunicorn_server(db_url: str, log_dir: Path, workers: int = 4, **env):
-    """Yield a started :class:`Gunicorn` on ``db_url``; stop it afterwards."""
+    """Yield a started :class:`Gunicorn` on ``db_url``; stop it afterwards.
+
+    Like :func:`live_server`, exports a fresh admin token as ``CATALOG_TOKEN`` meanwhile.
+    """
+    token = mint_token(db_url, "admin", name=f"gunicorn-{uuid.uuid4().hex[:8]}")
+    saved = os.environ.get("CATALOG_TOKEN")
+    os.environ["CATALOG_TOKEN"] = token
     server = Gunicorn(db_url, log_dir, workers, **env)
-    server.start()
     try:
+        server.start()
         yield server
     finally:
         server.stop()
+        if saved is None:
+            os.environ.pop("CATALOG_TOKEN", None)
+        else:
+            os.environ["CATALOG_TOKEN"] = saved

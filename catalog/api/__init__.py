@@ -14,7 +14,9 @@ from catalog.errors import CatalogError, PayloadTooLarge
 def register_api(app: Flask) -> None:
     """Attach every API blueprint and the JSON error handlers."""
     from catalog.api import (
+        audit,
         datasets,
+        governance,
         graph,
         jobs,
         lineage,
@@ -26,7 +28,8 @@ def register_api(app: Flask) -> None:
         search,
     )
 
-    modules = (lineage, namespaces, datasets, jobs, search, models, openapi, graph, pipelines)
+    modules = (lineage, namespaces, datasets, jobs, search, models, openapi, graph, pipelines,
+               audit, governance)
     for module in modules:
         app.register_blueprint(module.bp, url_prefix="/api/v1")
     # Probes live at the root, where load balancers and orchestrators look for them.

@@ -6,11 +6,13 @@ plain namespace both resolve, and the app keeps double slashes as they are.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from datetime import datetime
 
-from catalog.api.common import db_session, json_body, page_args, read_session
-from catalog.api.shapes import dataset_json, dataset_version_json
-from catalog.services import browse, registration
+from flask import Blueprint, g, jsonify
+
+from catalog.api.common import db_session, json_body, page_args, read_session, time_arg
+from catalog.api.shapes import dataset_json, dataset_version_json, iso
+from catalog.services import browse, history, registration
 
 bp = Blueprint("datasets", __name__)
 
@@ -26,8 +28,13 @@ def list_datasets(namespace: str):
 
 @bp.get("/namespaces/<path:namespace>/datasets/<path:name>")
 def get_dataset(namespace: str, name: str):
-    """One dataset with its current fields and version."""
+    """One dataset with its current fields and version; ``asOf=T``: as it stood at time T."""
+    at = time_arg("asOf")
     with read_session() as session:
+        if at is not None:
+            past = history.dataset_as_of(session, namespace, name, at)
+            return jsonify({k: iso(v) if isinstance(v, datetime) else v
+                            for k, v in past.items()})
         return jsonify(dataset_json(browse.get_dataset(session, namespace, name)))
 
 
@@ -41,7 +48,7 @@ def put_dataset(namespace: str, name: str):
     """
     body = json_body()
     with db_session() as session:
-        ds = registration.register_dataset(session, namespace, name, body)
+        ds = registration.register_dataset(session, namespace, name, body, actor=g.actor)
         payload = dataset_json(ds)
     return jsonify(payload), 200
 

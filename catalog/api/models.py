@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 
 from catalog.api.common import db_session, json_body, page_args, read_session
 from catalog.api.shapes import iso
-from catalog.errors import ValidationFailed
+from catalog.errors import PromotionRefused, ValidationFailed
 from catalog.services import models as registry
 
 bp = Blueprint("models", __name__)
@@ -65,7 +65,7 @@ def put_model(name: str):
     if not isinstance(body, dict):
         raise ValidationFailed("body must be a JSON object", field="")
     with db_session() as session:
-        registry.get_or_create_model(session, name, body.get("description"))
+        registry.get_or_create_model(session, name, body.get("description"), actor=g.actor)
     with read_session() as session:
         return jsonify(model_json(registry.find_model(session, name)))
 
@@ -82,7 +82,7 @@ def post_version(name: str):
     """Register a trained version (201)."""
     body = json_body()
     with db_session() as session:
-        v = registry.create_version(session, name, body)
+        v = registry.create_version(session, name, body, actor=g.actor)
         payload = version_json(v)
     return jsonify(payload), 201
 
@@ -101,15 +101,24 @@ def put_alias(name: str, alias: str):
     """Point an alias at a version: body ``{"version": N, "tolerance": 0.05}``.
 
     ``production`` is gated: 409 with ``reasons`` when the version's training data (version by
-    version, back to the raw sources) failed a critical check, or its validation metrics regress
-    beyond ``tolerance`` (relative) against the current production version.
+    version, back to the raw sources) failed a critical check, its validation metrics regress
+    beyond ``tolerance`` (relative) against the current production version, or a ``pii.*``
+    column reaches its training inputs without an approved exemption. Refusals are audited.
     """
     body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("version"), int):
         raise ValidationFailed("body must be {\"version\": <integer>}", field="version")
     tolerance = body.get("tolerance", 0.05)
-    with db_session() as session:
-        registry.set_alias(session, name, alias, body["version"], tolerance=tolerance)
+    try:
+        with db_session() as session:
+            registry.set_alias(session, name, alias, body["version"], tolerance=tolerance,
+                               actor=g.actor)
+    except PromotionRefused as exc:
+        # The refused change rolled back; its audit entry gets a transaction of its own.
+        with db_session() as session:
+            registry.record_refusal(session, name, alias, body["version"],
+                                    exc.details.get("reasons", []), actor=g.actor)
+        raise
     with read_session() as session:
         return jsonify(model_json(registry.find_model(session, name)))
 

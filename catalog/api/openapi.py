@@ -30,6 +30,8 @@ _DEPTH = _p("depth", schema={"type": "integer", "minimum": 0, "maximum": 50},
             desc="Hops to follow.")
 _ASOF = _p("asOf", schema={"type": "string", "format": "date-time"},
            desc="Lineage as it stood at this time.")
+_ASOF_META = _p("asOf", schema={"type": "string", "format": "date-time"},
+                desc="Metadata as it stood at this time.")
 _NODE = _p("nodeId", required=True, desc="dataset:NS:NAME or job:NS:NAME")
 
 
@@ -83,7 +85,8 @@ PATHS: dict[str, dict] = {
         "get": _op("List datasets of a namespace", [_NS, *_PAGE], tag="datasets"),
     },
     "/api/v1/namespaces/{namespace}/datasets/{name}": {
-        "get": _op("Get a dataset", [_NS, _NAME], tag="datasets"),
+        "get": _op("Get a dataset (asOf: as it stood then)", [_NS, _NAME, _ASOF_META],
+                   tag="datasets"),
         "put": _op("Register or update a dataset", [_NS, _NAME], body=_OBJ, tag="datasets"),
     },
     "/api/v1/namespaces/{namespace}/datasets/{name}/versions": {
@@ -109,7 +112,8 @@ PATHS: dict[str, dict] = {
     "/api/v1/search": {
         "get": _op("Search datasets and jobs", [
             _p("q", required=True), _p("filter", schema={"enum": ["DATASET", "JOB"]}),
-            _p("sort", schema={"enum": ["NAME", "UPDATE_AT"]}), *_PAGE], tag="search"),
+            _p("sort", schema={"enum": ["NAME", "UPDATE_AT"]}), *_PAGE, _ASOF_META],
+            tag="search"),
     },
     "/api/v1/models": {"get": _op("List registered models", _PAGE, tag="models")},
     "/api/v1/models/{name}": {
@@ -147,6 +151,13 @@ PATHS: dict[str, dict] = {
 }
 
 
+def governance_paths() -> dict:
+    """Paths of the governance endpoints, kept in their own module."""
+    from catalog.api.openapi_governance import PATHS as GOVERNANCE
+
+    return GOVERNANCE
+
+
 def document() -> dict:
     """The whole OpenAPI document."""
     return {
@@ -157,7 +168,7 @@ def document() -> dict:
             "description": "OpenLineage ingestion, Marquez-compatible reads, lineage queries, "
             "dataset and model registration.",
         },
-        "paths": PATHS,
+        "paths": {**PATHS, **governance_paths()},
         "components": {
             "schemas": {
                 "Error": {

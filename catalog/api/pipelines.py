@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from catalog.api.common import db_session, json_body, page_args, read_session, state
 from catalog.api.shapes import iso
@@ -34,7 +34,7 @@ def start_run(name: str):
         ex = svc.start_run(
             session, name, body,
             catalog_url=settings.public_url or request.host_url.rstrip("/"),
-            work_root=Path(settings.work_dir),
+            work_root=Path(settings.work_dir), actor=g.actor,
         )
         payload = {"runId": ex.run_uuid, "pipeline": name, "params": ex.params,
                    "createdAt": iso(ex.created_at), "run": f"/api/v1/jobs/runs/{ex.run_uuid}"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from catalog.api.common import page_args, read_session
+from catalog.api.common import page_args, read_session, time_arg
 from catalog.api.shapes import iso
 from catalog.errors import BadRequest
 from catalog.services.search import search
@@ -14,14 +14,16 @@ bp = Blueprint("search", __name__)
 
 @bp.get("/search")
 def get_search():
-    """Datasets and jobs whose name, description or columns match ``q``."""
+    """Datasets and jobs whose name, description or columns match ``q`` (``asOf``: that existed
+    by then)."""
     if "q" not in request.args:
         raise BadRequest("query parameter 'q' is required", field="q")
     limit, offset = page_args(default_limit=10)
     kind = request.args.get("filter") or None
     sort = (request.args.get("sort") or "NAME").upper()
     with read_session() as session:
-        hits, total = search(session, request.args["q"], kind and kind.upper(), sort, limit, offset)
+        hits, total = search(session, request.args["q"], kind and kind.upper(), sort, limit, offset,
+                             time_arg("asOf"))
     results = [
         {
             "type": h.type,

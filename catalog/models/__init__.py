@@ -1,6 +1,7 @@
 """Mapped classes; importing this package registers every table on ``Base.metadata``."""
 
 from catalog.models.audit import AuditEntry
+from catalog.models.auth import ApiToken, LoginAttempt, User
 from catalog.models.base import Base
 from catalog.models.dataset import (
     Dataset,
@@ -11,6 +12,7 @@ from catalog.models.dataset import (
     DatasetVersion,
     Tag,
 )
+from catalog.models.governance import ColumnClassification, PolicyExemption
 from catalog.models.job import Job, JobVersion
 from catalog.models.lineage import ColumnLineage, LineageEdge, LineageEvent
 from catalog.models.model import MLModel, ModelAlias, ModelVersion
@@ -20,6 +22,11 @@ from catalog.models.quality import ColumnProfile, DatasetProfile, QualityAsserti
 from catalog.models.run import Run, RunIO, RunStateChange
 
 __all__ = [
+    "ApiToken",
+    "ColumnClassification",
+    "LoginAttempt",
+    "PolicyExemption",
+    "User",
     "AuditEntry",
     "Base",
     "ColumnLineage",

@@ -6,7 +6,9 @@ the change, so the change and its audit entry commit or roll back together.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,3 +131,43 @@ def as_dict(e: AuditEntry) -> dict:
         "entityType": e.entity_type, "entityKey": e.entity_key, "before": e.before,
         "after": e.after, "prevHash": e.prev_hash, "hash": e.hash,
     }
+
+
+# --- export ----------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("seq", "at", "actor", "action", "entityType", "entityKey", "before", "after",
+               "prevHash", "hash")
+# Rows read per query while exporting.
+EXPORT_BATCH = 1000
+
+
+def csv_row(entry: dict) -> list[str]:
+    """One entry as CSV cells; before and after as canonical JSON."""
+    return [canonical(entry[c]) if c in ("before", "after") else str(entry[c])
+            for c in CSV_COLUMNS]
+
+
+def export_lines(read, filters: dict, fmt: str):
+    """Yield the filtered trail as JSON lines or CSV text, a batch at a time.
+
+    ``read()`` opens a session context per batch, so a long export holds no transaction open.
+    """
+    if fmt == "csv":
+        buf = io.StringIO()
+        csv.writer(buf).writerow(CSV_COLUMNS)
+        yield buf.getvalue()
+    offset = 0
+    while True:
+        with read() as session:
+            rows = [as_dict(e) for e in query_entries(
+                session, **filters, limit=EXPORT_BATCH, offset=offset)]
+        if not rows:
+            return
+        buf = io.StringIO()
+        for entry in rows:
+            if fmt == "csv":
+                csv.writer(buf).writerow(csv_row(entry))
+            else:
+                buf.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+        yield buf.getvalue()
+        offset += len(rows)

@@ -19,7 +19,9 @@ from catalog.models import (
 )
 from catalog.models.base import utcnow
 from catalog.services import datasets as dsvc
+from catalog.services.audit import record_change
 from catalog.services.common import get_or_create_dataset, insert_ignore
+from catalog.services.exemptions import sensitive_input_problems
 from catalog.services.registration import link_output
 
 # Namespace of the datasets (kind "model") that stand for model artifacts in lineage.
@@ -35,16 +37,23 @@ def _check(cond: bool, field: str, message: str) -> None:
         raise ValidationFailed(message, field=field)
 
 
-def get_or_create_model(session: Session, name: str, description: str | None = None) -> MLModel:
-    """The model called ``name``, created (with its artifact dataset) if new."""
+def get_or_create_model(session: Session, name: str, description: str | None = None, *,
+                        actor: str) -> MLModel:
+    """The model called ``name``, created (with its artifact dataset) if new; audited."""
     _check(bool(_NAME.match(name)), "name",
            "model names are 1-256 letters, digits, '_', '.', '-', starting alphanumeric")
     model = session.scalar(select(MLModel).where(MLModel.name == name))
+    before = {"description": model.description} if model is not None else None
     if model is None:
         insert_ignore(session, MLModel, {"name": name, "description": description}, ["name"])
         model = session.scalar(select(MLModel).where(MLModel.name == name))
     if description:
         model.description = description
+    after = {"description": model.description}
+    if after != before:
+        session.flush()
+        record_change(session, actor=actor, action="model.update" if before else "model.create",
+                      entity_type="model", entity_key=name, before=before, after=after)
     return model
 
 
@@ -68,7 +77,7 @@ def list_models(session: Session, limit: int, offset: int) -> tuple[list[MLModel
     return list(rows), session.scalar(select(func.count()).select_from(MLModel))
 
 
-def create_version(session: Session, name: str, body: object) -> ModelVersion:
+def create_version(session: Session, name: str, body: object, *, actor: str) -> ModelVersion:
     """Register a trained version; with ``runId`` its training inputs become its lineage."""
     _check(isinstance(body, dict), "", "body must be a JSON object")
     unknown = sorted(set(body) - _VERSION_KEYS)
@@ -86,7 +95,7 @@ def create_version(session: Session, name: str, body: object) -> ModelVersion:
         run = session.scalar(select(Run).where(Run.uuid == str(body["runId"])))
         if run is None:
             raise NotFound(f"run {body['runId']} not found", field="runId")
-    model = get_or_create_model(session, name)
+    model = get_or_create_model(session, name, actor=actor)
     namespace = body.get("namespace") or MODEL_NAMESPACE
     ds = get_or_create_dataset(session, namespace, name)
     ds.kind = "model"
@@ -113,6 +122,10 @@ def create_version(session: Session, name: str, body: object) -> ModelVersion:
     )
     session.add(version)
     session.flush()
+    record_change(session, actor=actor, action="model_version.create", entity_type="model",
+                  entity_key=name, after={
+                      "version": number, "runId": run.uuid if run else None, "sha256": sha,
+                      "artifactPath": version.artifact_path, "metrics": version.metrics})
     return version
 
 
@@ -178,6 +191,7 @@ def promotion_problems(
             )
     if target.run_id is None:
         problems.append("version has no training run, so its training data cannot be checked")
+    problems += sensitive_input_problems(session, target.model.name, target)
     if current is not None and current.id != target.id:
         for key in sorted(k for k in current.metrics if k.startswith("valid.")):
             new, old = target.metrics.get(key), current.metrics[key]
@@ -192,11 +206,15 @@ def promotion_problems(
 
 
 def set_alias(
-    session: Session, name: str, alias: str, version: int, *, tolerance: float = 0.05
+    session: Session, name: str, alias: str, version: int, *, actor: str,
+    tolerance: float = 0.05,
 ) -> ModelAlias:
-    """Point ``alias`` at ``version``; gated aliases refuse data that failed checks or regressions.
+    """Point ``alias`` at ``version``; gated aliases refuse data that failed checks, regressions
+    and sensitive training columns without an exemption.
 
-    Raises :class:`PromotionRefused` listing every reason.
+    Raises :class:`PromotionRefused` listing every reason (the caller audits the refusal with
+    :func:`record_refusal`, in a transaction of its own since this one rolls back). A change is
+    audited as ``model.alias``.
     """
     _check(bool(_ALIAS.match(alias)), "alias", "aliases are lowercase letters, digits, '_', '-'")
     _check(isinstance(tolerance, int | float) and 0 <= tolerance < 1, "tolerance",
@@ -211,6 +229,7 @@ def set_alias(
                 f"version {target.version} of {name} cannot become {alias}: " + "; ".join(problems),
                 field="version", reasons=problems,
             )
+    before = {"alias": alias, "version": row.model_version.version} if row is not None else None
     if row is None:
         row = ModelAlias(model_id=target.model_id, alias=alias, model_version_id=target.id)
         session.add(row)
@@ -218,4 +237,16 @@ def set_alias(
         row.model_version_id = target.id
         row.updated_at = utcnow()
     session.flush()
+    after = {"alias": alias, "version": target.version}
+    if after != before:
+        record_change(session, actor=actor, action="model.alias", entity_type="model",
+                      entity_key=name, before=before, after=after)
     return row
+
+
+def record_refusal(session: Session, name: str, alias: str, version: int, reasons: list[str], *,
+                   actor: str) -> None:
+    """Audit a refused promotion with its reasons."""
+    record_change(session, actor=actor, action="model.promote_refused", entity_type="model",
+                  entity_key=name, after={"alias": alias, "version": version,
+                                          "reasons": list(reasons)})

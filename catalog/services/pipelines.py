@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound, ValidationFailed
 from catalog.models import PipelineExecution
+from catalog.services import auth
 from catalog.services.ingest import ingest_event
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/catalog"
@@ -20,6 +22,8 @@ BASE = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 JOB_NAMESPACE = "recsys-pipelines"
 DATA_NAMESPACE = "recsys"
 SOURCES = ("synthetic", "taobao", "amazon")
+# How long a worker's own token stays valid: longer than any pipeline run should take.
+WORKER_TOKEN_TTL = timedelta(days=1)
 
 
 def _definitions() -> dict[str, list]:
@@ -119,9 +123,13 @@ def _check_params(body: object) -> dict:
 
 
 def start_run(
-    session: Session, name: str, body: object, *, catalog_url: str, work_root: Path
+    session: Session, name: str, body: object, *, catalog_url: str, work_root: Path, actor: str
 ) -> PipelineExecution:
-    """Register the pipeline, create its run (state NEW) and start a worker process for it."""
+    """Register the pipeline, create its run (state NEW) and start a worker process for it.
+
+    The worker reports back with a pipeline-role token of its own (``worker:<run id>``, expiring
+    after WORKER_TOKEN_TTL), minted here and handed over in its environment as CATALOG_TOKEN.
+    """
     describe(name)
     params = _check_params(body)
     register(session, name)
@@ -149,8 +157,11 @@ def start_run(
     for key in ("input", "attributes"):
         if key in params:
             argv += [f"--{key}", params[key]]
+    token, _ = auth.create_token(session, f"worker:{run_id}", "pipeline", actor=actor,
+                                 expires_in=WORKER_TOKEN_TTL)
+    env = {**os.environ, "CATALOG_TOKEN": token}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     execution = PipelineExecution(pipeline=name, run_uuid=run_id, params=params, pid=proc.pid,
                                   log_path=str(log_path), created_at=now)

@@ -10,11 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound, ValidationFailed
-from catalog.models import Dataset, LineageEdge, Run, RunIO
+from catalog.models import Dataset, LineageEdge, Namespace, Run, RunIO
 from catalog.models.base import utcnow
 from catalog.models.dataset import DATASET_KINDS
 from catalog.models.lineage import DATASET, JOB
 from catalog.services import datasets as dsvc
+from catalog.services import history
+from catalog.services.audit import record_change
 from catalog.services.common import get_or_create_dataset, insert_ignore, upsert_seen
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/api"
@@ -85,8 +87,12 @@ def body_to_facets(body: object) -> dict:
     return facets
 
 
-def register_dataset(session: Session, namespace: str, name: str, body: object) -> Dataset:
-    """Create or update a dataset; version it if a run wrote it or its schema or content changed."""
+def register_dataset(session: Session, namespace: str, name: str, body: object, *,
+                     actor: str) -> Dataset:
+    """Create or update a dataset; version it if a run wrote it or its schema or content changed.
+
+    The change is audited (``dataset.create`` or ``dataset.update``, metadata before and after).
+    """
     facets = body_to_facets(body)
     if body.get("physicalName") is not None:
         _require(isinstance(body["physicalName"], str), "physicalName", "must be a string")
@@ -95,6 +101,10 @@ def register_dataset(session: Session, namespace: str, name: str, body: object) 
         run = session.scalar(select(Run).where(Run.uuid == str(body["runId"])))
         if run is None:
             raise NotFound(f"run {body['runId']} not found", field="runId")
+    existing = session.scalar(
+        select(Dataset.id).join(Namespace, Namespace.id == Dataset.namespace_id)
+        .where(Namespace.name == namespace, Dataset.name == name))
+    before = history.dataset_snapshot(session, existing) if existing is not None else None
     ds = get_or_create_dataset(session, namespace, name)
     dsvc.apply_dataset_facets(session, ds, facets)
     if body.get("physicalName"):
@@ -109,6 +119,11 @@ def register_dataset(session: Session, namespace: str, name: str, body: object) 
     else:
         dsvc.static_version(session, ds, facets, now)
     session.flush()
+    after = history.dataset_snapshot(session, ds.id)
+    if after != before:
+        record_change(session, actor=actor, action="dataset.update" if before else "dataset.create",
+                      entity_type=history.DATASET_ENTITY,
+                      entity_key=history.dataset_key(namespace, name), before=before, after=after)
     return ds
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, literal, or_, select, union_all
+from sqlalchemy import func, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from catalog.errors import BadRequest
-from catalog.models import Dataset, DatasetField, Job, Namespace
+from catalog.models import Dataset, DatasetField, DatasetVersion, Job, Namespace
 
 FILTERS = ("DATASET", "JOB")
 SORTS = ("NAME", "UPDATE_AT")
@@ -31,9 +31,13 @@ def _like(q: str) -> str:
 
 
 def search(
-    session: Session, q: str, kind: str | None, sort: str, limit: int, offset: int
+    session: Session, q: str, kind: str | None, sort: str, limit: int, offset: int,
+    as_of: datetime | None = None,
 ) -> tuple[list[Hit], int]:
-    """Datasets (by name, description or column) and jobs (by name or description) matching q."""
+    """Datasets (by name, description or column) and jobs (by name or description) matching q.
+
+    ``as_of``: only datasets and jobs that existed by then.
+    """
     if not q.strip():
         raise BadRequest("query parameter 'q' must not be empty", field="q")
     if kind is not None and kind not in FILTERS:
@@ -57,6 +61,10 @@ def search(
                        func.lower(func.coalesce(Dataset.description, "")).like(
                            pattern, escape="\\"),
                        column_hit))
+            .where(true() if as_of is None else or_(
+                Dataset.created_at <= as_of,
+                select(DatasetVersion.id).where(DatasetVersion.dataset_id == Dataset.id,
+                                                DatasetVersion.created_at <= as_of).exists()))
         )
     if kind in (None, "JOB"):
         parts.append(
@@ -66,6 +74,7 @@ def search(
             .where(or_(func.lower(Job.name).like(pattern, escape="\\"),
                        func.lower(func.coalesce(Job.description, "")).like(
                            pattern, escape="\\")))
+            .where(Job.created_at <= as_of if as_of is not None else true())
         )
     u = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     order = [u.c.name, u.c.namespace] if sort == "NAME" else [u.c.updated_at.desc(), u.c.name]

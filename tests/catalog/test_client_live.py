@@ -25,7 +25,12 @@ from openlineage.client import OpenLineageClient
 from openlineage.client import event_v2 as ol
 from openlineage.client import facet_v2 as f
 from openlineage.client.serde import Serde
-from openlineage.client.transport.http import HttpCompression, HttpConfig, HttpTransport
+from openlineage.client.transport.http import (
+    ApiKeyTokenProvider,
+    HttpCompression,
+    HttpConfig,
+    HttpTransport,
+)
 from sqlalchemy import func, select
 
 from catalog import client as cc
@@ -83,8 +88,12 @@ def server(db_url, tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture
-def live(app, server) -> str:
-    """The server's URL, over tables emptied for this test (``app`` comes first for that)."""
+def live(app, server, monkeypatch) -> str:
+    """The server's URL, over tables emptied for this test (``app`` comes first for that).
+
+    ``CATALOG_TOKEN`` holds an admin token for it, which CatalogClient reads.
+    """
+    monkeypatch.setenv("CATALOG_TOKEN", app.config["TEST_TOKENS"]["admin"])
     return server
 
 
@@ -93,13 +102,15 @@ def ol_client(url: str, compression: HttpCompression | None = None) -> OpenLinea
     return OpenLineageClient(
         transport=HttpTransport(HttpConfig(
             url=url, endpoint="api/v1/lineage", timeout=5, compression=compression,
+            auth=ApiKeyTokenProvider({"api_key": os.environ["CATALOG_TOKEN"]}),
         ))
     )
 
 
 def stored_events(url: str) -> list[dict]:
     """Raw events as the server's feed returns them."""
-    r = requests.get(f"{url}/api/v1/events/lineage", params={"limit": 100}, timeout=5)
+    r = requests.get(f"{url}/api/v1/events/lineage", params={"limit": 100}, timeout=5,
+                     headers={"Authorization": f"Bearer {os.environ['CATALOG_TOKEN']}"})
     assert r.status_code == 200, r.text
     return r.json()["events"]
 

@@ -8,6 +8,7 @@ exactly once and folded exactly once, and each dataset's versions must be number
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
@@ -97,6 +98,7 @@ class Writers:
     def run(self, seed: int) -> None:
         rng = random.Random(seed)
         with requests.Session() as s:
+            s.headers["Authorization"] = f"Bearer {os.environ['CATALOG_TOKEN']}"  # live_server's
             while time.monotonic() < self.deadline:
                 with self.lock:
                     tick = next(self.ticks)

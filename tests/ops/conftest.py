@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.authutil import as_admin
 from tests.dbutil import wipe
 
 
@@ -16,7 +17,7 @@ def make_app(engine, db_url):
     apps = []
 
     def build(**overrides):
-        app = create_app({"database_url": db_url, **overrides})
+        app = as_admin(create_app({"database_url": db_url, **overrides}))
         apps.append(app)
         return app
 

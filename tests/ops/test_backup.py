@@ -14,13 +14,24 @@ from sqlalchemy import func, select
 from catalog import db as catalog_db
 from catalog.backup import table_order
 from catalog.models import Base, Dataset, DatasetVersion
+from tests.authutil import as_admin
+from tests.dbutil import wipe
+from tests.factories import ds, run_event
 from tests.ops.catalog_data import populate, snapshot
 
 
 def _app(url):
     from catalog.app import create_app
 
-    return create_app({"database_url": url})
+    return as_admin(create_app({"database_url": url}))
+
+
+def _reader(url):
+    """An app whose test clients read anonymously: no token row is added or touched, so the
+    database stays exactly what was imported."""
+    from catalog.app import create_app
+
+    return create_app({"database_url": url, "anonymous_read": True})
 
 
 def _close(app):
@@ -61,13 +72,14 @@ def test_round_trip_sqlite_postgresql_sqlite(tmp_path, fresh_pg, runner):
     catalog_db.upgrade(pg_url)
     r = _cli(runner, "import", str(first), "--database-url", pg_url)
     assert r.exit_code == 0, r.output
-    pg = _app(pg_url)
+    pg = _reader(pg_url)
     assert snapshot(pg.test_client()) == before
 
     second = tmp_path / "second.jsonl.gz"
     r = _cli(runner, "export", str(second), "--database-url", pg_url)
     assert r.exit_code == 0, r.output
     # New rows after a restore get fresh ids: PostgreSQL's sequences moved past the imported.
+    as_admin(pg)
     r = pg.test_client().put("/api/v1/namespaces/more/datasets/new", json={"rowCount": 1})
     assert r.status_code == 200, r.get_json()
     _close(pg)
@@ -75,7 +87,7 @@ def test_round_trip_sqlite_postgresql_sqlite(tmp_path, fresh_pg, runner):
     back_url = _sqlite(tmp_path, "back.db")
     r = _cli(runner, "import", str(second), "--database-url", back_url)
     assert r.exit_code == 0, r.output
-    back = _app(back_url)
+    back = _reader(back_url)
     assert snapshot(back.test_client()) == before
     _close(back)
     # Both exports hold the same rows, line for line, whatever backend wrote them.
@@ -106,7 +118,10 @@ def test_import_refuses_non_empty_target_unless_replace(tmp_path, runner, db_url
     path = tmp_path / "x.jsonl"
     assert _cli(runner, "export", str(path), "--database-url", src_url).exit_code == 0
     client = app.test_client()
-    client.put("/api/v1/namespaces/keep/datasets/mine", json={"rowCount": 3})
+    # Lineage alone (not audited) makes the target non-empty.
+    r = client.post("/api/v1/lineage", json=run_event(
+        "COMPLETE", "keeper", outputs=[ds("mine", ns="keep")]))
+    assert r.status_code == 201, r.get_json()
     r = _cli(runner, "import", str(path), "--database-url", db_url)
     assert r.exit_code == 1
     assert r.output.strip() == ("error: the target database is not empty; import into an empty "
@@ -114,8 +129,25 @@ def test_import_refuses_non_empty_target_unless_replace(tmp_path, runner, db_url
     assert client.get("/api/v1/namespaces/keep/datasets/mine").status_code == 200
     r = _cli(runner, "import", str(path), "--replace", "--database-url", db_url)
     assert r.exit_code == 0, r.output
+    client = as_admin(app).test_client()  # the replaced database holds the export's tokens
     assert client.get("/api/v1/namespaces/keep/datasets/mine").status_code == 404
     assert client.get("/api/v1/namespaces/shop/datasets/clean").status_code == 200
+
+
+def test_replace_never_deletes_an_audit_trail(tmp_path, runner, db_url, app):
+    src_url = _sqlite(tmp_path, "src.db")
+    src = _app(src_url)
+    populate(src.test_client())
+    _close(src)
+    path = tmp_path / "x.jsonl"
+    assert _cli(runner, "export", str(path), "--database-url", src_url).exit_code == 0
+    client = app.test_client()
+    r = client.put("/api/v1/namespaces/keep/datasets/mine", json={"rowCount": 3})
+    assert r.status_code in (200, 201), r.get_json()  # audited: the trail has an entry now
+    r = _cli(runner, "import", str(path), "--replace", "--database-url", db_url)
+    assert r.exit_code == 1
+    assert "audit trail holds 1 entries and is append-only" in r.output
+    assert client.get("/api/v1/namespaces/keep/datasets/mine").status_code == 200
 
 
 @pytest.mark.parametrize("damage", ["truncate", "bad_row", "bad_json", "count"])
@@ -138,6 +170,7 @@ def test_damaged_file_imports_nothing(tmp_path, runner, db_url, app, damage):
         end["rows"]["datasets"] += 1
         lines[-1] = json.dumps(end)
     path.write_text("\n".join(lines) + "\n")
+    wipe(app.extensions["catalog"].engine)  # an empty target: not even the fixture's token
     r = _cli(runner, "import", str(path), "--database-url", db_url)
     assert r.exit_code == 1
     assert r.output.startswith("error: ") and r.output.count("\n") == 1, r.output

@@ -58,6 +58,7 @@ class BatchWriters:
     def run(self, seed: int) -> None:
         rng = random.Random(seed)
         with requests.Session() as s:
+            s.headers["Authorization"] = f"Bearer {os.environ['CATALOG_TOKEN']}"
             while True:
                 batch = []
                 for _ in range(RUNS_PER_BATCH):
@@ -114,7 +115,8 @@ def check_nothing_half_written(session) -> dict[str, int]:
 
 
 def test_kill_9_during_batch_ingest_keeps_every_acknowledged_event(app, db_url, session,
-                                                                   tmp_path):
+                                                                   tmp_path, monkeypatch):
+    monkeypatch.setenv("CATALOG_TOKEN", app.config["TEST_TOKENS"]["admin"])
     server = Gunicorn(db_url, tmp_path, workers=2)
     server.start()
     try:
@@ -138,6 +140,7 @@ def test_kill_9_during_batch_ingest_keeps_every_acknowledged_event(app, db_url, 
         server.start()
         sent = dict(writers.acked)
         with requests.Session() as s:
+            s.headers["Authorization"] = f"Bearer {os.environ['CATALOG_TOKEN']}"
             for batch in writers.in_doubt:
                 r = s.post(server.url + "/api/v1/lineage/batch", json=batch, timeout=60)
                 assert r.status_code == 201, r.text[:300]

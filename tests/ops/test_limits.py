@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from catalog.db import make_engine
+from tests.authutil import as_admin
 from tests.factories import ds, run_event
 
 
@@ -90,7 +91,7 @@ def pg_app(postgresql_url):
     apps = []
 
     def build(**overrides):
-        app = create_app({"database_url": postgresql_url, **overrides})
+        app = as_admin(create_app({"database_url": postgresql_url, **overrides}))
         apps.append(app)
         return app
 

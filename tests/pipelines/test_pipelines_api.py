@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import requests
 
 from pipelines.steps import load_steps
+from tests.authutil import bearer
 from tests.live_server import live_server
 
 
@@ -40,10 +42,15 @@ def test_bad_run_requests_are_refused_and_start_nothing(catalog, tmp_path):
     assert http.get("/api/v1/namespaces").get_json()["totalCount"] == 0
 
 
+def _auth() -> dict:
+    """The live server's admin token (live_server exports it)."""
+    return bearer(os.environ["CATALOG_TOKEN"])
+
+
 def _wait_for_end(url: str, run_id: str, timeout: float = 180) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = requests.get(f"{url}/api/v1/jobs/runs/{run_id}", timeout=5).json()
+        run = requests.get(f"{url}/api/v1/jobs/runs/{run_id}", headers=_auth(), timeout=5).json()
         if run["state"] in ("COMPLETE", "FAIL", "ABORT"):
             return run
         time.sleep(0.5)
@@ -53,28 +60,29 @@ def _wait_for_end(url: str, run_id: str, timeout: float = 180) -> dict:
 def test_run_started_through_the_api_reports_back(sqlite_url, tmp_path, catalog):
     with live_server(sqlite_url, tmp_path, work_dir=tmp_path / "work") as url:
         r = requests.post(f"{url}/api/v1/pipelines/feature_pipeline/runs",
-                          json={"events": 2000}, timeout=10)
+                          json={"events": 2000}, headers=_auth(), timeout=10)
         assert r.status_code == 202, r.text
         run_id = r.json()["runId"]
         assert r.headers["Location"] == f"/api/v1/jobs/runs/{run_id}"
-        first = requests.get(f"{url}/api/v1/jobs/runs/{run_id}", timeout=5).json()
+        first = requests.get(f"{url}/api/v1/jobs/runs/{run_id}", headers=_auth(), timeout=5).json()
         assert first["state"] in ("NEW", "START", "RUNNING", "COMPLETE")
         run = _wait_for_end(url, run_id)
         assert run["state"] == "COMPLETE", run.get("errorMessage")
         ds = requests.get(f"{url}/api/v1/namespaces/recsys/datasets/user_features",
-                          timeout=5).json()
+                          headers=_auth(), timeout=5).json()
         assert ds["currentVersionNumber"] == 1
-        step = requests.get(f"{url}/api/v1/jobs/runs/"
-                            f"{_created_by(url, 'user_features')}", timeout=5).json()
+        step = requests.get(f"{url}/api/v1/jobs/runs/{_created_by(url, 'user_features')}",
+                            headers=_auth(), timeout=5).json()
         assert step["parentRunId"] == run_id
-        listed = requests.get(f"{url}/api/v1/pipelines/feature_pipeline/runs", timeout=5).json()
+        listed = requests.get(f"{url}/api/v1/pipelines/feature_pipeline/runs",
+                              headers=_auth(), timeout=5).json()
         assert [x["runId"] for x in listed["runs"]] == [run_id]
         assert (tmp_path / "work" / "feature_pipeline" / "features.duckdb").is_file()
 
 
 def _created_by(url: str, name: str) -> str:
     v = requests.get(f"{url}/api/v1/namespaces/recsys/datasets/{name}/versions/1",
-                     timeout=5).json()
+                     headers=_auth(), timeout=5).json()
     return v["createdByRun"]["id"]
 
 
@@ -83,10 +91,12 @@ def test_worker_with_a_malformed_source_fails_and_registers_nothing(sqlite_url, 
     bad = shared_data / "amazon" / "Beauty_item2attributes.json"
     with live_server(sqlite_url, tmp_path, work_dir=tmp_path / "work") as url:
         r = requests.post(f"{url}/api/v1/pipelines/feature_pipeline/runs",
-                          json={"source": "taobao", "input": str(bad)}, timeout=10)
+                          json={"source": "taobao", "input": str(bad)},
+                          headers=_auth(), timeout=10)
         assert r.status_code == 202, r.text
         run = _wait_for_end(url, r.json()["runId"], timeout=60)
         assert run["state"] == "FAIL"
         assert "not a 5-column Taobao UserBehavior CSV" in run["errorMessage"]
-        r = requests.get(f"{url}/api/v1/namespaces/recsys/datasets/raw_events", timeout=5)
+        r = requests.get(f"{url}/api/v1/namespaces/recsys/datasets/raw_events",
+                         headers=_auth(), timeout=5)
         assert r.status_code == 404 or r.json()["currentVersion"] is None

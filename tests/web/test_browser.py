@@ -18,7 +18,10 @@ from sqlalchemy import insert, select
 
 from catalog import db as catalog_db
 from catalog.app import create_app
+from catalog.db import session_scope
 from catalog.models import Dataset, Job, LineageEdge, Namespace
+from catalog.services import auth as auth_svc
+from tests.authutil import client_class, mint_token
 from tests.live_server import live_server
 from tests.web.webdata import populate
 
@@ -48,6 +51,9 @@ def _fanout(engine) -> None:
                                            for e in edges])
 
 
+STEWARD, PASSWORD = "sam", "correct horse battery staple"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A live catalog on a SQLite file holding the small loop and a 10,000-node fan-out."""
@@ -55,8 +61,11 @@ def server(tmp_path_factory):
     url = f"sqlite:///{tmp / 'catalog.db'}"
     catalog_db.upgrade(url)
     app = create_app({"database_url": url})
+    app.test_client_class = client_class(mint_token(app, "admin"))
     populate(app.test_client())
     _fanout(app.extensions["catalog"].engine)
+    with session_scope(app.extensions["catalog"].sessions) as s:
+        auth_svc.create_user(s, STEWARD, PASSWORD, "steward", actor="test-setup")
     app.extensions["catalog"].engine.dispose()
     app.extensions["catalog"].read_engine.dispose()
     with live_server(url, tmp, secret_key="browser-test") as base:
@@ -76,6 +85,16 @@ def browser():
         b.close()
 
 
+def _login(page, server: str, path: str) -> None:
+    """Open ``path``: pages send a stranger to the login form, and back after logging in."""
+    page.goto(server + path)
+    page.wait_for_url("**/login?next=**")
+    page.get_by_label("User name").fill(STEWARD)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(server + path)
+
+
 def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
@@ -91,7 +110,7 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
     # Script errors only: the invalid edit's 422 and the absent favicon log resource errors.
     page.on("console", lambda m: errors.append(m.text) if m.type == "error"
             and not m.text.startswith("Failed to load resource") else None)
-    page.goto(server + "/")
+    _login(page, server, "/")
     _shot(page, f"home-{width}")
 
     # Search from the header box, narrow by a facet, open the dataset.
@@ -167,6 +186,7 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
 
 def test_ten_thousand_node_neighbourhood_stays_usable(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _login(page, server, "/")
     started = time.monotonic()
     page.goto(server + "/lineage?node=job:fan:fanout&depth=1")
     page.wait_for_selector("#graph[data-ready='1']", timeout=30_000)

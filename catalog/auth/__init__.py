@@ -1,0 +1,114 @@
+"""Authentication and authorization of every request, in one ``before_request`` hook.
+
+A request is authenticated by a bearer token (``Authorization: Bearer <token>``, which
+openlineage-python's ``api_key`` auth sends) or by the login session cookie, then authorized
+against :mod:`catalog.auth.policy`. ``flask.g.actor`` names the caller for the audit trail
+(a user name, or ``token:<name>``); ``flask.g.principal`` holds actor, role and kind.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import quote
+
+from flask import Flask, g, redirect, request, session
+
+from catalog.auth.policy import PUBLIC, required_permission, role_allows
+from catalog.errors import Forbidden, Unauthorized
+from catalog.services import auth as auth_svc
+from catalog.services.auth import Principal
+
+ANONYMOUS = Principal("anonymous", "viewer", "anonymous")
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        # Never echo the header back: it may hold a credential in another scheme.
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return value.strip()
+
+
+def authenticate() -> Principal | None:
+    """The caller, from a bearer token or the session cookie; None without credentials."""
+    from catalog.api.common import db_session, read_session
+
+    token = _bearer()
+    if token is not None:
+        with read_session() as s:
+            found = auth_svc.authenticate_token(s, token)
+        if found is None:
+            raise Unauthorized("the token is unknown, expired or revoked")
+        principal, touch = found
+        if touch is not None:
+            with db_session() as s:
+                auth_svc.touch_token(s, touch)
+        return principal
+    uid = session.get("uid")
+    if isinstance(uid, int):
+        with read_session() as s:
+            principal = auth_svc.user_principal(s, uid)
+        if principal is None:
+            session.clear()
+        return principal
+    return None
+
+
+def _wants_page() -> bool:
+    return (request.method == "GET" and not request.path.startswith("/api/")
+            and request.accept_mimetypes.accept_html)
+
+
+def authorize_request():
+    """The hook: authenticate, then check the endpoint's permission (default deny)."""
+    from catalog.api.common import state
+
+    permission = required_permission(request.endpoint, request.method)
+    if request.endpoint is None:
+        return None  # no such route: let routing answer 404/405
+    if permission == PUBLIC:
+        g.principal, g.actor = None, "anonymous"
+        return None
+    principal = authenticate()
+    if principal is None:
+        if not state().settings.anonymous_read:
+            if _wants_page():
+                return redirect(f"/login?next={quote(request.full_path.rstrip('?'))}")
+            raise Unauthorized("authentication required: send 'Authorization: Bearer <token>' "
+                               "or log in at /login")
+        principal = ANONYMOUS
+    g.principal, g.actor = principal, principal.actor
+    if principal is ANONYMOUS and not role_allows(principal.role, permission):
+        # Anonymous reading is a demo convenience; anything more asks for credentials.
+        raise Unauthorized("authentication required for this request: send 'Authorization: "
+                           "Bearer <token>' or log in at /login")
+    if not role_allows(principal.role, permission):
+        if permission is None:
+            raise Forbidden(f"{request.endpoint} is not in the policy table; only admin may use "
+                            "it", permission=None, role=principal.role)
+        raise Forbidden(f"role {principal.role} lacks permission {permission}",
+                        permission=permission, role=principal.role)
+    return None
+
+
+def _security_headers(response):
+    # JSON must never be sniffed into HTML: reflected payloads stay inert.
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.status_code == 401 and request.path.startswith("/api/"):
+        response.headers.setdefault("WWW-Authenticate", 'Bearer realm="catalog"')
+    return response
+
+
+def register_auth(app: Flask) -> None:
+    """Install the hook, the login pages and the session cookie's settings."""
+    from catalog.auth.views import bp
+
+    settings = app.extensions["catalog"].settings
+    app.secret_key = settings.secret_key or secrets.token_hex(32)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.register_blueprint(bp)
+    app.before_request(authorize_request)
+    app.after_request(_security_headers)

@@ -1,0 +1,208 @@
+"""``catalog users``, ``catalog tokens`` and ``catalog audit``: governance from the command line.
+
+Each command is one transaction on the database named by ``--database-url``; changes are audited
+with the actor ``cli:<operating-system user>``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import sys
+from contextlib import contextmanager
+from datetime import timedelta
+
+import click
+
+from catalog.models.auth import ROLES
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+# The same option as catalog.cli's (not imported: `python -m catalog.cli` runs that module as
+# __main__, and importing it back from here would run it twice).
+_db_option = click.option(
+    "--database-url",
+    envvar="CATALOG_DATABASE_URL",
+    help="SQLAlchemy URL of the catalog database (env CATALOG_DATABASE_URL; default: SQLite "
+    "file var/catalog.db).",
+)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli:unknown"
+
+
+@contextmanager
+def _engine(database_url: str | None):
+    """An engine on a database at head, disposed however the command ends."""
+    from catalog import db as catalog_db
+    from catalog.config import Settings
+
+    engine = catalog_db.make_engine(database_url or Settings.from_env().database_url)
+    try:
+        catalog_db.check_at_head(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _scope(database_url: str | None):
+    """One transaction for the command."""
+    from catalog import db as catalog_db
+
+    with _engine(database_url) as engine, \
+            catalog_db.session_scope(catalog_db.make_sessionmaker(engine)) as session:
+        yield session
+
+
+def parse_duration(raw: str | None) -> timedelta | None:
+    """``30d``, ``12h``, ``90m``, ``2w`` or ``45s`` as a timedelta; None for None."""
+    if raw is None:
+        return None
+    m = _DURATION.match(raw.strip())
+    if not m or int(m.group(1)) == 0:
+        raise click.BadParameter("use a positive number and a unit: 45s, 90m, 12h, 30d or 2w",
+                                 param_hint="--expires-in")
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+@click.group()
+def users() -> None:
+    """Manage the users who log in to the catalog's pages."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="The user's role.")
+@click.option("--password", envvar="CATALOG_NEW_PASSWORD", default=None,
+              help="Password (env CATALOG_NEW_PASSWORD); prompted for when omitted.")
+@_db_option
+def users_create(name: str, role: str, password: str | None, database_url: str | None) -> None:
+    """Create a user with a role and a password (at least 10 characters)."""
+    from catalog.services import auth
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _scope(database_url) as s:
+        auth.create_user(s, name, password, role, actor=_actor())
+    click.echo(f"user {name} created with role {role}")
+
+
+@users.command("list")
+@_db_option
+def users_list(database_url: str | None) -> None:
+    """List users: name, role, whether disabled."""
+    from catalog.services import auth
+
+    with _scope(database_url) as s:
+        for u in auth.list_users(s):
+            click.echo(f"{u.name}\t{u.role}\t{'disabled' if u.disabled else 'active'}")
+
+
+@click.group()
+def tokens() -> None:
+    """Manage API tokens for pipelines and scripts."""
+
+
+@tokens.command("create")
+@click.option("--name", required=True, help="A unique name; the audit trail shows token:<name>.")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="The token's role.")
+@click.option("--expires-in", default=None, help="Lifetime such as 30d, 12h or 2w (default: "
+              "no expiry).")
+@_db_option
+def tokens_create(name: str, role: str, expires_in: str | None, database_url: str | None) -> None:
+    """Create a token; it is printed once, as the last line, and stored only as a hash."""
+    from catalog.services import auth
+
+    ttl = parse_duration(expires_in)
+    with _scope(database_url) as s:
+        token, row = auth.create_token(s, name, role, actor=_actor(), expires_in=ttl)
+        expiry = row.expires_at.isoformat() if row.expires_at else "never"
+    click.echo(f"token {name} ({role}, expires {expiry}); store it now, it is not shown again:",
+               err=True)
+    click.echo(token)
+
+
+@tokens.command("revoke")
+@click.argument("name")
+@_db_option
+def tokens_revoke(name: str, database_url: str | None) -> None:
+    """Revoke a token by name, effective at once."""
+    from catalog.services import auth
+
+    with _scope(database_url) as s:
+        auth.revoke_token(s, name, actor=_actor())
+    click.echo(f"token {name} revoked")
+
+
+@tokens.command("list")
+@_db_option
+def tokens_list(database_url: str | None) -> None:
+    """List tokens: name, role, prefix, state, expiry, last use (never the tokens themselves)."""
+    from catalog.models.base import utcnow
+    from catalog.services import auth
+
+    with _scope(database_url) as s:
+        now = utcnow()
+        for t in auth.list_tokens(s):
+            state = ("revoked" if t.revoked_at else
+                     "expired" if t.expires_at and t.expires_at <= now else "active")
+            click.echo("\t".join([
+                t.name, t.role, t.prefix + "...", state,
+                t.expires_at.isoformat() if t.expires_at else "-",
+                t.last_used_at.isoformat() if t.last_used_at else "never"]))
+
+
+@click.group()
+def audit() -> None:
+    """Check and export the audit trail."""
+
+
+@audit.command("verify")
+@_db_option
+def audit_verify(database_url: str | None) -> None:
+    """Walk the hash chain; exit 1 naming the first broken entry."""
+    from catalog.services import audit as svc
+
+    with _scope(database_url) as s:
+        report = svc.verify_chain(s)
+    if not report.ok:
+        click.echo(f"error: audit trail broken at entry {report.broken_seq}: {report.reason} "
+                   f"({report.checked} entries before it verified)", err=True)
+        sys.exit(1)
+    click.echo(f"audit trail intact: {report.checked} entries verified")
+
+
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True, help="JSON lines or CSV.")
+@click.option("--entity-type", default=None, help="Only entries of this entity type.")
+@click.option("--actor", default=None, help="Only entries by this actor.")
+@_db_option
+def audit_export(fmt: str, entity_type: str | None, actor: str | None,
+                 database_url: str | None) -> None:
+    """Write the audit trail to stdout, oldest entry first."""
+    from catalog import db as catalog_db
+    from catalog.services.audit import export_lines
+
+    filters = {"entity_type": entity_type, "entity_key": None, "actor": actor, "since": None,
+               "until": None}
+    with _engine(database_url) as engine:
+        factory = catalog_db.make_sessionmaker(engine)
+        for chunk in export_lines(lambda: catalog_db.session_scope(factory), filters, fmt):
+            click.echo(chunk, nl=False)
+
+
+def register(main: click.Group) -> None:
+    """Add the governance groups to the ``catalog`` command."""
+    for group in (users, tokens, audit):
+        main.add_command(group)
+
+
+
