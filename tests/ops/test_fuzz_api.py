@@ -18,7 +18,7 @@ from tests.factories import ds, run_event, schema
 
 # Examples per operation and generation mode (~30 operations x 2 modes x this many requests):
 # a few in the default suite, many more in the slow one.
-EXAMPLES = 8
+EXAMPLES = 6
 SLOW_EXAMPLES = 60
 
 
