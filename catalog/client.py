@@ -226,10 +226,10 @@ class CatalogClient:
         return self._request("PUT", path, json=json)
 
     def health(self) -> bool:
-        """True when the catalog answers a small read (so its database is up) without error."""
+        """True when the catalog answers ``/healthz`` (so its database is up) without error."""
         try:
-            # The same probe as the Dockerfile's HEALTHCHECK: one page of one namespace.
-            self.get("api/v1/namespaces", limit=1)
+            # The same probe as the Dockerfile's HEALTHCHECK; unauthenticated by design.
+            self.get("healthz")
         except (CatalogUnavailable, CatalogRequestError):
             return False
         return True
