@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> None:
         json.dump(client(**spec), sys.stdout)
         return
 
-    command = "python bench/load_bench.py " + " ".join(argv if argv is not None
-                                                        else sys.argv[1:])
+    command = " ".join(["python bench/load_bench.py",
+                        *(argv if argv is not None else sys.argv[1:])])
     with tempfile.TemporaryDirectory() as tmp, fresh_database("postgresql", Path(tmp)) as url:
         log = Path(tmp) / "gunicorn.log"
         base, proc = start_gunicorn(url, args.workers, log)
