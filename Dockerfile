@@ -2,7 +2,9 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    CATALOG_DATABASE_URL=sqlite:////data/catalog.db
+    CATALOG_DATABASE_URL=sqlite:////data/catalog.db \
+    CATALOG_BIND=0.0.0.0:8000 WEB_CONCURRENCY=4 \
+    CATALOG_REAP_INTERVAL_SECONDS=300
 
 WORKDIR /app
 # The service image leaves out the ranker's torch extra: serving the catalog never needs it.
@@ -17,7 +19,10 @@ RUN pip install . \
 
 USER catalog
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
-    CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/api/v1/namespaces?limit=1', timeout=4)" || exit 1
-# Migrate, then serve; the app refuses a database that is not at the head revision.
-CMD ["sh", "-c", "catalog db upgrade && exec gunicorn --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-4} --access-logfile - 'catalog.app:create_app()'"]
+# /healthz runs a query on the database: 503 (so unhealthy) when the database is down.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1
+# Migrate, then serve with the project's gunicorn settings (catalog/gunicorn_conf.py: workers from
+# WEB_CONCURRENCY, settings checked once with a one-line error, JSON request logs on stderr).
+# gunicorn stops gracefully on SIGTERM, docker's default stop signal.
+CMD ["sh", "-c", "catalog db upgrade && exec gunicorn -c python:catalog.gunicorn_conf"]

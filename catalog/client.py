@@ -226,18 +226,12 @@ class CatalogClient:
         return self._request("PUT", path, json=json)
 
     def health(self) -> bool:
-        """True when the catalog answers a small read without error.
-
-        A 401 or 403 counts as an answer: the catalog is up and merely wants (other)
-        credentials, which is the caller's next problem, not a sign the service is down.
-        """
+        """True when the catalog answers ``/healthz`` (so its database is up) without error."""
         try:
-            # The same probe as the Dockerfile's HEALTHCHECK: one page of one namespace.
-            self.get("api/v1/namespaces", limit=1)
-        except CatalogUnavailable:
+            # The same probe as the Dockerfile's HEALTHCHECK; unauthenticated by design.
+            self.get("healthz")
+        except (CatalogUnavailable, CatalogRequestError):
             return False
-        except CatalogRequestError as exc:
-            return exc.status in (401, 403)
         return True
 
     def _request(self, method: str, path: str, **kwargs) -> Any:

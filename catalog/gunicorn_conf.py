@@ -13,11 +13,21 @@ import os
 import signal
 import sys
 
+
+def _positive(name: str, default: str) -> int:
+    raw = os.environ.get(name) or default
+    if not raw.isdigit() or int(raw) == 0:
+        print(f"error: {name} must be a positive integer, got {raw!r}", file=sys.stderr,
+              flush=True)
+        sys.exit(1)
+    return int(raw)
+
+
 wsgi_app = "catalog.app:create_app()"
 bind = os.environ.get("CATALOG_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+workers = _positive("WEB_CONCURRENCY", "4")
 # A lineage query is cut off by statement_timeout first; this only catches a wedged worker.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+timeout = _positive("GUNICORN_TIMEOUT", "120")
 graceful_timeout = 30
 accesslog = None
 errorlog = "-"

@@ -52,5 +52,7 @@ def bearer(token: str) -> dict:
 def as_admin(app):
     """``app`` with an admin token minted and sent by every ``app.test_client()``; returns it."""
     name = f"test-admin-{secrets.token_hex(4)}"  # unique: several apps may share a database
-    app.test_client_class = client_class(mint_token(app, "admin", name=name))
+    token = mint_token(app, "admin", name=name)
+    app.config["TEST_TOKENS"] = {"admin": token}
+    app.test_client_class = client_class(token)
     return app

@@ -43,8 +43,13 @@ def list_datasets(
 
 
 def get_dataset(session: Session, namespace: str, name: str) -> Dataset:
-    """One dataset or :class:`NotFound`."""
-    return find_dataset(session, namespace, name)
+    """One dataset or :class:`NotFound`, with fields, tags, owners and version loaded at once.
+
+    (Loaded lazily it took a query per field for the field's tags.)
+    """
+    ds = find_dataset(session, namespace, name)
+    return session.scalars(select(Dataset).where(Dataset.id == ds.id)
+                           .options(*_dataset_options())).one()
 
 
 def list_dataset_versions(

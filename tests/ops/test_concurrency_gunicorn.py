@@ -25,7 +25,7 @@ from catalog.models import (
 from tests.catalog.test_ingest_concurrency import THREADS, N, Writers
 from tests.live_server import gunicorn_server
 
-SECONDS = 8.0
+SECONDS = 6.0
 WORKERS = 4
 
 

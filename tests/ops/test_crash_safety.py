@@ -125,7 +125,7 @@ def test_kill_9_during_batch_ingest_keeps_every_acknowledged_event(app, db_url, 
                    for seed in range(WRITERS)]
         for t in threads:
             t.start()
-        time.sleep(3)
+        time.sleep(2)
         server.kill()  # SIGKILL to the master and both workers, mid-batch
         for t in threads:
             t.join(timeout=60)
@@ -196,6 +196,7 @@ def live_sqlite(sqlite_url, tmp_path):
     engine.dispose()
 
 
+@pytest.mark.slow  # ~20 s: a real pipeline run, killed, then run again to the end
 def test_pipeline_killed_mid_step_is_aborted_and_the_next_run_recovers(
         live_sqlite, sqlite_url, tmp_path, runner):
     url, session = live_sqlite
@@ -268,6 +269,7 @@ score_and_report(sys.argv[1], "ranker", CatalogClient(sys.argv[2]), k=3)
 """
 
 
+@pytest.mark.slow  # ~15 s: trains a tiny model first
 def test_scoring_killed_mid_write_registers_nothing_and_reruns(live_sqlite, sqlite_url,
                                                                tmp_path, runner):
     from catalog.client import CatalogClient
