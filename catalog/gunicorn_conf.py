@@ -4,12 +4,14 @@ Checks the configuration and the database once in the master before any worker s
 setting is one line on stderr and exit status 1 instead of every worker failing to boot with a
 traceback. Workers mark themselves as stopping on SIGTERM, so ``/readyz`` turns 503 while they
 finish their last requests. Request lines come from the app (JSON); gunicorn's own access log is
-off because it would repeat them with query strings, which may hold tokens.
+off because it would repeat them with query strings, which may hold tokens. Workers share one
+cookie-signing key (see below).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 
@@ -22,6 +24,11 @@ def _positive(name: str, default: str) -> int:
         sys.exit(1)
     return int(raw)
 
+
+# Every worker must sign session cookies (logins, CSRF tokens) with the same key, or a form served
+# by one worker fails when posted to another. Without CATALOG_SECRET_KEY, the master draws one
+# before forking: shared by this server's workers, new at each restart (logins then end).
+os.environ.setdefault("CATALOG_SECRET_KEY", secrets.token_hex(32))
 
 wsgi_app = "catalog.app:create_app()"
 bind = os.environ.get("CATALOG_BIND", "0.0.0.0:8000")

@@ -72,3 +72,24 @@ def test_gunicorn_workers_with_concurrent_writers(app, db_url, session, tmp_path
     assert len(writers.completed) >= THREADS  # the bound left time for real contention
     check_consistent(session, writers)
     assert "Traceback" not in log
+
+
+def test_login_holds_across_gunicorn_workers(app, db_url, tmp_path, monkeypatch):
+    """Without CATALOG_SECRET_KEY every worker must still sign cookies with one key."""
+    import requests
+
+    from catalog.db import session_scope
+    from catalog.services import auth as auth_svc
+
+    monkeypatch.delenv("CATALOG_SECRET_KEY", raising=False)
+    with session_scope(app.extensions["catalog"].sessions) as s:
+        auth_svc.create_user(s, "vera", "a long enough password", "viewer", actor="test-setup")
+    with gunicorn_server(db_url, tmp_path, workers=WORKERS) as server:
+        r = requests.post(server.url + "/login", timeout=30,
+                          json={"name": "vera", "password": "a long enough password"})
+        assert r.status_code == 200, r.text
+        cookies = r.cookies
+        # A new connection per request: the requests spread over the workers.
+        codes = [requests.get(server.url + "/api/v1/namespaces", cookies=cookies, timeout=30,
+                              headers={"Connection": "close"}).status_code for _ in range(16)]
+    assert codes == [200] * 16
