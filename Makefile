@@ -24,7 +24,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
-# Migrate, serve, and run the demo loop (synthetic data -> feature pipeline) into the catalog.
+# Migrate, serve, and run the demo loop (synthetic data -> pipeline -> train -> promote -> score ->
+# feedback) into the catalog; prints an admin login and token.
 run: install
 	mkdir -p var
 	$(BIN)/catalog db upgrade
