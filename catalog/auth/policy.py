@@ -96,6 +96,8 @@ POLICY: dict[str, str | dict[str, str]] = {
     "web_trace.dataset_trace": READ,
     "web_trace.model_trace": READ,
     "web_health.health": READ,
+    "web_pipelines.pipelines": READ,
+    "web_pipelines.start_run": PIPELINES_RUN,
 }
 
 

@@ -160,14 +160,26 @@ def start_run(
     token, _ = auth.create_token(session, f"worker:{run_id}", "pipeline", actor=actor,
                                  expires_in=WORKER_TOKEN_TTL)
     env = {**os.environ, "CATALOG_TOKEN": token}
+    _reap_workers()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    _WORKERS.append(proc)
     execution = PipelineExecution(pipeline=name, run_uuid=run_id, params=params, pid=proc.pid,
                                   log_path=str(log_path), created_at=now)
     session.add(execution)
     session.flush()
     return execution
+
+
+# Workers this process started and has not yet seen exit: kept so that each is waited for
+# (no zombie processes) and no Popen is dropped while its child still runs.
+_WORKERS: list[subprocess.Popen] = []
+
+
+def _reap_workers() -> None:
+    """Wait for (reap) the workers that have exited since the last call."""
+    _WORKERS[:] = [p for p in _WORKERS if p.poll() is None]
 
 
 def list_executions(session: Session, name: str, limit: int, offset: int):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, request
 
 # Blueprint modules under catalog.web, in registration order.
-_MODULES = ("home", "datasets", "jobs", "models", "lineage", "trace", "health")
+_MODULES = ("home", "datasets", "jobs", "models", "pipelines", "lineage", "trace", "health")
 
 # Scripts and styles come from our own static files only: user text can never become code.
 CSP = (
