@@ -135,6 +135,21 @@ def fresh_database(backend: str, tmp: Path):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def bench_token(url: str, role: str = "admin") -> str:
+    """A fresh API token of ``role`` in the database at ``url``: every API request needs one."""
+    from catalog.db import make_engine, make_sessionmaker, session_scope
+    from catalog.services import auth
+
+    engine = make_engine(url)
+    try:
+        with session_scope(make_sessionmaker(engine)) as s:
+            token, _ = auth.create_token(s, f"bench-{role}-{uuid.uuid4().hex[:6]}", role,
+                                         actor="bench")
+    finally:
+        engine.dispose()
+    return token
+
+
 @contextlib.contextmanager
 def live_server(url: str, server: str, workers: int, log: Path | None = None,
                 worker_class: str = "sync", worker_threads: int = 1):
