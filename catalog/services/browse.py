@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from catalog.errors import NotFound
@@ -12,6 +12,7 @@ from catalog.models import (
     DatasetVersion,
     Job,
     JobVersion,
+    LineageEvent,
     Namespace,
     Run,
     RunIO,
@@ -52,7 +53,8 @@ def list_namespaces(session: Session, limit: int, offset: int) -> tuple[list[Nam
     return list(rows), _count(session, query)
 
 
-def _dataset_options():
+def dataset_options():
+    """Loader options for what ``shapes.dataset_json`` reads of a dataset, in two statements."""
     # Two statements: the dataset with its namespace, source, current version, tags and owners
     # (a dataset has a handful of each, so their product stays small), then its fields with
     # their tags. Fields are kept apart: joined to tags x owners they would multiply.
@@ -71,7 +73,7 @@ def list_datasets(
     ns = find_namespace(session, namespace)
     query = select(Dataset).where(Dataset.namespace_id == ns.id)
     rows = session.scalars(
-        query.options(*_dataset_options()).order_by(Dataset.name).limit(limit).offset(offset)
+        query.options(*dataset_options()).order_by(Dataset.name).limit(limit).offset(offset)
     ).unique().all()
     return list(rows), _count(session, query)
 
@@ -79,14 +81,14 @@ def list_datasets(
 def get_dataset(session: Session, namespace: str, name: str) -> Dataset:
     """One dataset or :class:`NotFound`, with fields, tags, owners and version loaded at once.
 
-    Two statements whatever the dataset holds (see ``_dataset_options``). (Loaded lazily it took
+    Two statements whatever the dataset holds (see ``dataset_options``). (Loaded lazily it took
     a query per field for the field's tags.)
     """
     ds = session.scalars(
         select(Dataset)
         .join(Namespace, Dataset.namespace_id == Namespace.id)
         .where(Namespace.name == namespace, Dataset.name == name)
-        .options(*_dataset_options())
+        .options(*dataset_options())
     ).unique().one_or_none()
     if ds is None:
         find_dataset(session, namespace, name)  # raises NotFound, naming the dataset
@@ -211,3 +213,24 @@ def run_io_map(session: Session, runs: list[Run]) -> dict[int, list[RunIO]]:
         for io in rows:
             out[io.run_id].append(io)
     return out
+
+
+def list_event_payloads(
+    session: Session, before, after, limit: int, offset: int
+) -> tuple[list[str], int]:
+    """Raw events newest first, as the JSON text the database holds, and the total count.
+
+    The text goes out as it is: decoding each payload only to encode it again was most of the
+    endpoint's CPU time.
+    """
+    query = select(cast(LineageEvent.payload, Text))
+    if before:
+        query = query.where(LineageEvent.event_time <= before)
+    if after:
+        query = query.where(LineageEvent.event_time >= after)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(
+        query.order_by(LineageEvent.event_time.desc(), LineageEvent.id.desc())
+        .limit(limit).offset(offset)
+    ).all()
+    return list(rows), total
