@@ -33,7 +33,10 @@ class Statements:
     def __init__(self, app):
         self.n = 0
         state = app.extensions["catalog"]
-        for engine in {state.engine, state.read_engine}:
+        # On PostgreSQL the read engine is the writers' with other options, sharing its events.
+        engines = {state.engine} | ({state.read_engine}
+                                    if state.read_engine.pool is not state.engine.pool else set())
+        for engine in engines:
             event.listen(engine, "before_cursor_execute", self._count)
 
     def _count(self, *_args):

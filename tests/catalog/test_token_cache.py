@@ -40,7 +40,11 @@ def _count_token_lookups(app):
         if "api_tokens" in statement:
             seen.append(statement)
 
-    for engine in {app.extensions["catalog"].engine, app.extensions["catalog"].read_engine}:
+    state = app.extensions["catalog"]
+    # On PostgreSQL the read engine is the writers' with other options, sharing its events.
+    engines = {state.engine} | ({state.read_engine}
+                                if state.read_engine.pool is not state.engine.pool else set())
+    for engine in engines:
         event.listen(engine, "before_cursor_execute", on_execute)
     return seen
 
