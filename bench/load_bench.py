@@ -203,8 +203,10 @@ def _machine() -> str:
 
 
 def append_results(command: str, args, s: dict, load_before: str, load_after: str) -> None:
-    met = (s["errors"] == 0 and s["not_sent"] == 0 and s["all"]["p95"] <= 100
-           and s["rps"] >= 0.95 * args.rate)
+    held = (s["errors"] == 0 and s["not_sent"] == 0 and s["all"]["p95"] <= 100
+            and s["rps"] >= 0.95 * args.rate)
+    # The target is 200 req/s: holding p95 at a lower rate is reported, never called "met".
+    met = held and args.rate >= 200
     lines = [
         "",
         f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command}`",
@@ -223,7 +225,9 @@ def append_results(command: str, args, s: dict, load_before: str, load_after: st
     lines += ["", f"Achieved {s['rps']} req/s ({s['requests']} of {s['planned']} planned "
               f"requests sent; {s['not_sent']} dropped as over 5 s late), {s['errors']} errors. "
               "Target (200 req/s, "
-              f"0 errors, p95 <= 100 ms): **{'met' if met else 'not met'}**."]
+              f"0 errors, p95 <= 100 ms): **{'met' if met else 'not met'}**"
+              + (f" (0 errors and p95 <= 100 ms held at {args.rate:g} req/s)."
+                 if held and not met else ".")]
     if s["error_samples"]:
         lines.append(f"First errors: {', '.join(s['error_samples'])}.")
     text = RESULTS.read_text()
