@@ -34,7 +34,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from catalog_bench import _free_port, fresh_database, make_events  # noqa: E402
+from catalog_bench import _free_port, bench_token, fresh_database, make_events  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -67,10 +67,11 @@ def start_gunicorn(url: str, workers: int, log: Path) -> tuple[str, subprocess.P
         time.sleep(0.1)
 
 
-def seed(base: str, runs: int) -> dict:
+def seed(base: str, runs: int, token: str) -> dict:
     """Load ``runs`` runs in batches; the names the read mix will ask for."""
     events = make_events(runs, seed=11)
     with requests.Session() as s:
+        s.headers["Authorization"] = f"Bearer {token}"
         for lo in range(0, len(events), 250):
             r = s.post(f"{base}/api/v1/lineage/batch", json=events[lo:lo + 250], timeout=120)
             r.raise_for_status()
@@ -100,7 +101,7 @@ def _reads(targets: dict, rng: random.Random) -> str:
 
 
 def client(base: str, targets: dict, seconds: float, rate: float, read_share: float,
-           concurrency: int) -> dict:
+           concurrency: int, token: str) -> dict:
     """Send the load; latencies (ms, from when each request was due) and errors by kind."""
     rng = random.Random(3)
     total = int(seconds * rate)
@@ -123,6 +124,8 @@ def client(base: str, targets: dict, seconds: float, rate: float, read_share: fl
 
     def worker() -> None:
         with requests.Session() as s:
+            # One token for reads and writes, as one pipeline's client would send.
+            s.headers["Authorization"] = f"Bearer {token}"
             while True:
                 with lock:
                     i = next(nxt, None)
@@ -200,8 +203,10 @@ def _machine() -> str:
 
 
 def append_results(command: str, args, s: dict, load_before: str, load_after: str) -> None:
-    met = (s["errors"] == 0 and s["not_sent"] == 0 and s["all"]["p95"] <= 100
-           and s["rps"] >= 0.95 * args.rate)
+    held = (s["errors"] == 0 and s["not_sent"] == 0 and s["all"]["p95"] <= 100
+            and s["rps"] >= 0.95 * args.rate)
+    # The target is 200 req/s: holding p95 at a lower rate is reported, never called "met".
+    met = held and args.rate >= 200
     lines = [
         "",
         f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command}`",
@@ -220,7 +225,9 @@ def append_results(command: str, args, s: dict, load_before: str, load_after: st
     lines += ["", f"Achieved {s['rps']} req/s ({s['requests']} of {s['planned']} planned "
               f"requests sent; {s['not_sent']} dropped as over 5 s late), {s['errors']} errors. "
               "Target (200 req/s, "
-              f"0 errors, p95 <= 100 ms): **{'met' if met else 'not met'}**."]
+              f"0 errors, p95 <= 100 ms): **{'met' if met else 'not met'}**"
+              + (f" (0 errors and p95 <= 100 ms held at {args.rate:g} req/s)."
+                 if held and not met else ".")]
     if s["error_samples"]:
         lines.append(f"First errors: {', '.join(s['error_samples'])}.")
     text = RESULTS.read_text()
@@ -256,11 +263,12 @@ def main(argv: list[str] | None = None) -> None:
         log = Path(tmp) / "gunicorn.log"
         base, proc = start_gunicorn(url, args.workers, log)
         try:
-            targets = seed(base, args.seed_runs)
+            token = bench_token(url, "pipeline")
+            targets = seed(base, args.seed_runs, token)
             load_before = _loadavg()
             spec = {"base": base, "targets": targets, "seconds": args.seconds,
                     "rate": args.rate, "read_share": args.read_share,
-                    "concurrency": args.concurrency}
+                    "concurrency": args.concurrency, "token": token}
             done = subprocess.run([sys.executable, __file__, "--client", json.dumps(spec)],
                                   capture_output=True, text=True, check=True)
             load_after = _loadavg()

@@ -12,7 +12,8 @@ DEFAULT_SQLITE = "sqlite:///" + str(Path.cwd() / "var" / "catalog.db")
 
 
 # Settings where 0 is meaningful (it switches the feature off); every other integer is positive.
-ZERO_MEANS_OFF = frozenset({"statement_timeout_ms", "reap_interval_seconds"})
+ZERO_MEANS_OFF = frozenset({"statement_timeout_ms", "reap_interval_seconds",
+                            "token_cache_seconds"})
 
 
 def _int(name: str, raw: str, minimum: int = 1) -> int:
@@ -54,6 +55,9 @@ class Settings:
     stale_run_seconds: int = 6 * 3600
     # How often each server process reaps stale runs (seconds; 0 = only `catalog runs reap`).
     reap_interval_seconds: int = 0
+    # How long a process trusts a bearer token it verified before asking the database again
+    # (seconds; 0 = ask on every request). A revoked token keeps working this long at most.
+    token_cache_seconds: int = 30
     # Where pipeline runs started through the API keep their files.
     work_dir: str = str(Path.cwd() / "var" / "work")
     # URL workers use to report back; default: the URL the request came in on.

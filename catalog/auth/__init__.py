@@ -11,14 +11,17 @@ from __future__ import annotations
 import secrets
 from urllib.parse import quote
 
-from flask import Flask, g, redirect, request, session
+from flask import Flask, current_app, g, redirect, request, session
 
 from catalog.auth.policy import PUBLIC, required_permission, role_allows
+from catalog.auth.token_cache import TokenCache
 from catalog.errors import Forbidden, Unauthorized
 from catalog.services import auth as auth_svc
 from catalog.services.auth import Principal
 
 ANONYMOUS = Principal("anonymous", "viewer", "anonymous")
+# Where the app keeps its TokenCache (one per app, so apps on different databases never mix).
+TOKEN_CACHE = "catalog_token_cache"
 
 
 def _bearer() -> str | None:
@@ -32,21 +35,39 @@ def _bearer() -> str | None:
     return value.strip()
 
 
+def token_cache(app: Flask | None = None) -> TokenCache:
+    """The app's cache of verified bearer tokens (see :mod:`catalog.auth.token_cache`)."""
+    return (app or current_app).extensions[TOKEN_CACHE]
+
+
+def _token_principal(token: str) -> Principal:
+    """The principal of a bearer token: from this process's cache, else from the database."""
+    from catalog.api.common import db_session, read_session
+
+    cache = token_cache()
+    digest = auth_svc.hash_token(token)
+    hit, principal = cache.get(digest)
+    if hit and principal is not None:
+        return principal
+    if not hit:
+        with read_session() as s:
+            found = auth_svc.verify_token(s, token)
+        if found is not None:
+            if found.stale:
+                with db_session() as s:
+                    auth_svc.touch_token(s, found.token_id)
+            cache.put(digest, found.principal, found.expires_at)
+            return found.principal
+    raise Unauthorized("the token is unknown, expired or revoked")
+
+
 def authenticate() -> Principal | None:
     """The caller, from a bearer token or the session cookie; None without credentials."""
-    from catalog.api.common import db_session, read_session
+    from catalog.api.common import read_session
 
     token = _bearer()
     if token is not None:
-        with read_session() as s:
-            found = auth_svc.authenticate_token(s, token)
-        if found is None:
-            raise Unauthorized("the token is unknown, expired or revoked")
-        principal, touch = found
-        if touch is not None:
-            with db_session() as s:
-                auth_svc.touch_token(s, touch)
-        return principal
+        return _token_principal(token)
     uid = session.get("uid")
     if isinstance(uid, int):
         with read_session() as s:
@@ -108,6 +129,7 @@ def register_auth(app: Flask) -> None:
 
     settings = app.extensions["catalog"].settings
     app.secret_key = settings.secret_key or secrets.token_hex(32)
+    app.extensions[TOKEN_CACHE] = TokenCache(settings.token_cache_seconds)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.register_blueprint(bp)
     app.before_request(authorize_request)

@@ -208,13 +208,20 @@ def revoke_token(session: Session, name: str, *, actor: str) -> ApiToken:
     return row
 
 
-def authenticate_token(session: Session, token: str) -> tuple[Principal, int | None] | None:
-    """The principal a bearer token stands for, or None if unknown, revoked or expired.
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A bearer token found valid: whom it stands for, and what a cache must know about it."""
 
-    Also returns the token's id when its last use should be recorded (at most once a minute):
-    the caller does that with :func:`touch_token` in a write transaction, so that ordinary
-    reads stay read-only.
-    """
+    principal: Principal
+    token_id: int
+    # When the token stops working (None: never); a cached verification must check it on use.
+    expires_at: datetime | None
+    # True when its last use is older than LAST_USED_RESOLUTION_S and should be written.
+    stale: bool
+
+
+def verify_token(session: Session, token: str) -> VerifiedToken | None:
+    """The token's row as a :class:`VerifiedToken`, or None if unknown, revoked or expired."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
@@ -224,7 +231,21 @@ def authenticate_token(session: Session, token: str) -> tuple[Principal, int | N
         return None
     stale = row.last_used_at is None or (
         (now - row.last_used_at).total_seconds() > LAST_USED_RESOLUTION_S)
-    return Principal(f"token:{row.name}", row.role, "token"), row.id if stale else None
+    return VerifiedToken(Principal(f"token:{row.name}", row.role, "token"), row.id,
+                         row.expires_at, stale)
+
+
+def authenticate_token(session: Session, token: str) -> tuple[Principal, int | None] | None:
+    """The principal a bearer token stands for, or None if unknown, revoked or expired.
+
+    Also returns the token's id when its last use should be recorded (at most once a minute):
+    the caller does that with :func:`touch_token` in a write transaction, so that ordinary
+    reads stay read-only.
+    """
+    found = verify_token(session, token)
+    if found is None:
+        return None
+    return found.principal, found.token_id if found.stale else None
 
 
 def touch_token(session: Session, token_id: int) -> None:

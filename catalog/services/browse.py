@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from catalog.errors import NotFound
-from catalog.models import Dataset, DatasetField, DatasetVersion, Job, Namespace, Run, RunIO
+from catalog.models import (
+    Dataset,
+    DatasetField,
+    DatasetVersion,
+    Job,
+    JobVersion,
+    LineageEvent,
+    Namespace,
+    Run,
+    RunIO,
+)
 from catalog.services.common import find_dataset, find_job, find_namespace
 
 
 def _count(session: Session, query) -> int:
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+
+
+def _page_with_total(
+    session: Session, query, limit: int, offset: int, not_found
+) -> tuple[list, int]:
+    """One page of ``query``'s entities and the total count, in one statement.
+
+    The total rides along on every row (``count(*) over ()``). An empty page says nothing, so
+    then ``not_found()`` checks the parent exists (raising NotFound) and the total is counted.
+    """
+    rows = session.execute(
+        query.add_columns(func.count().over().label("total")).limit(limit).offset(offset)
+    ).all()
+    if rows:
+        return [r[0] for r in rows], rows[0][-1]
+    not_found()
+    return [], _count(session, query) if offset else 0
+
+
+# What the JSON shapes read of a dataset's current version (its schema and facets can be large).
+_VERSION_SUMMARY = (DatasetVersion.uuid, DatasetVersion.version, DatasetVersion.row_count,
+                    DatasetVersion.lifecycle_state)
 
 
 def list_namespaces(session: Session, limit: int, offset: int) -> tuple[list[Namespace], int]:
@@ -21,12 +53,16 @@ def list_namespaces(session: Session, limit: int, offset: int) -> tuple[list[Nam
     return list(rows), _count(session, query)
 
 
-def _dataset_options():
+def dataset_options():
+    """Loader options for what ``shapes.dataset_json`` reads of a dataset, in two statements."""
+    # Two statements: the dataset with its namespace, source, current version, tags and owners
+    # (a dataset has a handful of each, so their product stays small), then its fields with
+    # their tags. Fields are kept apart: joined to tags x owners they would multiply.
     return (
-        selectinload(Dataset.fields).selectinload(DatasetField.tags),
-        selectinload(Dataset.tags),
-        selectinload(Dataset.owners),
-        selectinload(Dataset.current_version),
+        selectinload(Dataset.fields).joinedload(DatasetField.tags),
+        joinedload(Dataset.tags),
+        joinedload(Dataset.owners),
+        joinedload(Dataset.current_version).load_only(*_VERSION_SUMMARY),
     )
 
 
@@ -37,34 +73,43 @@ def list_datasets(
     ns = find_namespace(session, namespace)
     query = select(Dataset).where(Dataset.namespace_id == ns.id)
     rows = session.scalars(
-        query.options(*_dataset_options()).order_by(Dataset.name).limit(limit).offset(offset)
-    ).all()
+        query.options(*dataset_options()).order_by(Dataset.name).limit(limit).offset(offset)
+    ).unique().all()
     return list(rows), _count(session, query)
 
 
 def get_dataset(session: Session, namespace: str, name: str) -> Dataset:
     """One dataset or :class:`NotFound`, with fields, tags, owners and version loaded at once.
 
-    (Loaded lazily it took a query per field for the field's tags.)
+    Two statements whatever the dataset holds (see ``dataset_options``). (Loaded lazily it took
+    a query per field for the field's tags.)
     """
-    ds = find_dataset(session, namespace, name)
-    return session.scalars(select(Dataset).where(Dataset.id == ds.id)
-                           .options(*_dataset_options())).one()
+    ds = session.scalars(
+        select(Dataset)
+        .join(Namespace, Dataset.namespace_id == Namespace.id)
+        .where(Namespace.name == namespace, Dataset.name == name)
+        .options(*dataset_options())
+    ).unique().one_or_none()
+    if ds is None:
+        find_dataset(session, namespace, name)  # raises NotFound, naming the dataset
+    return ds
 
 
 def list_dataset_versions(
     session: Session, namespace: str, name: str, limit: int, offset: int
 ) -> tuple[list[DatasetVersion], int]:
-    """Versions of a dataset, newest first, and the total count."""
-    ds = find_dataset(session, namespace, name)
-    query = select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
-    rows = session.scalars(
-        query.options(selectinload(DatasetVersion.run))
+    """Versions of a dataset, newest first, and the total count: one statement per page."""
+    query = (
+        select(DatasetVersion)
+        .join(DatasetVersion.dataset)
+        .join(Namespace, Dataset.namespace_id == Namespace.id)
+        .where(Namespace.name == namespace, Dataset.name == name)
+        .options(contains_eager(DatasetVersion.dataset),
+                 joinedload(DatasetVersion.run).load_only(Run.uuid, Run.state))
         .order_by(DatasetVersion.version.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), _count(session, query)
+    )
+    return _page_with_total(session, query, limit, offset,
+                            lambda: find_dataset(session, namespace, name))
 
 
 def get_dataset_version(session: Session, namespace: str, name: str, version: str):
@@ -122,38 +167,70 @@ def get_job(session: Session, namespace: str, name: str) -> tuple[Job, Run | Non
 
 
 def list_runs(session: Session, namespace: str, name: str, limit: int, offset: int):
-    """Runs of a job, newest first, and the total count."""
-    job = find_job(session, namespace, name)
-    query = select(Run).where(Run.job_id == job.id)
-    rows = session.scalars(
-        query.options(selectinload(Run.job_version))
-        .order_by(Run.created_at.desc(), Run.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return list(rows), _count(session, query)
+    """Runs of a job, newest first, and the total count: one statement per page."""
+    query = (
+        select(Run)
+        .join(Run.job)
+        .join(Namespace, Job.namespace_id == Namespace.id)
+        .where(Namespace.name == namespace, Job.name == name)
+        .options(contains_eager(Run.job).contains_eager(Job.namespace),
+                 joinedload(Run.job_version).load_only(JobVersion.uuid))
+        .order_by(Run.created_at.desc(), Run.id.desc())
+    )
+    return _page_with_total(session, query, limit, offset,
+                            lambda: find_job(session, namespace, name))
+
+
+def _run_io_query():
+    # The dataset (namespace and source ride along: lazy="joined") without its facets, and the
+    # version's identity only: what the shapes and pages show of a run's inputs and outputs.
+    return select(RunIO).options(
+        joinedload(RunIO.dataset).load_only(Dataset.name, Dataset.namespace_id,
+                                            Dataset.source_id),
+        joinedload(RunIO.dataset_version).load_only(DatasetVersion.uuid, DatasetVersion.version),
+    )
 
 
 def get_run(session: Session, run_id: str) -> tuple[Run, list[RunIO]]:
-    """One run with the dataset versions it read and wrote, or :class:`NotFound`."""
-    run = session.scalar(select(Run).where(Run.uuid == run_id))
+    """One run with the dataset versions it read and wrote, or :class:`NotFound` (2 statements)."""
+    run = session.scalar(select(Run).where(Run.uuid == run_id)
+                         .options(joinedload(Run.job_version).load_only(JobVersion.uuid)))
     if run is None:
         raise NotFound(f"run {run_id} not found", field="runId")
     io = session.scalars(
-        select(RunIO)
-        .where(RunIO.run_id == run.id)
-        .options(selectinload(RunIO.dataset_version))
-        .order_by(RunIO.direction, RunIO.id)
+        _run_io_query().where(RunIO.run_id == run.id).order_by(RunIO.direction, RunIO.id)
     ).all()
     return run, list(io)
 
 
 def run_io_map(session: Session, runs: list[Run]) -> dict[int, list[RunIO]]:
-    """Run I/O of several runs in one query."""
+    """Run I/O of several runs in one statement."""
     out: dict[int, list[RunIO]] = {r.id: [] for r in runs}
     if runs:
         rows = session.scalars(
-            select(RunIO).where(RunIO.run_id.in_(list(out)))
-            .options(selectinload(RunIO.dataset_version)).order_by(RunIO.id)
+            _run_io_query().where(RunIO.run_id.in_(list(out))).order_by(RunIO.id)
         ).all()
         for io in rows:
             out[io.run_id].append(io)
     return out
+
+
+def list_event_payloads(
+    session: Session, before, after, limit: int, offset: int
+) -> tuple[list[str], int]:
+    """Raw events newest first, as the JSON text the database holds, and the total count.
+
+    The text goes out as it is: decoding each payload only to encode it again was most of the
+    endpoint's CPU time.
+    """
+    query = select(cast(LineageEvent.payload, Text))
+    if before:
+        query = query.where(LineageEvent.event_time <= before)
+    if after:
+        query = query.where(LineageEvent.event_time >= after)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(
+        query.order_by(LineageEvent.event_time.desc(), LineageEvent.id.desc())
+        .limit(limit).offset(offset)
+    ).all()
+    return list(rows), total

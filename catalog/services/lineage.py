@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, union
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from catalog import lineage_queries as q
 from catalog.errors import BadRequest, NotFound
@@ -26,10 +26,12 @@ from catalog.models import (
     DatasetField,
     DatasetVersion,
     Job,
+    JobVersion,
     Namespace,
     Run,
 )
 from catalog.models.lineage import DATASET, JOB
+from catalog.services.browse import dataset_options
 
 _KIND_TYPE = {DATASET: "DATASET", JOB: "JOB"}
 _KIND_PREFIX = {DATASET: "dataset", JOB: "job"}
@@ -193,16 +195,9 @@ def _datasets(session: Session, ids) -> dict[int, Dataset]:
     out: dict[int, Dataset] = {}
     for chunk in _chunks(ids):
         stmt = (
-            select(Dataset)
-            .where(Dataset.id.in_(chunk))
-            .options(
-                selectinload(Dataset.fields).selectinload(DatasetField.tags),
-                selectinload(Dataset.tags),
-                selectinload(Dataset.owners),
-                selectinload(Dataset.current_version),
-            )
+            select(Dataset).where(Dataset.id.in_(chunk)).options(*dataset_options())
         )
-        out.update((d.id, d) for d in session.scalars(stmt))
+        out.update((d.id, d) for d in session.scalars(stmt).unique())
     return out
 
 
@@ -214,7 +209,7 @@ def _jobs(session: Session, ids) -> tuple[dict[int, Job], dict[int, Run]]:
         stmt = (
             select(Job)
             .where(Job.id.in_(chunk))
-            .options(selectinload(Job.current_version), selectinload(Job.parent))
+            .options(joinedload(Job.current_version), joinedload(Job.parent).load_only(Job.name))
         )
         jobs.update((j.id, j) for j in session.scalars(stmt))
         # Latest = most recently created, ties broken by id (two runs created in one instant).
@@ -229,7 +224,8 @@ def _jobs(session: Session, ids) -> tuple[dict[int, Job], dict[int, Run]]:
             .subquery()
         )
         latest = select(rank.c.id).where(rank.c.rank == 1)
-        stmt = select(Run).where(Run.id.in_(latest)).options(selectinload(Run.job_version))
+        stmt = select(Run).where(Run.id.in_(latest)).options(
+            joinedload(Run.job_version).load_only(JobVersion.uuid))
         runs.update((r.job_id, r) for r in session.scalars(stmt))
     return jobs, runs
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from catalog.app import create_app
+from catalog.auth import token_cache
 from catalog.client import CatalogRequestError
 from catalog.db import session_scope
 from catalog.models import ApiToken, AuditEntry
@@ -40,6 +41,9 @@ def test_token_is_stored_hashed_and_works_until_revoked(app, anon_client, sessio
     assert used is not None
     with _write(app) as s:
         auth.revoke_token(s, "etl", actor="alice")
+    # A process trusts a token it verified for the cache's TTL (test_token_cache.py pins that);
+    # once the database is asked again, the revoked token is refused.
+    token_cache(app).clear()
     r = anon_client.get("/api/v1/namespaces", headers=_bearer(token))
     assert r.status_code == 401 and "revoked" in r.get_json()["message"]
     session.rollback()
