@@ -98,6 +98,7 @@ POLICY: dict[str, str | dict[str, str]] = {
     "web_health.health": READ,
     "web_pipelines.pipelines": READ,
     "web_pipelines.start_run": PIPELINES_RUN,
+    "web_audit.audit_page": AUDIT_READ,
 }
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from flask import Flask, request
 
 # Blueprint modules under catalog.web, in registration order.
-_MODULES = ("home", "datasets", "jobs", "models", "pipelines", "lineage", "trace", "health")
+_MODULES = ("home", "datasets", "jobs", "models", "pipelines", "lineage", "trace", "health",
+            "audit")
 
 # Scripts and styles come from our own static files only: user text can never become code.
 CSP = (
@@ -34,6 +35,7 @@ def register_web(app: Flask) -> None:
     )
     app.jinja_env.filters.update(when=common.when, pretty=common.pretty)
     app.jinja_env.globals["duration"] = common.duration
+    app.jinja_env.globals["may"] = common.may
 
     @app.after_request
     def _page_headers(response):

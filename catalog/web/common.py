@@ -39,6 +39,16 @@ def check_csrf() -> None:
                                "stale or the session expired). Reload the page and try again.")
 
 
+def may(permission: str) -> bool:
+    """Whether the signed-in caller holds ``permission`` (pages hide what they cannot use)."""
+    from flask import g
+
+    from catalog.auth.policy import role_allows
+
+    principal = g.get("principal")
+    return principal is not None and role_allows(principal.role, permission)
+
+
 # --- URLs -----------------------------------------------------------------------------------------
 
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from flask import g, redirect, render_template, request
 
-from catalog.auth.policy import PIPELINES_RUN, role_allows
+from catalog.auth.policy import PIPELINES_RUN
 from catalog.errors import ValidationFailed
 from catalog.services import pipelines as svc
 from catalog.web.common import (
     check_csrf,
     db_session,
+    may,
     page_blueprint,
     read_session,
     run_url,
@@ -23,11 +24,6 @@ bp = page_blueprint("web_pipelines", __name__)
 RECENT_RUNS = 20
 
 
-def _may_run() -> bool:
-    principal = g.get("principal")
-    return principal is not None and role_allows(principal.role, PIPELINES_RUN)
-
-
 def _render(errors: dict | None = None, form: dict | None = None, status: int = 200):
     with read_session() as session:
         pipelines = svc.describe()
@@ -35,7 +31,7 @@ def _render(errors: dict | None = None, form: dict | None = None, status: int = 
                 for p in pipelines}
         page = render_template("pipelines.html", pipelines=pipelines, runs=runs,
                                job_namespace=svc.JOB_NAMESPACE, sources=svc.SOURCES,
-                               may_run=_may_run(), errors=errors or {}, form=form or {})
+                               may_run=may(PIPELINES_RUN), errors=errors or {}, form=form or {})
     return page, status
 
 
