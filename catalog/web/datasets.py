@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import g, redirect, render_template, request, url_for
 
 from catalog.errors import ValidationFailed
-from catalog.services import stewardship
+from catalog.services import classification, stewardship
 from catalog.services.dataset_view import dataset_by_path, dataset_view, version_by_number
 from catalog.services.schema_diff import diff_schemas
 from catalog.web.common import (
@@ -46,6 +46,7 @@ def _render(session, ds, rest: str, *, errors=None, form=None, saved=None, statu
         tags_text=", ".join(t.name for t in ds.tags),
         graph_node=f"dataset:{ds.namespace.name}:{ds.name}",
         depth=int_param("depth", 2, 1, 20),
+        classes=classification.describe(session, ds.namespace.name, ds.name),
     )
     return html, status
 

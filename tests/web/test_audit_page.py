@@ -76,3 +76,23 @@ def test_only_auditors_and_admins_see_the_trail(client, client_as):
     for role in ("viewer", "steward", "pipeline"):
         r = client_as(role).get("/audit")
         assert r.status_code == 403 and "audit.read" in _text(r), role
+
+
+def test_dataset_page_shows_own_and_inherited_sensitivity_tags(client):
+    from tests.catalog.test_governance import _setup_lineage, _tag
+
+    _setup_lineage(client)
+    assert _tag(client, "raw_users", "user_id", "pii.user_id").status_code == 200
+    assert _tag(client, "raw_users", "email", "pii.email").status_code == 200
+    raw = _text(client.get("/datasets/shop/raw_users"))
+    section = raw[raw.index('id="sensitivity-h"'):]
+    assert "<code>email</code></th>\n<td><span class=\"chip\">pii.email</span>" in section
+    derived = _text(client.get("/datasets/shop/user_scores"))
+    section = derived[derived.index('id="sensitivity-h"'):derived.index("</section>",
+                                                                        derived.index('id="sensitivity-h"'))]
+    # Inherited two hops away, named with its source column; masked/aggregated columns carry none.
+    assert ('<span class="chip">pii.user_id</span> from <a href="/datasets/shop/raw_users">'
+            'raw_users</a>.<code>user_id</code>') in section
+    assert "<code>score</code>" not in section
+    clean = _text(client.get("/datasets/shop/user_features"))
+    assert "pii.email" not in clean[clean.index('id="sensitivity-h"'):]
