@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import g, redirect, render_template, request, url_for
 
 from catalog.errors import ValidationFailed
-from catalog.services import classification, stewardship
+from catalog.services import classification, history, stewardship
 from catalog.services.dataset_view import dataset_by_path, dataset_view, version_by_number
 from catalog.services.schema_diff import diff_schemas
 from catalog.web.common import (
@@ -20,6 +20,7 @@ from catalog.web.common import (
     page_blueprint,
     read_session,
     splits,
+    time_param,
 )
 
 bp = page_blueprint("web_datasets", __name__)
@@ -56,6 +57,12 @@ def dataset(rest: str):
     """A dataset: metadata, schema, versions and diffs, profile, quality, use, lineage."""
     with read_session() as session:
         ds = dataset_by_path(session, splits(rest), rest)
+        at = time_param("as_of")
+        if at is not None:
+            past = history.dataset_as_of(session, ds.namespace.name, ds.name, at)
+            classes = classification.describe(session, ds.namespace.name, ds.name, at)
+            return render_template("dataset_as_of.html", past=past, at=at, path=rest,
+                                   classes=classes, as_of_arg=request.args["as_of"])
         saved = {"dataset": "Saved.", "columns": "Column descriptions saved.",
                  "none": "Nothing changed."}.get(request.args.get("saved", ""))
         return _render(session, ds, rest, saved=saved)

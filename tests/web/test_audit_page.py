@@ -96,3 +96,30 @@ def test_dataset_page_shows_own_and_inherited_sensitivity_tags(client):
     assert "<code>score</code>" not in section
     clean = _text(client.get("/datasets/shop/user_features"))
     assert "pii.email" not in clean[clean.index('id="sensitivity-h"'):]
+
+
+def test_dataset_page_as_of_a_past_time(client):
+    import time
+    from datetime import UTC, datetime
+
+    r = client.put("/api/v1/namespaces/shop/datasets/orders", json={
+        "description": "old words", "tags": ["bronze"],
+        "fields": [{"name": "order_id", "type": "BIGINT"}]})
+    assert r.status_code in (200, 201), r.get_json()
+    time.sleep(0.05)
+    between = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    time.sleep(0.05)
+    r = client.put("/api/v1/namespaces/shop/datasets/orders", json={
+        "description": "new words", "tags": ["gold"],
+        "fields": [{"name": "order_id", "type": "BIGINT"}, {"name": "coupon", "type": "VARCHAR"}]})
+    assert r.status_code == 200, r.get_json()
+    now = _text(client.get("/datasets/shop/orders"))
+    assert "new words" in now and 'name="as_of"' in now
+    past = _text(client.get(f"/datasets/shop/orders?as_of={between}"))
+    assert "As it stood at" in past and "old words" in past and "new words" not in past
+    assert "bronze" in past and "gold" not in past
+    assert "<code>order_id</code>" in past and "<code>coupon</code>" not in past
+    assert 'href="/datasets/shop/orders">Back to now</a>' in past
+    r = client.get("/datasets/shop/orders?as_of=2000-01-01T00:00")
+    assert r.status_code == 404 and "did not exist" in _text(r)
+    assert client.get("/datasets/shop/orders?as_of=yesterday").status_code == 400
