@@ -121,15 +121,26 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                     help="PostgreSQL server URL (a scratch database is created and dropped)")
     ap.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the loaded database (its name is printed) for profiling")
+    ap.add_argument("--reuse", metavar="DB",
+                    help="time against this database, loaded by an earlier --keep run, "
+                         "upgraded to head first")
     args = ap.parse_args()
     server = make_url(args.pg)
-    name = f"web_bench_{uuid.uuid4().hex[:8]}"
+    name = args.reuse or f"web_bench_{uuid.uuid4().hex[:8]}"
     admin = psycopg.connect(host=server.host, port=server.port or 5432, user=server.username,
                             dbname=server.database or "postgres", autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
+    if not args.reuse:
+        admin.execute(f'CREATE DATABASE "{name}"')
     url = server.set(database=name).render_as_string(hide_password=False)
     try:
-        load_s = load(url, args.datasets)
+        if args.reuse:
+            started = time.perf_counter()
+            catalog_db.upgrade(url)
+            load_s = time.perf_counter() - started
+        else:
+            load_s = load(url, args.datasets)
         app = create_app({"database_url": url})
         client = app.test_client()
         rnd = random.Random(5)
@@ -154,7 +165,10 @@ def main() -> None:
         for eng in ("engine", "read_engine"):
             if "app" in locals():
                 getattr(app.extensions["catalog"], eng).dispose()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep or args.reuse:
+            print(f"kept database {name}")
+        else:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
     targets = {"dataset page": 150, "search": 100}
     lines = ["| page | requests | p50 ms | p95 ms | max ms | target p95 |",
