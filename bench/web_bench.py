@@ -26,6 +26,8 @@ from sqlalchemy.engine import make_url
 
 from catalog import db as catalog_db
 from catalog.app import create_app
+from catalog.db import session_scope
+from catalog.services.auth import create_token
 
 WORDS = ("orders clicks sessions users items carts purchases returns prices stock reviews "
          "ratings search views events refunds coupons basket wishlist inventory shipping "
@@ -142,7 +144,12 @@ def main() -> None:
         else:
             load_s = load(url, args.datasets)
         app = create_app({"database_url": url})
+        # Pages need a login (issue 6): a viewer's token, checked on every request as in use.
+        with session_scope(app.extensions["catalog"].sessions) as s:
+            token, _ = create_token(s, f"bench-{uuid.uuid4().hex[:8]}", "viewer",
+                                    actor="web_bench")
         client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
         rnd = random.Random(5)
         with app.extensions["catalog"].engine.connect() as conn:
             rows = conn.execute(text(
