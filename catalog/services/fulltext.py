@@ -108,7 +108,7 @@ def _where(dialect: str, terms: list[str], filters: dict[str, str]) -> tuple[str
             continue
         params[f"f_{key}"] = filters[key]
         if dialect == "postgresql":
-            clauses.append(f"s.entity = 'd' AND :f_{key} = ANY(s.{table})")
+            clauses.append(f"s.entity = 'd' AND s.{table} @> ARRAY[CAST(:f_{key} AS TEXT)]")
         elif key == "tag":
             clauses.append("s.entity = 'd' AND EXISTS (SELECT 1 FROM dataset_tags dt JOIN tags t "
                            "ON t.id = dt.tag_id WHERE dt.dataset_id = s.entity_id "
@@ -164,16 +164,20 @@ def _search_pg(session: Session, matches: str, rank: str, order: str, params: di
     """Hits, facet counts and whether more than the cap matched, in one statement.
 
     ``m`` is every match with its rank (one scan of the GIN index and the heap); ``c`` the first
-    ``:cap`` of them, counted once with grouping sets (kind, namespace, quality) and once per
-    array (tags, owners). Rows come back tagged: 'hit' rows carry a hit and its place on the
+    ``:cap`` of them, counted in two passes with grouping sets: (kind, namespace, quality), then
+    (tags, owners) unnested. Rows come back tagged: 'hit' rows carry a hit and its place on the
     page, facet rows a value and count, one 'more' row says whether anything lies past the cap.
     """
     order = order.format(p="")
+    # Matching words: keep the matches (index scan and recheck, rank) for the three readers.
+    # No words: every reader is a plain scan, and the page an ordered one; keeping them all
+    # would copy the whole table.
+    keep = "MATERIALIZED" if "@@" in matches else "NOT MATERIALIZED"
     rows = session.execute(text(f"""
-        WITH m AS MATERIALIZED (
+        WITH m AS {keep} (
             SELECT s.doc_id, s.entity, s.entity_id, s.namespace, s.name, s.kind, s.quality,
                    s.tags, s.owners, {rank} AS rank {matches}),
-        c AS MATERIALIZED (SELECT kind, namespace, quality, tags, owners FROM m LIMIT :cap),
+        c AS NOT MATERIALIZED (SELECT kind, namespace, quality, tags, owners FROM m LIMIT :cap),
         p AS (SELECT * FROM m ORDER BY {order} LIMIT :limit OFFSET :offset),
         h AS (SELECT *, row_number() OVER (ORDER BY {order}) AS place FROM p),
         g AS (SELECT CASE WHEN GROUPING(kind) = 0 THEN 'kind'
@@ -181,10 +185,11 @@ def _search_pg(session: Session, matches: str, rank: str, order: str, params: di
                          AS facet, COALESCE(kind, namespace, quality) AS value, COUNT(*) AS n
               FROM c GROUP BY GROUPING SETS ((kind), (namespace), (quality))
               UNION ALL
-              SELECT 'tag', tag, COUNT(*) FROM (SELECT unnest(tags) AS tag FROM c) t GROUP BY tag
-              UNION ALL
-              SELECT 'owner', owner, COUNT(*) FROM (SELECT unnest(owners) AS owner FROM c) o
-              GROUP BY owner),
+              -- The two arrays unnest side by side, the shorter padded with NULLs (dropped).
+              SELECT CASE WHEN GROUPING(tag) = 0 THEN 'tag' ELSE 'owner' END,
+                     COALESCE(tag, owner), COUNT(*)
+              FROM (SELECT unnest(tags) AS tag, unnest(owners) AS owner FROM c) t
+              GROUP BY GROUPING SETS ((tag), (owner))),
         f AS (SELECT facet, value, n,
                      row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS r
               FROM g WHERE value IS NOT NULL)
@@ -195,7 +200,9 @@ def _search_pg(session: Session, matches: str, rank: str, order: str, params: di
         WHERE f.r <= :top OR f.facet IN ('kind', 'quality')
         UNION ALL
         SELECT 'more', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-               (SELECT COUNT(*) FROM (SELECT 1 FROM m OFFSET :cap LIMIT 1) x), 0"""),
+               CASE WHEN (SELECT SUM(n) FROM g WHERE facet = 'kind') >= :cap
+                    THEN (SELECT COUNT(*) FROM (SELECT 1 FROM m OFFSET :cap LIMIT 1) x)
+                    ELSE 0 END, 0"""),
         params).all()
     rows = sorted(rows, key=lambda r: r[9])  # the page's order; facet values by count, value
     hits = [SearchHit(*r[1:8]) for r in rows if r[0] == "hit"]

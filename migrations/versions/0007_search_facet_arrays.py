@@ -12,7 +12,9 @@ namespace and quality, and tag/owner filters are a test on the row.
 Existing rows: every dataset document gets its tags and owners (sorted) at upgrade; job documents
 get empty arrays. ``search_refresh_dataset`` (0004's triggers call it) now writes them too, so the
 triggers and every writer stay unchanged. SQLite: nothing changes (its search still joins; its
-catalogs are small). Downgrade drops the two columns and restores 0004's refresh function.
+catalogs are small). GIN indexes on both arrays serve tag and owner filters without words, a
+(name, namespace, doc_id) index the unworded list. Downgrade drops the columns and indexes and
+restores 0004's refresh function.
 """
 
 import importlib.util
@@ -69,6 +71,12 @@ def upgrade() -> None:
         UPDATE search_documents s SET tags = {_TAG_ARRAY.format(id="s.entity_id")},
                                       owners = {_OWNER_ARRAY.format(id="s.entity_id")}
         WHERE s.entity = 'd'""")
+    # Browsing by tag or owner without words finds the documents through these, and the
+    # unworded list (ordered by name) reads its page off the name index.
+    op.execute("CREATE INDEX ix_search_documents_tags ON search_documents USING gin (tags)")
+    op.execute("CREATE INDEX ix_search_documents_owners ON search_documents USING gin (owners)")
+    op.execute("CREATE INDEX ix_search_documents_name ON search_documents "
+               "(name, namespace, doc_id)")
 
 
 def downgrade() -> None:
@@ -78,4 +86,5 @@ def downgrade() -> None:
     # 0004's functions, minus the job function (unchanged here), restore the old refresh.
     dataset_fn = m._PG_FUNCTIONS.split("CREATE FUNCTION search_refresh_job")[0]
     op.execute(dataset_fn.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
+    op.execute("DROP INDEX ix_search_documents_name")
     op.execute("ALTER TABLE search_documents DROP COLUMN tags, DROP COLUMN owners")
