@@ -127,12 +127,13 @@ _DESCRIPTION = """CASE WHEN {h}.entity = 'd'
 
 def search_catalog(
     session: Session, q: str, filters: dict[str, str] | None = None, *,
-    limit: int = 20, offset: int = 0, count_cap: int = COUNT_CAP,
+    limit: int = 20, offset: int = 0, count_cap: int | None = None,
 ) -> SearchResult:
     """Datasets and jobs matching ``q`` and ``filters`` (facet -> value), best first.
 
-    ``count_cap`` bounds the matches counted for the total and facets (see the module doc).
+    ``count_cap`` (default ``COUNT_CAP``) bounds the matches counted for the total and facets.
     """
+    count_cap = COUNT_CAP if count_cap is None else count_cap
     filters = {k: v for k, v in (filters or {}).items() if v}
     unknown = sorted(set(filters) - set(FACETS))
     if unknown:
