@@ -26,6 +26,8 @@ from sqlalchemy.engine import make_url
 
 from catalog import db as catalog_db
 from catalog.app import create_app
+from catalog.db import session_scope
+from catalog.services.auth import create_token
 
 WORDS = ("orders clicks sessions users items carts purchases returns prices stock reviews "
          "ratings search views events refunds coupons basket wishlist inventory shipping "
@@ -121,17 +123,33 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                     help="PostgreSQL server URL (a scratch database is created and dropped)")
     ap.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the loaded database (its name is printed) for profiling")
+    ap.add_argument("--reuse", metavar="DB",
+                    help="time against this database, loaded by an earlier --keep run, "
+                         "upgraded to head first")
     args = ap.parse_args()
     server = make_url(args.pg)
-    name = f"web_bench_{uuid.uuid4().hex[:8]}"
+    name = args.reuse or f"web_bench_{uuid.uuid4().hex[:8]}"
     admin = psycopg.connect(host=server.host, port=server.port or 5432, user=server.username,
                             dbname=server.database or "postgres", autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
+    if not args.reuse:
+        admin.execute(f'CREATE DATABASE "{name}"')
     url = server.set(database=name).render_as_string(hide_password=False)
     try:
-        load_s = load(url, args.datasets)
+        if args.reuse:
+            started = time.perf_counter()
+            catalog_db.upgrade(url)
+            load_s = time.perf_counter() - started
+        else:
+            load_s = load(url, args.datasets)
         app = create_app({"database_url": url})
+        # Pages need a login (issue 6): a viewer's token, checked on every request as in use.
+        with session_scope(app.extensions["catalog"].sessions) as s:
+            token, _ = create_token(s, f"bench-{uuid.uuid4().hex[:8]}", "viewer",
+                                    actor="web_bench")
         client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
         rnd = random.Random(5)
         with app.extensions["catalog"].engine.connect() as conn:
             rows = conn.execute(text(
@@ -154,7 +172,10 @@ def main() -> None:
         for eng in ("engine", "read_engine"):
             if "app" in locals():
                 getattr(app.extensions["catalog"], eng).dispose()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep or args.reuse:
+            print(f"kept database {name}")
+        else:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
     targets = {"dataset page": 150, "search": 100}
     lines = ["| page | requests | p50 ms | p95 ms | max ms | target p95 |",

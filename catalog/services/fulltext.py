@@ -4,7 +4,14 @@ Words of the query must all occur (each as a word prefix) in a document's name, 
 description, columns and their descriptions, tags or owners; hits rank by weight (name first).
 Facets count the matching documents by kind, namespace, quality status, tag and owner, within
 the filters already chosen. SQLite answers with FTS5 and bm25, PostgreSQL with a GIN-indexed
-tsvector and ts_rank. Two statements per search: the page of hits, then count and facets.
+tsvector and ts_rank.
+
+Counting is capped: the total and the facets count the first ``COUNT_CAP`` matches exactly; a
+query matching more shows ``AtLeast`` numbers ("20,000+", like GitHub), counted over those first
+matches, each a true lower bound. The hits are always ranked over every match. PostgreSQL answers
+in one statement (one index scan: the matches are materialised once, then ranked for the page and
+counted in one pass, with tags and owners read from the document row, migration 0007); SQLite in
+two (the page, then count and facets).
 """
 
 from __future__ import annotations
@@ -21,8 +28,24 @@ from catalog.services.quality_status import STATUSES
 FACETS = ("kind", "namespace", "quality", "tag", "owner")
 # Values listed per facet (most frequent first).
 FACET_VALUES = 15
+# Matches counted exactly for the total and the facets; a word in every dataset would otherwise
+# cost a pass over the whole catalog per search (see bench/RESULTS.md, issue 5).
+COUNT_CAP = 20_000
 MAX_TERMS = 12
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+class AtLeast(int):
+    """A count known only as a lower bound: formats as ``"20,000+"``, ``str`` gives ``"20000+"``."""
+
+    def __format__(self, spec: str) -> str:
+        return format(int(self), spec) + "+"
+
+    def __str__(self) -> str:
+        return f"{int(self)}+"
+
+    def __repr__(self) -> str:
+        return f"AtLeast({int(self)})"
 
 
 @dataclass
@@ -40,7 +63,10 @@ class SearchHit:
 
 @dataclass
 class SearchResult:
-    """A page of hits, the total, and facet counts ``{facet: [(value, count)]}``."""
+    """A page of hits, the total, and facet counts ``{facet: [(value, count)]}``.
+
+    ``total`` and the counts are ``AtLeast`` when more than ``COUNT_CAP`` documents matched.
+    """
 
     hits: list[SearchHit]
     total: int
@@ -77,22 +103,37 @@ def _where(dialect: str, terms: list[str], filters: dict[str, str]) -> tuple[str
         if filters.get(key):
             clauses.append(f"s.{key} = :f_{key}")
             params[f"f_{key}"] = filters[key]
-    if filters.get("tag"):
-        clauses.append("s.entity = 'd' AND EXISTS (SELECT 1 FROM dataset_tags dt JOIN tags t "
-                       "ON t.id = dt.tag_id WHERE dt.dataset_id = s.entity_id AND t.name = :f_tag)")
-        params["f_tag"] = filters["tag"]
-    if filters.get("owner"):
-        clauses.append("s.entity = 'd' AND EXISTS (SELECT 1 FROM dataset_owners o "
-                       "WHERE o.dataset_id = s.entity_id AND o.name = :f_owner)")
-        params["f_owner"] = filters["owner"]
+    for key, table in (("tag", "tags"), ("owner", "owners")):
+        if not filters.get(key):
+            continue
+        params[f"f_{key}"] = filters[key]
+        if dialect == "postgresql":
+            clauses.append(f"s.entity = 'd' AND s.{table} @> ARRAY[CAST(:f_{key} AS TEXT)]")
+        elif key == "tag":
+            clauses.append("s.entity = 'd' AND EXISTS (SELECT 1 FROM dataset_tags dt JOIN tags t "
+                           "ON t.id = dt.tag_id WHERE dt.dataset_id = s.entity_id "
+                           "AND t.name = :f_tag)")
+        else:
+            clauses.append("s.entity = 'd' AND EXISTS (SELECT 1 FROM dataset_owners o "
+                           "WHERE o.dataset_id = s.entity_id AND o.name = :f_owner)")
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+# Description of a hit, read for the page's rows only.
+_DESCRIPTION = """CASE WHEN {h}.entity = 'd'
+    THEN (SELECT d.description FROM datasets d WHERE d.id = {h}.entity_id)
+    ELSE (SELECT j.description FROM jobs j WHERE j.id = {h}.entity_id) END"""
 
 
 def search_catalog(
     session: Session, q: str, filters: dict[str, str] | None = None, *,
-    limit: int = 20, offset: int = 0,
+    limit: int = 20, offset: int = 0, count_cap: int | None = None,
 ) -> SearchResult:
-    """Datasets and jobs matching ``q`` and ``filters`` (facet -> value), best first."""
+    """Datasets and jobs matching ``q`` and ``filters`` (facet -> value), best first.
+
+    ``count_cap`` (default ``COUNT_CAP``) bounds the matches counted for the total and facets.
+    """
+    count_cap = COUNT_CAP if count_cap is None else count_cap
     filters = {k: v for k, v in (filters or {}).items() if v}
     unknown = sorted(set(filters) - set(FACETS))
     if unknown:
@@ -106,42 +147,99 @@ def search_catalog(
     dialect = session.get_bind().dialect.name
     source, rank, params = _match(dialect, terms)
     where, fparams = _where(dialect, terms, filters)
-    params.update(fparams)
-    order = "rank DESC, s.name, s.namespace, s.doc_id" if terms else "s.name, s.namespace, s.doc_id"
-    rows = session.execute(text(f"""
-        SELECT s.entity, s.entity_id, s.namespace, s.name, s.kind, s.quality, {rank} AS rank,
-               CASE WHEN s.entity = 'd' THEN (SELECT d.description FROM datasets d
-                                              WHERE d.id = s.entity_id)
-                    ELSE (SELECT j.description FROM jobs j WHERE j.id = s.entity_id) END
-        FROM {source} {where}
-        ORDER BY {order} LIMIT :limit OFFSET :offset"""),
-        {**params, "limit": limit, "offset": offset}).all()
-    hits = [SearchHit(r[0], r[1], r[2], r[3], r[4], r[5], r[7]) for r in rows]
+    params.update(fparams, limit=limit, offset=offset, cap=count_cap, top=FACET_VALUES)
+    # {p}: the documents' alias where FTS5's own name and namespace columns are in scope.
+    order = ("rank DESC, " if terms else "") + "{p}name, {p}namespace, {p}doc_id"
+    run = _search_pg if dialect == "postgresql" else _search_sqlite
+    hits, counts, more = run(session, f"FROM {source} {where}", rank, order, params)
     facets: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
-    top = FACET_VALUES
-    facet_sql = f"""
+    for facet, value, n in counts:
+        facets[facet].append((value, AtLeast(n) if more else int(n)))
+    for facet in ("kind", "quality"):
+        facets[facet].sort(key=lambda vc: (-vc[1], vc[0]))
+    total = sum(n for _, n in facets["kind"])
+    return SearchResult(hits, AtLeast(total) if more else total, facets, terms)
+
+
+def _search_pg(session: Session, matches: str, rank: str, order: str, params: dict):
+    """Hits, facet counts and whether more than the cap matched, in one statement.
+
+    ``m`` is every match with its rank (one scan of the GIN index and the heap); ``c`` the first
+    ``:cap`` of them, counted in two passes with grouping sets: (kind, namespace, quality), then
+    (tags, owners) unnested. Rows come back tagged: 'hit' rows carry a hit and its place on the
+    page, facet rows a value and count, one 'more' row says whether anything lies past the cap.
+    """
+    order = order.format(p="")
+    # Matching words: keep the matches (index scan and recheck, rank) for the three readers.
+    # No words: every reader is a plain scan, and the page an ordered one; keeping them all
+    # would copy the whole table.
+    keep = "MATERIALIZED" if "@@" in matches else "NOT MATERIALIZED"
+    rows = session.execute(text(f"""
+        WITH m AS {keep} (
+            SELECT s.doc_id, s.entity, s.entity_id, s.namespace, s.name, s.kind, s.quality,
+                   s.tags, s.owners, {rank} AS rank {matches}),
+        c AS NOT MATERIALIZED (SELECT kind, namespace, quality, tags, owners FROM m LIMIT :cap),
+        p AS (SELECT * FROM m ORDER BY {order} LIMIT :limit OFFSET :offset),
+        h AS (SELECT *, row_number() OVER (ORDER BY {order}) AS place FROM p),
+        g AS (SELECT CASE WHEN GROUPING(kind) = 0 THEN 'kind'
+                          WHEN GROUPING(namespace) = 0 THEN 'namespace' ELSE 'quality' END
+                         AS facet, COALESCE(kind, namespace, quality) AS value, COUNT(*) AS n
+              FROM c GROUP BY GROUPING SETS ((kind), (namespace), (quality))
+              UNION ALL
+              -- The two arrays unnest side by side, the shorter padded with NULLs (dropped).
+              SELECT CASE WHEN GROUPING(tag) = 0 THEN 'tag' ELSE 'owner' END,
+                     COALESCE(tag, owner), COUNT(*)
+              FROM (SELECT unnest(tags) AS tag, unnest(owners) AS owner FROM c) t
+              GROUP BY GROUPING SETS ((tag), (owner))),
+        f AS (SELECT facet, value, n,
+                     row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS r
+              FROM g WHERE value IS NOT NULL)
+        SELECT 'hit', h.entity, h.entity_id, h.namespace, h.name, h.kind, h.quality,
+               {_DESCRIPTION.format(h="h")}, NULL, h.place FROM h
+        UNION ALL
+        SELECT f.facet, NULL, NULL, NULL, f.value, NULL, NULL, NULL, f.n, f.r FROM f
+        WHERE f.r <= :top OR f.facet IN ('kind', 'quality')
+        UNION ALL
+        SELECT 'more', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               CASE WHEN (SELECT SUM(n) FROM g WHERE facet = 'kind') >= :cap
+                    THEN (SELECT COUNT(*) FROM (SELECT 1 FROM m OFFSET :cap LIMIT 1) x)
+                    ELSE 0 END, 0"""),
+        params).all()
+    rows = sorted(rows, key=lambda r: r[9])  # the page's order; facet values by count, value
+    hits = [SearchHit(*r[1:8]) for r in rows if r[0] == "hit"]
+    counts = [(r[0], r[4], r[8]) for r in rows if r[0] in FACETS]
+    more = any(r[0] == "more" and r[8] for r in rows)
+    return hits, counts, more
+
+
+def _search_sqlite(session: Session, matches: str, rank: str, order: str, params: dict):
+    """Hits, facet counts and whether more than the cap matched: the page, then the counts."""
+    rows = session.execute(text(f"""
+        SELECT h.entity, h.entity_id, h.namespace, h.name, h.kind, h.quality,
+               {_DESCRIPTION.format(h="h")}
+        FROM (SELECT s.doc_id, s.entity, s.entity_id, s.namespace, s.name, s.kind, s.quality,
+                     {rank} AS rank {matches} ORDER BY {order.format(p="s.")}
+              LIMIT :limit OFFSET :offset) h
+        ORDER BY {order.format(p="")}"""), params).all()
+    hits = [SearchHit(*r) for r in rows]
+    counts = session.execute(text(f"""
         WITH m AS MATERIALIZED (SELECT s.entity, s.entity_id, s.namespace, s.kind, s.quality
-                                FROM {source} {where})
+                                {matches} LIMIT :cap)
         SELECT 'kind', kind, COUNT(*) FROM m GROUP BY kind
         UNION ALL
         SELECT * FROM (SELECT 'namespace', namespace, COUNT(*) AS n FROM m GROUP BY namespace
-                       ORDER BY n DESC, namespace LIMIT {top}) a
+                       ORDER BY n DESC, namespace LIMIT :top)
         UNION ALL
         SELECT 'quality', quality, COUNT(*) FROM m WHERE quality IS NOT NULL GROUP BY quality
         UNION ALL
         SELECT * FROM (SELECT 'tag', t.name, COUNT(*) AS n FROM m
                        JOIN dataset_tags dt ON m.entity = 'd' AND dt.dataset_id = m.entity_id
                        JOIN tags t ON t.id = dt.tag_id
-                       GROUP BY t.name ORDER BY n DESC, t.name LIMIT {top}) b
+                       GROUP BY t.name ORDER BY n DESC, t.name LIMIT :top)
         UNION ALL
         SELECT * FROM (SELECT 'owner', o.name, COUNT(*) AS n FROM m
                        JOIN dataset_owners o ON m.entity = 'd' AND o.dataset_id = m.entity_id
-                       GROUP BY o.name ORDER BY n DESC, o.name LIMIT {top}) c"""
-    total = 0
-    for facet, value, count in session.execute(text(facet_sql), params):
-        facets[facet].append((value, int(count)))
-        if facet == "kind":
-            total += int(count)
-    for facet in ("kind", "quality"):
-        facets[facet].sort(key=lambda vc: (-vc[1], vc[0]))
-    return SearchResult(hits, total, facets, terms)
+                       GROUP BY o.name ORDER BY n DESC, o.name LIMIT :top)"""), params).all()
+    more = session.execute(text(f"SELECT EXISTS (SELECT 1 {matches} LIMIT 1 OFFSET :cap)"),
+                           params).scalar()
+    return hits, counts, bool(more)
