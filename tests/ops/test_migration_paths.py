@@ -107,7 +107,8 @@ def test_populated_database_survives_down_and_up_from_every_revision(empty_url):
             # Tables the older revision did not have come back empty; the rest are unchanged.
             assert after[name] == (rows if name in kept else []), (rev, name)
         if kept == set(before):
-            app = as_admin(create_app({"database_url": empty_url}))
+            # Reads only, anonymously: minting a token would collide with restored token ids.
+            app = create_app({"database_url": empty_url, "anonymous_read": True})
             assert snapshot(app.test_client()) == api_before
             app.extensions["catalog"].engine.dispose()
             app.extensions["catalog"].read_engine.dispose()
