@@ -125,7 +125,11 @@ def test_kill_9_during_batch_ingest_keeps_every_acknowledged_event(app, db_url, 
                    for seed in range(WRITERS)]
         for t in threads:
             t.start()
-        time.sleep(2)
+        # Kill once some batches are acknowledged (a fixed sleep raced a loaded machine), and
+        # while the writers are still sending, so some are in doubt.
+        deadline = time.monotonic() + 60
+        while len(writers.acked) < 2 * RUNS_PER_BATCH and time.monotonic() < deadline:
+            time.sleep(0.05)
         server.kill()  # SIGKILL to the master and both workers, mid-batch
         for t in threads:
             t.join(timeout=60)
