@@ -230,12 +230,14 @@ def schema_hash(fields: list[dict] | None) -> str:
 
 def write_version(
     session: Session, row: DatasetRow, *, uuid_str: str, facets: dict, run_id: int | None,
-    created_at: datetime,
+    created_at: datetime, stage=None,
 ) -> int:
     """Create an immutable version (or find the one with this uuid); a newer one becomes current.
 
     The caller holds the dataset's row lock (read with ``row.current``), so concurrent writers
-    number versions 1, 2, 3 without gaps or clashes. Returns the version's id.
+    number versions 1, 2, 3 without gaps or clashes. Returns the version's id. ``stage``, if
+    given, takes the row and the version's values instead of an INSERT now and returns
+    (id, whether it is new): see :mod:`catalog.services.ingest_stage`.
     """
     facets = live_facets(facets)
     fields = schema_fields(facets)
@@ -243,14 +245,20 @@ def write_version(
         fields = current_fields(session, row.id)
     fp = fingerprint_of(facets)
     lifecycle = facets.get("lifecycleStateChange")
-    version_id = session.scalar(insert_version(session.get_bind().dialect.name), {
+    values = {
         "uuid": uuid_str, "ds": row.id, "schema_fields": fields, "row_count": row_count_of(facets),
         "fingerprint": fp, "run_id": run_id, "facets": facets, "created_at": created_at,
         "lifecycle_state": lifecycle.get("lifecycleStateChange")
         if isinstance(lifecycle, dict) else None,
-    })
-    if version_id is None:  # written before (a re-sent or replayed event)
-        return session.scalar(select(VERSIONS.c.id).where(VERSIONS.c.uuid == uuid_str))
+    }
+    if stage is not None:
+        version_id, new = stage(row, values)
+        if not new:
+            return version_id
+    else:
+        version_id = session.scalar(insert_version(session.get_bind().dialect.name), values)
+        if version_id is None:  # written before (a re-sent or replayed event)
+            return session.scalar(select(VERSIONS.c.id).where(VERSIONS.c.uuid == uuid_str))
     if row.current is None or row.current.created_at <= created_at:
         row.set("current_version_id", version_id)
         row.current = VersionRef(version_id, created_at, fp, fields)
@@ -273,7 +281,7 @@ def same_content_version(row: DatasetRow, facets: dict) -> int | None:
 
 
 def static_row_version(
-    session: Session, row: DatasetRow, facets: dict, at: datetime
+    session: Session, row: DatasetRow, facets: dict, at: datetime, stage=None,
 ) -> int | None:
     """For metadata reported without a run: a new version when the fingerprint or schema changed.
 
@@ -293,7 +301,7 @@ def static_row_version(
     key = fp if fp is not None else schema_hash(fields)
     return write_version(
         session, row, uuid_str=version_uuid(row.namespace, row.name, "static", key),
-        facets=facets, run_id=None, created_at=at,
+        facets=facets, run_id=None, created_at=at, stage=stage,
     )
 
 

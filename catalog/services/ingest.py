@@ -114,7 +114,7 @@ def _ingest(session: Session, events: list, isolate: bool) -> list:
                 raise
             outcomes[i] = exc
     fresh, first = _record(session, valid)
-    unit = Unit(session)
+    unit = Unit(session, staged=isolate)
     _preload(unit, fresh)
     for ev in fresh:
         try:
@@ -188,6 +188,12 @@ def _preload(unit: Unit, events: list[_Event]) -> None:
     unit.load_fingerprints({(row.id, fp) for row, fp in fingerprints})
     unseen = [(row, fp) for row, fp in fingerprints if unit.fingerprints[row.id, fp] is None]
     unit.lock(changing + [row for row, _ in unseen])
+    if unit.stage is not None:  # which outputs' versions a re-sent COMPLETE already wrote
+        outputs = [(d, ev.run_uuid) for ev in events if ev.kind == "RunEvent"
+                   and ev.body.get("eventType") == "COMPLETE" for d in ev.body.get("outputs") or []]
+        unit.stage.expected = len(outputs) + len(unseen)
+        unit.stage.lookup(dsvc.version_uuid(d["namespace"], d["name"], "run", run_uuid)
+                          for d, run_uuid in outputs)
     if unseen:  # looked up before the lock: look again
         for row, fp in unseen:
             unit.fingerprints.pop((row.id, fp), None)

@@ -85,9 +85,9 @@ def fold_dataset_event(unit: Unit, d: dict, event_time: datetime) -> None:
     unit.lock([row])
     facets = d.get("facets") or {}
     dsvc.apply_facets(unit.sql, row, facets)
-    version = dsvc.static_row_version(unit.sql, row, facets, event_time)
+    version = unit.static_version(row, facets, event_time)
     if version is not None:
-        dsvc.record_quality(unit.sql, version, None, facets)
+        unit.record_quality(version, None, facets)
 
 
 def _touch_datasets(unit: Unit, refs: list[dict]) -> dict:

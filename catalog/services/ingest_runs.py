@@ -15,7 +15,6 @@ from catalog.models.run import TERMINAL_STATES
 from catalog.services import datasets as dsvc
 from catalog.services.ingest_jobs import apply_job_facets, job_version
 from catalog.services.ingest_rows import IORow, JobRow, RunRow, parse_time
-from catalog.services.ingest_sql import insert_column_lineage
 from catalog.services.ingest_state import Unit
 
 _QUALITY = ("dataQualityAssertions", "dataQualityMetrics")
@@ -63,7 +62,7 @@ def fold_run_event(unit: Unit, event: dict, event_time: datetime) -> None:
         _set_io(ios, ds.id, "input", io, version, extra)
         input_versions[_key(d)] = version
         if any(k in facets for k in _QUALITY):
-            dsvc.record_quality(unit.sql, version, unit.run_id(run), facets)
+            unit.record_quality(version, unit.run_id(run), facets)
         unit.edge(DATASET, ds.id, JOB, job.id, event_time)
 
     for d in outputs:
@@ -76,11 +75,11 @@ def fold_run_event(unit: Unit, event: dict, event_time: datetime) -> None:
         if state == "COMPLETE" and version is None:
             version = dsvc.same_content_version(ds, io_facets)
             if version is None:
-                version = dsvc.write_version(
-                    unit.sql, ds, uuid_str=dsvc.version_uuid(*_key(d), "run", run.uuid),
+                version = unit.write_version(
+                    ds, uuid_str=dsvc.version_uuid(*_key(d), "run", run.uuid),
                     facets=io_facets, run_id=unit.run_id(run), created_at=event_time)
             if any(k in io_facets for k in _QUALITY):
-                dsvc.record_quality(unit.sql, version, unit.run_id(run), io_facets)
+                unit.record_quality(version, unit.run_id(run), io_facets)
             _column_lineage(unit, version, ds.id, io_facets, run, rows, input_versions,
                             event_time)
         _set_io(ios, ds.id, "output", io, version, extra)
@@ -164,8 +163,8 @@ def _observed_version(unit: Unit, ds, facets: dict, seen_at: datetime) -> int:
         found = unit.version_by_fingerprint(ds, fp)
         if found is None:
             unit.lock([ds])
-            found = dsvc.write_version(
-                unit.sql, ds, uuid_str=dsvc.version_uuid(ds.namespace, ds.name, "fp", fp),
+            found = unit.write_version(
+                ds, uuid_str=dsvc.version_uuid(ds.namespace, ds.name, "fp", fp),
                 facets=facets, run_id=None, created_at=seen_at)
             unit.put(unit.fingerprints, (ds.id, fp), found)
         return found
@@ -174,8 +173,8 @@ def _observed_version(unit: Unit, ds, facets: dict, seen_at: datetime) -> int:
     if ds.current_version_id is not None:
         return ds.current_version_id
     key = dsvc.schema_hash(dsvc.schema_fields(dsvc.live_facets(facets)))
-    return dsvc.write_version(
-        unit.sql, ds, uuid_str=dsvc.version_uuid(ds.namespace, ds.name, "observed", key),
+    return unit.write_version(
+        ds, uuid_str=dsvc.version_uuid(ds.namespace, ds.name, "observed", key),
         facets=facets, run_id=None, created_at=seen_at)
 
 
@@ -227,4 +226,4 @@ def _column_lineage(unit, version_id, ds_id, facets, run, rows, input_versions, 
                     "created_at": at,
                 })
     if values:
-        unit.sql.execute(insert_column_lineage(unit.dialect), values)
+        unit.column_lineage(values)

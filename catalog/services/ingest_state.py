@@ -3,9 +3,11 @@
 The events of a batch touch the same few rows again and again: their jobs, runs, datasets and run
 I/O. A :class:`Unit` reads those rows in bulk once per transaction, locks them in one global order
 (jobs, then datasets, each by id), lets every event change them in memory, and writes the changes
-at the end with one statement per table. Rows that need ids at once (dataset and job versions, a
-run a version points at) are written during the event, inside its SAVEPOINT; when an event fails,
-its savepoint is rolled back and :meth:`Unit.event` undoes its changes in memory the same way.
+at the end with one statement per table. In a batch, dataset versions, quality results and column
+lineage are staged too (:mod:`catalog.services.ingest_stage`); the rare rows that need ids at once
+(new jobs and datasets, job versions) are written during the event, inside its SAVEPOINT. When an
+event fails, its savepoint is rolled back and :meth:`Unit.event` undoes its changes in memory and
+drops what it staged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.models import Job
+from catalog.services import datasets as dsvc
 from catalog.services import ingest_sql as q
 from catalog.services.common import insert_ignore, namespace_ids, write_tracked
 from catalog.services.datasets import DatasetRow, VersionRef, write_changes
@@ -28,6 +31,7 @@ from catalog.services.ingest_rows import (
     job_row,
     run_row,
 )
+from catalog.services.ingest_stage import Stage
 
 _MISSING = object()
 
@@ -47,9 +51,11 @@ class Scope:
 class Unit:
     """Rows of one ingest transaction, read once, changed in memory, written by :meth:`flush`."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, staged: bool = False):
         self.session = session
         self.dialect = session.get_bind().dialect.name
+        # Versions, quality and column lineage written at the end (batches), or at once.
+        self.stage = Stage(session, self.dialect) if staged else None
         self.jobs: dict[tuple[str, str], JobRow] = {}
         self.job_ids: dict[tuple[str, str], int] = {}  # jobs only pointed at (parents)
         self.datasets: dict[tuple[str, str], DatasetRow] = {}
@@ -72,11 +78,14 @@ class Unit:
         """Fold one event; with ``isolate`` its statements run in a SAVEPOINT, and a failure
         rolls that back and the event's changes in memory, leaving earlier events' intact."""
         scope = self.scope = Scope(isolate)
+        mark = self.stage.mark() if self.stage is not None else None
         try:
             yield
         except BaseException:
             if scope.savepoint is not None and scope.savepoint.is_active:
                 scope.savepoint.rollback()
+            if mark is not None:
+                self.stage.rewind(mark)
             for obj, state in scope.snaps.values():
                 target = obj if isinstance(obj, dict) else vars(obj)
                 target.clear()
@@ -327,6 +336,37 @@ class Unit:
             self.scope.snaps["io", run.uuid] = (ios, dict(ios))
         return ios
 
+    # --- versions, quality, column lineage: staged in a batch, else written at once -------------
+
+    def write_version(self, row: DatasetRow, *, uuid_str: str, facets: dict,
+                      run_id: int | None, created_at) -> int:
+        """:func:`~catalog.services.datasets.write_version` of ``row`` (held locked)."""
+        if self.stage is None:
+            return dsvc.write_version(self.sql, row, uuid_str=uuid_str, facets=facets,
+                                      run_id=run_id, created_at=created_at)
+        return dsvc.write_version(self.session, row, uuid_str=uuid_str, facets=facets,
+                                  run_id=run_id, created_at=created_at, stage=self.stage.version)
+
+    def static_version(self, row: DatasetRow, facets: dict, at) -> int | None:
+        """:func:`~catalog.services.datasets.static_row_version` of ``row`` (held locked)."""
+        if self.stage is None:
+            return dsvc.static_row_version(self.sql, row, facets, at)
+        return dsvc.static_row_version(self.session, row, facets, at, stage=self.stage.version)
+
+    def record_quality(self, version_id: int, run_id: int | None, facets: dict) -> None:
+        """Quality facets of a version, stored against it."""
+        if self.stage is None:
+            dsvc.record_quality(self.sql, version_id, run_id, facets)
+        else:
+            self.stage.quality.append((version_id, run_id, facets))
+
+    def column_lineage(self, rows: list[dict]) -> None:
+        """Column lineage rows of an output version."""
+        if self.stage is None:
+            self.sql.execute(q.insert_column_lineage(self.dialect), rows)
+        else:
+            self.stage.column_lineage += rows
+
     # --- writing ---------------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -341,6 +381,8 @@ class Unit:
                                                  for r in new]).all())
             for r in new:
                 r.id, r.changes = ids[r.uuid], {}
+        if self.stage is not None:  # before the rows that point at the versions
+            self.stage.flush()
         write_tracked(s, q.JOBS, self.jobs.values())
         write_tracked(s, q.RUNS, self.runs.values())
         write_changes(s, self.datasets.values())
