@@ -9,6 +9,10 @@ started on it (gunicorn, ``--workers`` sync workers, default 2; ``--server serve
 * ``floor``: the rows the catalog keeps per event (raw event, run state, three run I/O rows),
   inserted with ``executemany`` (psycopg / sqlite3) into equivalent plain tables, one transaction
   per ``--batch`` events: what the database alone can do, without the catalog's model.
+* ``http-single`` and ``http-batch``: the same requests as ``single`` and ``batch`` against
+  ``bench/http_floor_app.py`` under the same gunicorn and client: an app that only parses each
+  body and inserts the raw events into one table. What HTTP, JSON and a durable insert per
+  request cost on this machine: the floor for the HTTP modes.
 
 Events are realistic RunEvents built with openlineage-python: START and COMPLETE of each run, two
 inputs and one output with schema facets, over 40 jobs whose 60 datasets overlap (one job's output
@@ -152,19 +156,25 @@ def bench_token(url: str, role: str = "admin") -> str:
 
 @contextlib.contextmanager
 def live_server(url: str, server: str, workers: int, log: Path | None = None,
-                worker_class: str = "sync", worker_threads: int = 1):
+                worker_class: str = "sync", worker_threads: int = 1, app: str = "catalog"):
     """A migrated catalog serving ``url`` on a free port; yields its base URL and process.
+
+    ``app="floor"`` serves ``bench/http_floor_app.py`` instead (gunicorn only).
 
     The server's output is appended to ``log`` when given (its tracebacks explain any 500).
     """
-    env = {**os.environ, "CATALOG_DATABASE_URL": url}
+    env = {**os.environ, "CATALOG_DATABASE_URL": url, "FLOOR_DATABASE_URL": url}
     cli = [sys.executable, "-m", "catalog.cli"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    if app == "catalog":
+        subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    else:
+        _floor_table(url)
     port = _free_port()
     if server == "gunicorn":
+        target = "catalog.app:create_app()" if app == "catalog" else "bench.http_floor_app:app"
         cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
                f"127.0.0.1:{port}", "--worker-class", worker_class,
-               "--threads", str(worker_threads), "catalog.app:create_app()"]
+               "--threads", str(worker_threads), target]
     else:
         cmd = [*cli, "serve", "--port", str(port)]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
@@ -185,6 +195,24 @@ def live_server(url: str, server: str, workers: int, log: Path | None = None,
         proc.wait(timeout=10)
         if log:
             out.close()
+
+
+def _floor_table(url: str) -> None:
+    """The HTTP floor app's one table: the raw event text, no index."""
+    ddl = "create table floor_events (id {pk}, payload {js})"
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        conn.execute(ddl.format(pk="integer primary key", js="text"))
+        conn.commit()
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+        conn = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
+                               password=u.password, dbname=u.database, autocommit=True)
+        conn.execute(ddl.format(pk="bigserial primary key", js="jsonb"))
+    conn.close()
 
 
 # --- modes --------------------------------------------------------------------------------------
@@ -362,7 +390,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--worker-threads", type=int, default=1, help="threads per gthread worker")
     p.add_argument("--server", choices=["gunicorn", "serve"], default="gunicorn",
                    help="gunicorn, or `catalog serve` (threaded development server)")
-    p.add_argument("--modes", default="single,batch,floor", help="comma-separated modes")
+    p.add_argument("--modes", default="single,http-single,batch,http-batch,floor",
+                   help="comma-separated modes")
     p.add_argument("--log", type=Path, help="append the servers' output to this file")
     p.add_argument("--profile", action="store_true", help="profile in-process ingestion instead")
     p.add_argument("--lineage", action="store_true", help="then run bench/lineage_bench.py")
@@ -384,17 +413,22 @@ def main(argv: list[str] | None = None) -> None:
                     if mode == "floor":
                         seconds, errors = run_floor(url, events, args.batch), []
                     else:
-                        with live_server(url, args.server, args.workers, args.log,
-                                         args.worker_class, args.worker_threads) as (base, _):
-                            token = bench_token(url, "pipeline")
+                        floor_app = mode.startswith("http-")
+                        with live_server(url, "gunicorn" if floor_app else args.server,
+                                         args.workers, args.log, args.worker_class,
+                                         args.worker_threads,
+                                         "floor" if floor_app else "catalog") as (base, _):
+                            token = "none" if floor_app else bench_token(url, "pipeline")
                             seconds, errors = (
                                 run_single(base, events, args.threads, token)
-                                if mode == "single"
+                                if mode.endswith("single")
                                 else run_batch(base, events, args.threads, args.batch, token))
                 results.append((mode, backend, len(events), seconds, errors))
                 print(f"  {mode:6} {backend:10} {len(events) / seconds:9.0f} events/s, "
                       f"{len(errors)} errors", file=sys.stderr)
-    floor = {b: n / s for m, b, n, s, _ in results if m == "floor"}
+    # Each HTTP mode against the floor app doing the same requests; the floor against itself.
+    floors = {(m, b): n / s for m, b, n, s, _ in results}
+    floor_of = {"single": "http-single", "batch": "http-batch"}
     server = args.server if args.server == "serve" else (
         f"gunicorn x{args.workers} {args.worker_class}"
         + (f" ({args.worker_threads} threads)" if args.worker_class == "gthread" else ""))
@@ -403,7 +437,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'mode':8} {'backend':11} {'events':>7} {'seconds':>8} {'events/s':>9} "
           f"{'vs floor':>9} {'errors':>7}")
     for mode, backend, n, s, errors in results:
-        ratio = f"{n / s / floor[backend]:.4f}" if backend in floor else "-"
+        base = floors.get((floor_of.get(mode, mode), backend))
+        ratio = f"{n / s / base:.4f}" if base else "-"
         print(f"{mode:8} {backend:11} {n:7d} {s:8.2f} {n / s:9.0f} {ratio:>9} {len(errors):7d}")
     for mode, backend, _, _, errors in results:
         if errors:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog import jsoncodec
 from catalog.errors import CatalogError, SchemaNotCurrent
 
 T = TypeVar("T")
@@ -62,6 +63,8 @@ def make_engine(
     ``statement_timeout_ms`` (PostgreSQL) cuts off any statement running longer, lock waits
     included; SQLite has no equivalent and ignores it.
     """
+    kwargs.setdefault("json_serializer", jsoncodec.dumps)
+    kwargs.setdefault("json_deserializer", jsoncodec.loads)
     if is_sqlite(url):
         parsed = make_url(url)
         if parsed.database and parsed.database != ":memory:":

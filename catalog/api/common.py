@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from datetime import UTC, datetime
 
 from flask import current_app, request
 
+from catalog import jsoncodec
 from catalog.db import session_scope
 from catalog.errors import BadRequest, PayloadTooLarge
 
@@ -49,8 +49,8 @@ def json_body() -> object:
     if not raw:
         raise BadRequest("request body is empty; expected JSON")
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = jsoncodec.loads_document(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
     if b"\\u0000" in raw and _has_nul(body):
         # PostgreSQL can store no NUL character in text or JSONB; refuse it on every backend.

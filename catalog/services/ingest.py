@@ -16,13 +16,13 @@ One event or a whole batch goes through the same steps, in the caller's transact
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from catalog import jsoncodec
 from catalog.db import is_retryable
 from catalog.errors import ValidationFailed
 from catalog.openlineage.validate import EventValidationError, validate_event
@@ -74,8 +74,7 @@ class _Event:
 
 def canonical_hash(event: dict) -> str:
     """sha256 of the event's canonical JSON: identical events hash alike whatever key order."""
-    canon = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canon.encode()).hexdigest()
+    return hashlib.sha256(jsoncodec.canonical(event)).hexdigest()
 
 
 def _prepare(index: int, event: object) -> _Event:
