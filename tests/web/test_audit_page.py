@@ -123,3 +123,22 @@ def test_dataset_page_as_of_a_past_time(client):
     r = client.get("/datasets/shop/orders?as_of=2000-01-01T00:00")
     assert r.status_code == 404 and "did not exist" in _text(r)
     assert client.get("/datasets/shop/orders?as_of=yesterday").status_code == 400
+
+
+def test_dataset_and_model_pages_link_their_change_history(client, client_as):
+    _changes(client)
+    r = client.put("/api/v1/models/ranker", json={"description": "v0"})
+    assert r.status_code in (200, 201), r.get_json()
+    auditor = client_as("auditor")
+    page = _text(auditor.get("/datasets/shop/orders"))
+    link = re.search(r'href="(/audit\?entity_key=[^"]+)">Change history', page)
+    assert link and link.group(1) == "/audit?entity_key=shop/orders"
+    history = _text(auditor.get(link.group(1).replace("&amp;", "&")))
+    assert len(re.findall(r"<tr><td>(\d+)</td>", history)) == 3
+    page = _text(auditor.get("/models/ranker"))
+    assert 'href="/audit?entity_key=ranker">Change history' in page
+    history = _text(auditor.get("/audit?entity_key=ranker"))
+    assert len(re.findall(r"<tr><td>(\d+)</td>", history)) >= 1 and "ranker" in history
+    # A viewer may not read the trail: no link to it.
+    assert "Change history" not in _text(client_as("viewer").get("/datasets/shop/orders"))
+    assert "Change history" not in _text(client_as("viewer").get("/models/ranker"))
