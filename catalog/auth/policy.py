@@ -87,6 +87,7 @@ POLICY: dict[str, str | dict[str, str]] = {
     "web_datasets.dataset": READ,
     "web_datasets.edit_dataset": METADATA_WRITE,
     "web_datasets.edit_columns": METADATA_WRITE,
+    "web_datasets.classify_column": CLASSIFY,
     "web_jobs.job": READ,
     "web_jobs.run": READ,
     "web_models.models": READ,

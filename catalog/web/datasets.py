@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import g, redirect, render_template, request, url_for
 
-from catalog.errors import ValidationFailed
+from catalog.errors import NotFound, ValidationFailed
 from catalog.services import classification, history, stewardship
 from catalog.services.dataset_view import dataset_by_path, dataset_view, version_by_number
 from catalog.services.schema_diff import diff_schemas
@@ -64,6 +64,7 @@ def dataset(rest: str):
             return render_template("dataset_as_of.html", past=past, at=at, path=rest,
                                    classes=classes, as_of_arg=request.args["as_of"])
         saved = {"dataset": "Saved.", "columns": "Column descriptions saved.",
+                 "tags": "Sensitivity tags saved.",
                  "none": "Nothing changed."}.get(request.args.get("saved", ""))
         return _render(session, ds, rest, saved=saved)
 
@@ -98,3 +99,33 @@ def edit_columns(rest: str):
                            form=request.form.to_dict(), status=422)
     return redirect(url_for("web_datasets.dataset", rest=rest,
                             saved="columns" if changed else "none") + "#schema-h", 303)
+
+
+@bp.post("/datasets/<path:rest>/-/classify")
+def classify_column(rest: str):
+    """Apply (``action=apply``) or remove (``action=remove``) a sensitivity tag on a column.
+
+    Accepting or rejecting a detector's suggestion is the same form with the suggested tag.
+    """
+    check_csrf()
+    form = request.form
+    field, tag = form.get("field", "").strip(), form.get("tag", "").strip()
+    with db_session() as session:
+        ds = dataset_by_path(session, splits(rest), rest)
+        ns, name = ds.namespace.name, ds.name
+        try:
+            if form.get("action") == "remove":
+                classification.declassify(session, ns, name, field, tag, actor=actor())
+            elif form.get("action") == "apply":
+                classification.classify(session, ns, name, field, tag, actor=actor(),
+                                        reason=form.get("reason", "").strip() or None)
+            else:
+                raise ValidationFailed("action must be apply or remove", field="action")
+        except (ValidationFailed, NotFound) as exc:
+            key = exc.field if exc.field in ("field", "reason", "action") else "tag"
+            session.rollback()
+            return _render(session, ds, rest, errors={f"classify-{key}": exc.message},
+                           form=form.to_dict(), status=422 if isinstance(
+                               exc, ValidationFailed) else 404)
+    return redirect(url_for("web_datasets.dataset", rest=rest, saved="tags") + "#sensitivity-h",
+                    303)
