@@ -162,6 +162,30 @@ def as_catalog_error(exc: BaseException) -> CatalogError | None:
     return None
 
 
+@contextmanager
+def pipelined(session: Session):
+    """Send the session's statements without waiting for each answer (PostgreSQL), inside.
+
+    For writes whose results nobody reads (UPDATE, INSERT without RETURNING): psycopg's
+    pipeline mode sends them back to back and reads the answers once, at the end of the block,
+    so a handful of statements cost one round trip. A statement that returns rows still works
+    (it waits for its answer). An error surfaces at the end of the block; it is raised as
+    SQLAlchemy's DBAPIError, like any other, so retries and error mapping see it. Elsewhere
+    (SQLite) the block runs as is.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    import psycopg
+
+    try:
+        with connection.connection.driver_connection.pipeline():
+            yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True for a deadlock or serialization failure (PostgreSQL) or a locked database (SQLite)."""
     if not isinstance(exc, DBAPIError):

@@ -98,7 +98,8 @@ JOB_VERSION_BY_UUID = select(JOB_VERSIONS.c.id).where(JOB_VERSIONS.c.uuid == bin
 INSERT_RUN = RUNS.insert().returning(RUNS.c.id)
 INSERT_RUNS = RUNS.insert().returning(RUNS.c.uuid, RUNS.c.id)
 DELETE_RUNS = RUNS.delete().where(RUNS.c.id.in_(_expanding("ids")))
-INSERT_STATES = STATES.insert()
+# inline(): no RETURNING of the new id (nobody reads it; and the flush pipelines these writes).
+INSERT_STATES = STATES.insert().inline()
 
 
 @cache
@@ -135,7 +136,7 @@ def insert_version(dialect: str):
 @cache
 def upsert_io(dialect: str):
     """Run I/O rows, replacing the facets of existing ones and giving them a version."""
-    stmt = insert_for(dialect, IO)
+    stmt = insert_for(dialect, IO).inline()
     return stmt.on_conflict_do_update(
         index_elements=["run_id", "dataset_id", "direction"],
         # A version, once linked, stays (as registration may have linked one meanwhile).
@@ -146,7 +147,7 @@ def upsert_io(dialect: str):
 @cache
 def upsert_edges(dialect: str):
     """Edges, or widen a stored edge's first/last seen window; unchanged rows are not rewritten."""
-    stmt = insert_for(dialect, EDGES)
+    stmt = insert_for(dialect, EDGES).inline()
     t, new = EDGES.c, stmt.excluded
     least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (
         func.min, func.max)

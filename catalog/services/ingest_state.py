@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.db import pipelined
 from catalog.models import Job
 from catalog.services import datasets as dsvc
 from catalog.services import ingest_sql as q
@@ -383,20 +384,22 @@ class Unit:
                 r.id, r.changes = ids[r.uuid], {}
         if self.stage is not None:  # before the rows that point at the versions
             self.stage.flush()
-        write_tracked(s, q.JOBS, self.jobs.values())
-        write_tracked(s, q.RUNS, self.runs.values())
-        write_changes(s, self.datasets.values())
-        rows = [{"run_id": self.runs[u].id, "dataset_id": d, "direction": direction,
-                 "dataset_version_id": io.version_id, "facets": io.facets}
-                for u, ios in self.io.items() for (d, direction), io in ios.items() if io.dirty]
-        if rows:
-            s.execute(q.upsert_io(self.dialect), rows)
-        if self.edges:
-            s.execute(q.upsert_edges(self.dialect), [
-                {"src_kind": k[0], "src_id": k[1], "dst_kind": k[2], "dst_id": k[3],
-                 "first_seen_at": first, "last_seen_at": last}
-                for k, (first, last) in sorted(self.edges.items())])
-        if self.states:
-            s.execute(q.INSERT_STATES, [{"run_id": run.id, "state": state, "event_time": at}
-                                        for run, state, at in self.states])
+        with pipelined(s):  # nothing below returns rows: one round trip on PostgreSQL
+            write_tracked(s, q.JOBS, self.jobs.values())
+            write_tracked(s, q.RUNS, self.runs.values())
+            write_changes(s, self.datasets.values())
+            rows = [{"run_id": self.runs[u].id, "dataset_id": d, "direction": direction,
+                     "dataset_version_id": io.version_id, "facets": io.facets}
+                    for u, ios in self.io.items() for (d, direction), io in ios.items()
+                    if io.dirty]
+            if rows:
+                s.execute(q.upsert_io(self.dialect), rows)
+            if self.edges:
+                s.execute(q.upsert_edges(self.dialect), [
+                    {"src_kind": k[0], "src_id": k[1], "dst_kind": k[2], "dst_id": k[3],
+                     "first_seen_at": first, "last_seen_at": last}
+                    for k, (first, last) in sorted(self.edges.items())])
+            if self.states:
+                s.execute(q.INSERT_STATES, [{"run_id": run.id, "state": state, "event_time": at}
+                                            for run, state, at in self.states])
         self.edges, self.states = {}, []
