@@ -423,7 +423,10 @@ select
     case when range % 333 = 0 then 'dup' else 'v' || range end as s,
     range % 40 as a,
     case when range % 7 = 0 then null else range % 25 end as b,
-    case when range % 11 = 0 then null else range % 3 end as c
+    case when range % 11 = 0 then null else range % 3 end as c,
+    7 - range // 40 as q,                           -- with a: unique, negative values
+    range // 80 as q2,                              -- with a: 500 pairs
+    case when range % 100 = 0 then null else range end as u   -- unique but for 10 nulls
 from range(1000)
 """
 
@@ -448,8 +451,19 @@ UNIQUENESS = [
     ("compound-ids", _e("expect_compound_columns_to_be_unique", column_list=["c", "ids"])),
     ("compound-ids-x", _e("expect_compound_columns_to_be_unique", column_list=["ids", "x"],
                           ignore_row_if="never")),
+    # Integer keys without a nearly unique member, counted packed into one BIGINT.
+    ("compound-packed", _e("expect_compound_columns_to_be_unique", column_list=["a", "q"])),
+    ("compound-packed-dupes", _e("expect_compound_columns_to_be_unique",
+                                 column_list=["q2", "a"])),
+    ("u-nulls", _e("expect_column_values_to_be_unique", column="u")),
 ]
-NEAR_UNIQUE_MEMBER = {"compound-pass", "compound-id", "compound-ids", "compound-ids-x"}
+# How each compound check is planned: proven unique by one count (an empty table of repeats),
+# the repeats of a nearly unique member first, or one grouping of the whole key.
+COMPOUND_PLAN = {"compound-pass": "proven", "compound-id": "near_unique",  # s is picked
+                 "compound-packed": "proven", "compound-ids": "near_unique",
+                 "compound-ids-x": "near_unique", "compound-nulls": "grouped",
+                 "compound-any_missing": "grouped", "compound-never": "grouped",
+                 "compound-float": "grouped", "compound-packed-dupes": "grouped"}
 
 
 @pytest.fixture(scope="module")
@@ -519,11 +533,15 @@ def test_tricky_uniqueness_cases_fail_as_planted(tricky_ours):
     # The rows of an ids pair (2k, 2k + 1) differ in c and in x.
     assert by_case["compound-ids"].success
     assert by_case["compound-ids-x"].observed["unexpected_count"] == 0
+    assert by_case["compound-packed"].success
+    assert by_case["compound-packed-dupes"].observed["unexpected_count"] == 960  # not 960-999
+    assert by_case["u-nulls"].success and by_case["u-nulls"].observed["missing_count"] == 10
 
 
 # Where GE's SQL and pandas engines agree on the data (no NULL or NaN in the keys).
 PANDAS_COMPARABLE = ["ids", "ids-mostly", "id-pass", "s-strings", "row_condition",
-                     "compound-pass", "compound-any_missing"]
+                     "compound-pass", "compound-any_missing", "compound-packed",
+                     "compound-packed-dupes", "u-nulls"]
 
 
 @pytest.mark.parametrize("name", PANDAS_COMPARABLE)
@@ -539,17 +557,33 @@ def test_duckdb_uniqueness_equals_pandas(tricky_db, tricky_ours, name):
 
 
 @pytest.mark.parametrize("name", [u[0] for u in UNIQUENESS if "compound" in u[0]])
-def test_compound_keys_with_a_nearly_unique_member_group_its_repeats_only(tricky_db, monkeypatch,
-                                                                        name):
+def test_compound_keys_are_planned_by_what_can_be_proven(tricky_db, monkeypatch, name):
     log = _sql_log(monkeypatch)
     exp = dict(UNIQUENESS)[name]
     quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky",
                                                   "expectations": [exp]})
     creates = [sql for sql in log if sql.startswith("CREATE TEMPORARY TABLE")]
-    if name in NEAR_UNIQUE_MEMBER:  # the member's repeated values, then the keys among them
+    plan = COMPOUND_PLAN[name]
+    if plan == "proven":  # no grouping at all: the table of repeats is created empty
+        assert len(creates) == 1 and creates[0].endswith("LIMIT $2")
+        assert _groupings([sql for sql in log if sql not in creates]) == 0
+    elif plan == "near_unique":  # the member's repeated values, then the keys among them
         assert len(creates) == 2 and " IN (SELECT " in creates[1]
     else:
-        assert len(creates) == 1 and " IN (" not in creates[0]
+        assert len(creates) == 1 and " IN (" not in creates[0] and "LIMIT" not in creates[0]
+
+
+def test_a_column_proven_unique_is_counted_once_per_validation(tricky_db, monkeypatch):
+    suite = {"name": "u", "table": "tricky", "expectations": [
+        _e("expect_column_values_to_be_unique", column="id"),
+        _e("expect_compound_columns_to_be_unique", column_list=["c", "id"]),
+        _e("expect_compound_columns_to_be_unique", column_list=["a", "id"])]}
+    log = _sql_log(monkeypatch)
+    result = quality.validate_duckdb(tricky_db, "tricky", suite)
+    assert result.success
+    counts = [sql for sql in log if "count(DISTINCT" in sql]
+    assert len(counts) == 1 and "count(DISTINCT id)" in counts[0]
+    assert _groupings([sql for sql in log if not sql.endswith("LIMIT $2")]) == 0
 
 
 def _groupings(log: list[str]) -> int:
