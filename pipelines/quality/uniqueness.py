@@ -196,14 +196,16 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
     keeps (a row condition, ``ignore_row_if``) and one count serves every expectation.
 
     One ``count(distinct key) = count(*)`` over the domain proves it: a NULL key is not counted
-    and a repeated one is counted once, so equality leaves neither. That is a single aggregate,
-    and on an integer key DuckDB counts with an array (see ``duckdb_adapter.open_for``), several
-    times faster than grouping every row by the key to list its repeats; the grouping then runs
-    only when this proof fails (duplicates, NULLs), and finds exactly what it found before.
+    and a repeated one is counted once, so equality leaves neither. It is tried only where
+    DuckDB counts with an array (perfect hashing, see ``duckdb_adapter.open_for``): an integer
+    key whose range is small enough, several times faster there than grouping every row by the
+    key to list its repeats; the grouping then runs only when the proof fails (duplicates,
+    NULLs), and finds exactly what it found before. Elsewhere DuckDB's ``count(distinct)``
+    hashes and is slower than the grouping, so the grouping runs at once.
 
     A compound key is counted as one BIGINT, its integer columns packed by their exact
-    ranges (``(a - min a) * span b + (b - min b)``, one to one); a compound key with a column
-    of another type is not tried (hashing it costs more than the grouping). Answers are kept
+    ranges (``(a - min a) * span b + (b - min b)``, one to one); a key with a column of another
+    type is not tried (hashing it costs more than the grouping). Answers are kept
     per query on the engine (one validation), so a column checked for one expectation is not
     counted again for another.
     """
@@ -212,7 +214,7 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
     source = (table.subquery() if isinstance(table, sa.Select) else table).alias(
         "proven_unique_source")
     cols = [source.c[n] if n in source.c else sa.column(n) for n in names]
-    key = cols[0] if len(cols) == 1 else _packed_key(execution_engine, source, cols)
+    key = _packed_key(execution_engine, source, cols)
     if key is None:
         return False
     query = sa.select(sa.func.count(sa.distinct(key)), sa.func.count()).select_from(source)
@@ -228,10 +230,16 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
 def _packed_key(execution_engine: Any, source: Any, cols: list) -> Any:
     """One BIGINT expression equal for two rows exactly when all ``cols`` are; None if none fits.
 
-    Needs integer columns whose ranges multiply to at most 2^62; a column that is all NULL
-    (no range) rules it out.
+    Needs integer columns whose ranges multiply to at most DuckDB's perfect hashing range on
+    this connection (``perfect_ht_threshold`` bits): beyond it DuckDB's ``count(distinct)``
+    hashes, and then costs more than the grouping it would save. A column that is all NULL (no
+    range) rules it out too.
     """
     import sqlalchemy as sa
+
+    (bits,) = execution_engine.execute_query(
+        sa.select(sa.func.current_setting("perfect_ht_threshold"))).fetchone()
+    limit = min(2 ** int(bits), _MAX_PACKED_SPAN)
 
     bounds = execution_engine.execute_query(
         sa.select(*[f(c) for c in cols for f in (sa.func.min, sa.func.max)]).select_from(source)
@@ -242,7 +250,7 @@ def _packed_key(execution_engine: Any, source: Any, cols: list) -> Any:
             return None
         spans.append((lo, hi - lo + 1))
         total *= hi - lo + 1
-        if total > _MAX_PACKED_SPAN:
+        if total > limit:
             return None
     key, multiplier = None, 1
     for col, (lo, span) in reversed(list(zip(cols, spans, strict=True))):

@@ -426,7 +426,8 @@ select
     case when range % 11 = 0 then null else range % 3 end as c,
     7 - range // 40 as q,                           -- with a: unique, negative values
     range // 80 as q2,                              -- with a: 500 pairs
-    case when range % 100 = 0 then null else range end as u   -- unique but for 10 nulls
+    case when range % 100 = 0 then null else range end as u,  -- unique but for 10 nulls
+    range * 1000003 as wide                         -- unique, too wide a range for an array
 from range(1000)
 """
 
@@ -456,6 +457,7 @@ UNIQUENESS = [
     ("compound-packed-dupes", _e("expect_compound_columns_to_be_unique",
                                  column_list=["q2", "a"])),
     ("u-nulls", _e("expect_column_values_to_be_unique", column="u")),
+    ("wide", _e("expect_column_values_to_be_unique", column="wide")),
 ]
 # How each compound check is planned: proven unique by one count (an empty table of repeats),
 # the repeats of a nearly unique member first, or one grouping of the whole key.
@@ -541,7 +543,7 @@ def test_tricky_uniqueness_cases_fail_as_planted(tricky_ours):
 # Where GE's SQL and pandas engines agree on the data (no NULL or NaN in the keys).
 PANDAS_COMPARABLE = ["ids", "ids-mostly", "id-pass", "s-strings", "row_condition",
                      "compound-pass", "compound-any_missing", "compound-packed",
-                     "compound-packed-dupes", "u-nulls"]
+                     "compound-packed-dupes", "u-nulls", "wide"]
 
 
 @pytest.mark.parametrize("name", PANDAS_COMPARABLE)
@@ -582,7 +584,7 @@ def test_a_column_proven_unique_is_counted_once_per_validation(tricky_db, monkey
     result = quality.validate_duckdb(tricky_db, "tricky", suite)
     assert result.success
     counts = [sql for sql in log if "count(DISTINCT" in sql]
-    assert len(counts) == 1 and "count(DISTINCT id)" in counts[0]
+    assert len(counts) == 1 and "count(DISTINCT (CAST(id AS BIGINT)" in counts[0]
     assert _groupings([sql for sql in log if not sql.endswith("LIMIT $2")]) == 0
 
 
@@ -636,3 +638,15 @@ def test_warm_up_imports_ge_in_the_background_without_warnings():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize(("column", "tried"), [("id", True), ("wide", False), ("s", False)])
+def test_uniqueness_is_proven_by_a_count_only_where_duckdb_counts_with_an_array(
+        tricky_db, monkeypatch, column, tried):
+    """A dense integer key is counted; a wide or non-integer one is grouped at once."""
+    log = _sql_log(monkeypatch)
+    quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky", "expectations": [
+        _e("expect_column_values_to_be_unique", column=column)]})
+    assert any("count(DISTINCT" in sql for sql in log) is tried
+    creates = [sql for sql in log if sql.startswith("CREATE TEMPORARY TABLE")]
+    assert len(creates) == 1 and creates[0].endswith("LIMIT $2") is tried
