@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -135,18 +136,26 @@ def _duckdb_compound_count(cls, column_list, **kwargs):
         .alias("original_table_clause")
     )
     grouped = sa.select(*column_list, sa.func.count().label("_num_rows")).select_from(original)
-    near_unique = _near_unique_column(engine, original, names)
+    rows, unique = _estimates(engine, original, names)
+    near_unique = max(names, key=lambda n: unique[n])
+    if unique[near_unique] < _NEAR_UNIQUE * rows:
+        near_unique = None
     # A key holding a column without repeats (or without repeats itself) has no repeated rows.
     batch = kwargs[_BATCH_KWARG]
     empty = (near_unique is not None and _proven_unique(engine, batch, [near_unique])
              ) or _proven_unique(engine, batch, names)
-    if near_unique is not None and not empty:
+    subkey = None
+    if near_unique is not None:
+        subkey = original.c[near_unique]
+    elif not empty:
+        subkey = _integer_subkey(engine, original, names, rows, unique)
+    if subkey is not None and not empty:
         # Materialized first, so that DuckDB sees how few they are and probes with the table
         # (as one query its estimate is rows/2, and it builds a hash table of the whole table).
-        column = original.c[near_unique]
         repeated = _materialize(
-            engine, sa.select(column).group_by(column).having(sa.func.count() >= 2), [near_unique])
-        grouped = grouped.where(column.in_(sa.select(repeated.c[near_unique])))
+            engine, sa.select(subkey.label("_subkey")).group_by(subkey)
+            .having(sa.func.count() >= 2), ["_subkey"])
+        grouped = grouped.where(subkey.in_(sa.select(repeated.c["_subkey"])))
     dups = _materialize(engine, grouped.group_by(*column_list).having(sa.func.count() >= 2),
                         [*names, "_num_rows"], empty=empty)
     on = sa.and_(*(dups.c[n] == original.c[n] for n in names))
@@ -163,8 +172,8 @@ def _duckdb_compound_count(cls, column_list, **kwargs):
 _NEAR_UNIQUE = 0.75
 
 
-def _near_unique_column(execution_engine: Any, source: Any, names: list[str]) -> str | None:
-    """The key column DuckDB's statistics deem most distinct, if nearly unique; else None.
+def _estimates(execution_engine: Any, source: Any, names: list[str]) -> tuple[int, dict]:
+    """The row count and DuckDB's estimate of distinct values per key column.
 
     ``stats()`` reads the estimates DuckDB keeps per column of a table, without a scan. Only the
     plan depends on them: an estimate that is off makes the check slower, never different.
@@ -175,13 +184,29 @@ def _near_unique_column(execution_engine: Any, source: Any, names: list[str]) ->
         sa.select(sa.func.count()).select_from(source)).fetchone()
     estimates = execution_engine.execute_query(
         sa.select(*[sa.func.stats(source.c[n]) for n in names]).select_from(source).limit(1)
-    ).fetchone()
-    if not rows or estimates is None:
+    ).fetchone() or [None] * len(names)
+    return rows or 0, {n: (s or {}).get("approx_unique") or 0
+                       for n, s in zip(names, estimates, strict=True)}
+
+
+def _integer_subkey(execution_engine: Any, source: Any, names: list[str], rows: int,
+                    unique: dict) -> Any:
+    """The key's integer columns packed into one BIGINT, when they are not all of it; else None.
+
+    Grouping rows by a string column costs several times more than by one BIGINT. When the
+    integer columns together probably tell rows apart (the product of their distinct estimates
+    reaches :data:`_NEAR_UNIQUE` of the rows), their packed value plays the nearly unique
+    column's part: only rows whose packed value repeats are grouped by the whole key. A row
+    with a NULL in them has a NULL packed value and is left out, as its key never joins.
+    """
+    cols = [source.c[n] for n in names]
+    bounds = _integer_bounds(execution_engine, source, cols)
+    ints = [i for i, b in enumerate(bounds) if b is not None]
+    if not ints or len(ints) == len(names):
         return None
-    unique = {n: (s or {}).get("approx_unique") or 0 for n, s in zip(names, estimates,
-                                                                       strict=True)}
-    best = max(names, key=lambda n: unique[n])
-    return best if unique[best] >= _NEAR_UNIQUE * rows else None
+    if math.prod(unique[names[i]] for i in ints) < _NEAR_UNIQUE * rows:
+        return None
+    return _pack([cols[i] for i in ints], [bounds[i] for i in ints], _MAX_PACKED_SPAN)
 
 
 _PROVEN_ATTR = "_pipelines_proven_unique"
@@ -239,25 +264,35 @@ def _packed_key(execution_engine: Any, source: Any, cols: list) -> Any:
 
     (bits,) = execution_engine.execute_query(
         sa.select(sa.func.current_setting("perfect_ht_threshold"))).fetchone()
-    limit = min(2 ** int(bits), _MAX_PACKED_SPAN)
+    bounds = _integer_bounds(execution_engine, source, cols)
+    if any(b is None for b in bounds):
+        return None
+    return _pack(cols, bounds, min(2 ** int(bits), _MAX_PACKED_SPAN))
 
-    bounds = execution_engine.execute_query(
+
+def _integer_bounds(execution_engine: Any, source: Any, cols: list) -> list:
+    """``(min, max)`` of each column that holds integers within BIGINT, else None for it."""
+    import sqlalchemy as sa
+
+    values = execution_engine.execute_query(
         sa.select(*[f(c) for c in cols for f in (sa.func.min, sa.func.max)]).select_from(source)
     ).fetchone()
-    spans, total = [], 1
-    for lo, hi in zip(bounds[::2], bounds[1::2], strict=True):
-        if not all(type(v) is int and abs(v) < _MAX_PACKED_SPAN for v in (lo, hi)):
-            return None
-        spans.append((lo, hi - lo + 1))
-        total *= hi - lo + 1
-        if total > limit:
-            return None
+    return [(lo, hi) if all(type(v) is int and abs(v) < _MAX_PACKED_SPAN for v in (lo, hi))
+            else None for lo, hi in zip(values[::2], values[1::2], strict=True)]
+
+
+def _pack(cols: list, bounds: list, limit: int) -> Any:
+    """``(a - min a) * span b + (b - min b)``...: one to one while spans multiply to <= limit."""
+    import sqlalchemy as sa
+
+    if math.prod(hi - lo + 1 for lo, hi in bounds) > limit:
+        return None
     key, multiplier = None, 1
-    for col, (lo, span) in reversed(list(zip(cols, spans, strict=True))):
+    for col, (lo, hi) in reversed(list(zip(cols, bounds, strict=True))):
         term = (sa.cast(col, sa.BigInteger) - sa.literal(lo, sa.BigInteger)) * sa.literal(
             multiplier, sa.BigInteger)
         key = term if key is None else key + term
-        multiplier *= span
+        multiplier *= hi - lo + 1
     return key
 
 

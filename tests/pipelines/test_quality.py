@@ -427,7 +427,10 @@ select
     7 - range // 40 as q,                           -- with a: unique, negative values
     range // 80 as q2,                              -- with a: 500 pairs
     case when range % 100 = 0 then null else range end as u,  -- unique but for 10 nulls
-    range * 1000003 as wide                         -- unique, too wide a range for an array
+    range * 1000003 as wide,                        -- unique, too wide a range for an array
+    'x' as tag,
+    range % 30 as p1,
+    (range // 2) % 30 as p2                         -- with p1: 60 keys, each repeated
 from range(1000)
 """
 
@@ -458,6 +461,11 @@ UNIQUENESS = [
                                  column_list=["q2", "a"])),
     ("u-nulls", _e("expect_column_values_to_be_unique", column="u")),
     ("wide", _e("expect_column_values_to_be_unique", column="wide")),
+    # A string column and integer ones that together are nearly unique: those are grouped first.
+    ("compound-subkey", _e("expect_compound_columns_to_be_unique",
+                           column_list=["a", "tag", "q", "p1"])),
+    ("compound-subkey-dupes", _e("expect_compound_columns_to_be_unique",
+                                 column_list=["p1", "tag", "p2"])),
 ]
 # How each compound check is planned: proven unique by one count (an empty table of repeats),
 # the repeats of a nearly unique member first, or one grouping of the whole key.
@@ -465,7 +473,8 @@ COMPOUND_PLAN = {"compound-pass": "proven", "compound-id": "near_unique",  # s i
                  "compound-packed": "proven", "compound-ids": "near_unique",
                  "compound-ids-x": "near_unique", "compound-nulls": "grouped",
                  "compound-any_missing": "grouped", "compound-never": "grouped",
-                 "compound-float": "grouped", "compound-packed-dupes": "grouped"}
+                 "compound-float": "grouped", "compound-packed-dupes": "grouped",
+                 "compound-subkey": "near_unique", "compound-subkey-dupes": "near_unique"}
 
 
 @pytest.fixture(scope="module")
@@ -538,12 +547,15 @@ def test_tricky_uniqueness_cases_fail_as_planted(tricky_ours):
     assert by_case["compound-packed"].success
     assert by_case["compound-packed-dupes"].observed["unexpected_count"] == 960  # not 960-999
     assert by_case["u-nulls"].success and by_case["u-nulls"].observed["missing_count"] == 10
+    assert by_case["compound-subkey"].success
+    assert by_case["compound-subkey-dupes"].observed["unexpected_count"] == 1000
 
 
 # Where GE's SQL and pandas engines agree on the data (no NULL or NaN in the keys).
 PANDAS_COMPARABLE = ["ids", "ids-mostly", "id-pass", "s-strings", "row_condition",
                      "compound-pass", "compound-any_missing", "compound-packed",
-                     "compound-packed-dupes", "u-nulls", "wide"]
+                     "compound-packed-dupes", "u-nulls", "wide", "compound-subkey",
+                     "compound-subkey-dupes"]
 
 
 @pytest.mark.parametrize("name", PANDAS_COMPARABLE)
@@ -571,6 +583,8 @@ def test_compound_keys_are_planned_by_what_can_be_proven(tricky_db, monkeypatch,
         assert _groupings([sql for sql in log if sql not in creates]) == 0
     elif plan == "near_unique":  # the member's repeated values, then the keys among them
         assert len(creates) == 2 and " IN (SELECT " in creates[1]
+        packed = "CAST(" in creates[0]  # integer members packed into one value
+        assert packed is ("subkey" in name)
     else:
         assert len(creates) == 1 and " IN (" not in creates[0] and "LIMIT" not in creates[0]
 
