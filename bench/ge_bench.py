@@ -16,8 +16,10 @@ the interpreter and GE themselves (~250 MB). ``--repeat N`` runs each engine N t
 and keeps each one's fastest run, for a machine shared with other work.
 
 ``--breakdown`` also times each expectation alone in each engine (after the suite runs), which
-shows where the time goes: GE's pandas engine hashes the whole DataFrame per batch; on DuckDB the
-two uniqueness expectations are one GROUP BY each (see ``pipelines.quality``).
+shows where the time goes: GE's pandas engine hashes the whole DataFrame per batch; on DuckDB a
+unique dense integer key is proven unique by one ``count(distinct)`` that both uniqueness
+expectations share, and a GROUP BY runs only when that proof fails (see
+``pipelines.quality.uniqueness``).
 
     python bench/ge_bench.py                       # 10M rows
     python bench/ge_bench.py --rows 1000000 10000000 --breakdown --repeat 2

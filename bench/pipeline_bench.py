@@ -168,7 +168,7 @@ def worker_full(raw: Path, catalog_url: str) -> dict:
         return con
 
     runner.connect = connect_and_sample
-    client = CatalogClient(catalog_url, timeout=60)
+    client = CatalogClient(catalog_url, timeout=60)  # token: CATALOG_TOKEN
     t, cpu = time.perf_counter(), _cpu_s()
     result = runner.run_pipeline(work, reporter=Reporter(client, source="synthetic"))
     seconds, cpu = time.perf_counter() - t, _cpu_s() - cpu
@@ -235,17 +235,26 @@ def _table_arg(args) -> str | None:
 # --- orchestration ------------------------------------------------------------------------------
 
 
-def _child(*args: str, timeout: float) -> dict:
+def _child(*args: str, timeout: float, env: dict | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                         env={**os.environ, **(env or {})})
     if out.returncode:
         raise SystemExit(f"worker {args[0]} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _token(url: str) -> str:
+    """A fresh API token of the pipeline role in the catalog database at ``url``."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from catalog_bench import bench_token
+
+    return bench_token(url, "pipeline")
+
+
 @contextlib.contextmanager
 def catalog_server(tmp: Path):
-    """``catalog serve`` on a fresh, migrated SQLite file; yields its URL and process id."""
+    """``catalog serve`` on a fresh, migrated SQLite file; yields its URL, process id, a token."""
     url = f"sqlite:///{tmp / 'catalog.sqlite'}"
     env = {**os.environ, "CATALOG_DATABASE_URL": url}
     cli = [sys.executable, "-m", "catalog.cli"]
@@ -261,12 +270,13 @@ def catalog_server(tmp: Path):
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{base}/api/v1/namespaces", timeout=1).ok:
+                # Any answer (401 without a token) means it is serving.
+                if requests.get(f"{base}/api/v1/namespaces", timeout=1).status_code < 500:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"catalog serve did not start:\n{(tmp / 'serve.log').read_text()}")
             time.sleep(0.1)
-        yield base, proc.pid
+        yield base, proc.pid, _token(url)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -287,9 +297,10 @@ def bench_size(events: int, tmp: Path, repeat: int, timeout: float) -> dict:
         bares.append(_child("bare", str(raw), timeout=timeout))
         print(f"  bare #{i + 1}: {bares[-1]['seconds']:.1f} s, cpu {bares[-1]['cpu_s']:.1f} s",
               file=sys.stderr)
-        with catalog_server(data) as (url, pid):
+        with catalog_server(data) as (url, pid, token):
             server_cpu = _proc_cpu_s(pid)
-            fulls.append(_child("full", str(raw), url, timeout=timeout))
+            fulls.append(_child("full", str(raw), url, timeout=timeout,
+                                env={"CATALOG_TOKEN": token}))
             fulls[-1]["server_cpu_s"] = _proc_cpu_s(pid) - server_cpu
         print(f"  full #{i + 1}: {fulls[-1]['seconds']:.1f} s, cpu {fulls[-1]['cpu_s']:.1f} s "
               f"+ server {fulls[-1]['server_cpu_s']:.1f} s; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,7 @@ def install_duckdb_uniqueness() -> None:
 
 
 _ENGINE_KWARG = "_pipelines_execution_engine"
+_BATCH_KWARG = "_pipelines_whole_batch"  # the batch's rows, before row conditions and filters
 
 
 def _on_duckdb(ge_fn: Callable, duckdb_fn: Callable) -> Callable:
@@ -66,10 +68,13 @@ def _on_duckdb(ge_fn: Callable, duckdb_fn: Callable) -> Callable:
                          metric_value_kwargs=metric_value_kwargs, metrics=metrics,
                          runtime_configuration=runtime_configuration)
         # GE's decorator hands value kwargs to the function: the way to pass it the engine.
+        batch = {k: v for k, v in metric_domain_kwargs.items() if k == "batch_id"}
         return duckdb_fn(cls=cls, execution_engine=execution_engine,
                          metric_domain_kwargs=metric_domain_kwargs,
                          metric_value_kwargs={**(metric_value_kwargs or {}),
-                                              _ENGINE_KWARG: execution_engine},
+                                              _ENGINE_KWARG: execution_engine,
+                                              _BATCH_KWARG: execution_engine.get_domain_records(
+                                                  domain_kwargs=batch)},
                          metrics=metrics, runtime_configuration=runtime_configuration)
 
     return provider
@@ -91,12 +96,14 @@ def _duckdb_count_per_value(cls, column, _table, **kwargs):
     source = sa.select(sa.column(name)).select_from(
         _table.subquery() if isinstance(_table, sa.Select) else _table
     ).subquery("column_values_unique_source")
+    engine = kwargs[_ENGINE_KWARG]
     dups = _materialize(
-        kwargs[_ENGINE_KWARG],
+        engine,
         sa.select(source.c[name], sa.func.count().label(label))
         .group_by(source.c[name])
         .having(sa.func.count() >= 2),
         [name, label],
+        empty=_proven_unique(engine, kwargs[_BATCH_KWARG], [name]),
     )
     return (
         sa.select(source.c[name].label(name), dups.c[label].label(label))
@@ -129,16 +136,28 @@ def _duckdb_compound_count(cls, column_list, **kwargs):
         .alias("original_table_clause")
     )
     grouped = sa.select(*column_list, sa.func.count().label("_num_rows")).select_from(original)
-    near_unique = _near_unique_column(engine, original, names)
+    rows, unique = _estimates(engine, original, names)
+    near_unique = max(names, key=lambda n: unique[n])
+    if unique[near_unique] < _NEAR_UNIQUE * rows:
+        near_unique = None
+    # A key holding a column without repeats (or without repeats itself) has no repeated rows.
+    batch = kwargs[_BATCH_KWARG]
+    empty = (near_unique is not None and _proven_unique(engine, batch, [near_unique])
+             ) or _proven_unique(engine, batch, names)
+    subkey = None
     if near_unique is not None:
+        subkey = original.c[near_unique]
+    elif not empty:
+        subkey = _integer_subkey(engine, original, names, rows, unique)
+    if subkey is not None and not empty:
         # Materialized first, so that DuckDB sees how few they are and probes with the table
         # (as one query its estimate is rows/2, and it builds a hash table of the whole table).
-        column = original.c[near_unique]
         repeated = _materialize(
-            engine, sa.select(column).group_by(column).having(sa.func.count() >= 2), [near_unique])
-        grouped = grouped.where(column.in_(sa.select(repeated.c[near_unique])))
+            engine, sa.select(subkey.label("_subkey")).group_by(subkey)
+            .having(sa.func.count() >= 2), ["_subkey"])
+        grouped = grouped.where(subkey.in_(sa.select(repeated.c["_subkey"])))
     dups = _materialize(engine, grouped.group_by(*column_list).having(sa.func.count() >= 2),
-                        [*names, "_num_rows"])
+                        [*names, "_num_rows"], empty=empty)
     on = sa.and_(*(dups.c[n] == original.c[n] for n in names))
     return (
         sa.select(original, dups.c["_num_rows"].label("_num_rows"))
@@ -153,8 +172,8 @@ def _duckdb_compound_count(cls, column_list, **kwargs):
 _NEAR_UNIQUE = 0.75
 
 
-def _near_unique_column(execution_engine: Any, source: Any, names: list[str]) -> str | None:
-    """The key column DuckDB's statistics deem most distinct, if nearly unique; else None.
+def _estimates(execution_engine: Any, source: Any, names: list[str]) -> tuple[int, dict]:
+    """The row count and DuckDB's estimate of distinct values per key column.
 
     ``stats()`` reads the estimates DuckDB keeps per column of a table, without a scan. Only the
     plan depends on them: an estimate that is off makes the check slower, never different.
@@ -165,23 +184,131 @@ def _near_unique_column(execution_engine: Any, source: Any, names: list[str]) ->
         sa.select(sa.func.count()).select_from(source)).fetchone()
     estimates = execution_engine.execute_query(
         sa.select(*[sa.func.stats(source.c[n]) for n in names]).select_from(source).limit(1)
-    ).fetchone()
-    if not rows or estimates is None:
+    ).fetchone() or [None] * len(names)
+    return rows or 0, {n: (s or {}).get("approx_unique") or 0
+                       for n, s in zip(names, estimates, strict=True)}
+
+
+def _integer_subkey(execution_engine: Any, source: Any, names: list[str], rows: int,
+                    unique: dict) -> Any:
+    """The key's integer columns packed into one BIGINT, when they are not all of it; else None.
+
+    Grouping rows by a string column costs several times more than by one BIGINT. When the
+    integer columns together probably tell rows apart (the product of their distinct estimates
+    reaches :data:`_NEAR_UNIQUE` of the rows), their packed value plays the nearly unique
+    column's part: only rows whose packed value repeats are grouped by the whole key. A row
+    with a NULL in them has a NULL packed value and is left out, as its key never joins.
+    """
+    cols = [source.c[n] for n in names]
+    bounds = _integer_bounds(execution_engine, source, cols)
+    ints = [i for i, b in enumerate(bounds) if b is not None]
+    if not ints or len(ints) == len(names):
         return None
-    unique = {n: (s or {}).get("approx_unique") or 0 for n, s in zip(names, estimates,
-                                                                       strict=True)}
-    best = max(names, key=lambda n: unique[n])
-    return best if unique[best] >= _NEAR_UNIQUE * rows else None
+    if math.prod(unique[names[i]] for i in ints) < _NEAR_UNIQUE * rows:
+        return None
+    return _pack([cols[i] for i in ints], [bounds[i] for i in ints], _MAX_PACKED_SPAN)
 
 
-def _materialize(execution_engine: Any, query: Any, names: list[str]) -> Any:
-    """Run ``query`` once into a temporary table of GE's connection; that table, as a selectable.
+_PROVEN_ATTR = "_pipelines_proven_unique"
+# Packed integer keys must stay inside BIGINT.
+_MAX_PACKED_SPAN = 2**62
 
-    The validation holds one DuckDB connection (StaticPool), so the table is visible to every
-    later query and goes when the connection closes at the end of the validation.
+
+def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
+    """Whether no two rows of ``table`` share a value of ``names`` and none holds a NULL in it.
+
+    ``table`` is the whole batch, so that the proof holds for any of its rows an expectation
+    keeps (a row condition, ``ignore_row_if``) and one count serves every expectation.
+
+    One ``count(distinct key) = count(*)`` over the domain proves it: a NULL key is not counted
+    and a repeated one is counted once, so equality leaves neither. It is tried only where
+    DuckDB counts with an array (perfect hashing, see ``duckdb_adapter.open_for``): an integer
+    key whose range is small enough, several times faster there than grouping every row by the
+    key to list its repeats; the grouping then runs only when the proof fails (duplicates,
+    NULLs), and finds exactly what it found before. Elsewhere DuckDB's ``count(distinct)``
+    hashes and is slower than the grouping, so the grouping runs at once.
+
+    A compound key is counted as one BIGINT, its integer columns packed by their exact
+    ranges (``(a - min a) * span b + (b - min b)``, one to one); a key with a column of another
+    type is not tried (hashing it costs more than the grouping). Answers are kept
+    per query on the engine (one validation), so a column checked for one expectation is not
+    counted again for another.
     """
     import sqlalchemy as sa
 
+    source = (table.subquery() if isinstance(table, sa.Select) else table).alias(
+        "proven_unique_source")
+    cols = [source.c[n] if n in source.c else sa.column(n) for n in names]
+    key = _packed_key(execution_engine, source, cols)
+    if key is None:
+        return False
+    query = sa.select(sa.func.count(sa.distinct(key)), sa.func.count()).select_from(source)
+    compiled = query.compile(dialect=execution_engine.engine.dialect)
+    cache_key = (str(compiled), repr(sorted(compiled.params.items())))
+    cache = execution_engine.__dict__.setdefault(_PROVEN_ATTR, {})
+    if cache_key not in cache:
+        distinct, rows = execution_engine.execute_query(query).fetchone()
+        cache[cache_key] = distinct == rows
+    return cache[cache_key]
+
+
+def _packed_key(execution_engine: Any, source: Any, cols: list) -> Any:
+    """One BIGINT expression equal for two rows exactly when all ``cols`` are; None if none fits.
+
+    Needs integer columns whose ranges multiply to at most DuckDB's perfect hashing range on
+    this connection (``perfect_ht_threshold`` bits): beyond it DuckDB's ``count(distinct)``
+    hashes, and then costs more than the grouping it would save. A column that is all NULL (no
+    range) rules it out too.
+    """
+    import sqlalchemy as sa
+
+    (bits,) = execution_engine.execute_query(
+        sa.select(sa.func.current_setting("perfect_ht_threshold"))).fetchone()
+    bounds = _integer_bounds(execution_engine, source, cols)
+    if any(b is None for b in bounds):
+        return None
+    return _pack(cols, bounds, min(2 ** int(bits), _MAX_PACKED_SPAN))
+
+
+def _integer_bounds(execution_engine: Any, source: Any, cols: list) -> list:
+    """``(min, max)`` of each column that holds integers within BIGINT, else None for it."""
+    import sqlalchemy as sa
+
+    values = execution_engine.execute_query(
+        sa.select(*[f(c) for c in cols for f in (sa.func.min, sa.func.max)]).select_from(source)
+    ).fetchone()
+    return [(lo, hi) if all(type(v) is int and abs(v) < _MAX_PACKED_SPAN for v in (lo, hi))
+            else None for lo, hi in zip(values[::2], values[1::2], strict=True)]
+
+
+def _pack(cols: list, bounds: list, limit: int) -> Any:
+    """``(a - min a) * span b + (b - min b)``...: one to one while spans multiply to <= limit."""
+    import sqlalchemy as sa
+
+    if math.prod(hi - lo + 1 for lo, hi in bounds) > limit:
+        return None
+    key, multiplier = None, 1
+    for col, (lo, hi) in reversed(list(zip(cols, bounds, strict=True))):
+        term = (sa.cast(col, sa.BigInteger) - sa.literal(lo, sa.BigInteger)) * sa.literal(
+            multiplier, sa.BigInteger)
+        key = term if key is None else key + term
+        multiplier *= hi - lo + 1
+    return key
+
+
+def _materialize(execution_engine: Any, query: Any, names: list[str], *,
+                 empty: bool = False) -> Any:
+    """Run ``query`` once into a temporary table of GE's connection; that table, as a selectable.
+
+    The validation holds one DuckDB connection (StaticPool), so the table is visible to every
+    later query and goes when the connection closes at the end of the validation. ``empty``:
+    the query is known to return no rows, so only its columns are created (``LIMIT 0``, which
+    DuckDB answers without running it).
+    """
+    import sqlalchemy as sa
+
+    if empty:
+        query = query.limit(0)
     table = f"_pipelines_dups_{uuid.uuid4().hex}"
     execution_engine.execute_query_in_transaction(_CreateTempTableAs(table, query))
     return sa.table(table, *[sa.column(n) for n in names])

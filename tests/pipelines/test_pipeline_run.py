@@ -151,3 +151,20 @@ def test_amazon_beauty_split_is_leave_one_out(tmp_path, catalog, shared_data):
     con.close()
     assert split == {"test": 22_363, "valid": 22_363, "train": 198_502 - 2 * 22_363}
     assert items == 12_101
+
+
+def test_landing_fingerprints_each_source_once(tmp_path, monkeypatch):
+    """Landing scans the sources for their fingerprints; the steps reuse them, not scan again."""
+    from pipelines import runner, service, tables
+
+    scans: list[str] = []
+
+    def counted(con, table):
+        scans.append(table)
+        return tables.fingerprint(con, table)
+
+    monkeypatch.setattr(service, "fingerprint", counted)
+    monkeypatch.setattr(runner, "fingerprint", counted)
+    result = land_and_run(tmp_path, "synthetic", events=2_000)
+    assert result.failed is None
+    assert sorted(t for t in scans if t.startswith("raw_")) == ["raw_events", "raw_items"]

@@ -423,7 +423,14 @@ select
     case when range % 333 = 0 then 'dup' else 'v' || range end as s,
     range % 40 as a,
     case when range % 7 = 0 then null else range % 25 end as b,
-    case when range % 11 = 0 then null else range % 3 end as c
+    case when range % 11 = 0 then null else range % 3 end as c,
+    7 - range // 40 as q,                           -- with a: unique, negative values
+    range // 80 as q2,                              -- with a: 500 pairs
+    case when range % 100 = 0 then null else range end as u,  -- unique but for 10 nulls
+    range * 1000003 as wide,                        -- unique, too wide a range for an array
+    'x' as tag,
+    range % 30 as p1,
+    (range // 2) % 30 as p2                         -- with p1: 60 keys, each repeated
 from range(1000)
 """
 
@@ -448,8 +455,26 @@ UNIQUENESS = [
     ("compound-ids", _e("expect_compound_columns_to_be_unique", column_list=["c", "ids"])),
     ("compound-ids-x", _e("expect_compound_columns_to_be_unique", column_list=["ids", "x"],
                           ignore_row_if="never")),
+    # Integer keys without a nearly unique member, counted packed into one BIGINT.
+    ("compound-packed", _e("expect_compound_columns_to_be_unique", column_list=["a", "q"])),
+    ("compound-packed-dupes", _e("expect_compound_columns_to_be_unique",
+                                 column_list=["q2", "a"])),
+    ("u-nulls", _e("expect_column_values_to_be_unique", column="u")),
+    ("wide", _e("expect_column_values_to_be_unique", column="wide")),
+    # A string column and integer ones that together are nearly unique: those are grouped first.
+    ("compound-subkey", _e("expect_compound_columns_to_be_unique",
+                           column_list=["a", "tag", "q", "p1"])),
+    ("compound-subkey-dupes", _e("expect_compound_columns_to_be_unique",
+                                 column_list=["p1", "tag", "p2"])),
 ]
-NEAR_UNIQUE_MEMBER = {"compound-pass", "compound-id", "compound-ids", "compound-ids-x"}
+# How each compound check is planned: proven unique by one count (an empty table of repeats),
+# the repeats of a nearly unique member first, or one grouping of the whole key.
+COMPOUND_PLAN = {"compound-pass": "proven", "compound-id": "near_unique",  # s is picked
+                 "compound-packed": "proven", "compound-ids": "near_unique",
+                 "compound-ids-x": "near_unique", "compound-nulls": "grouped",
+                 "compound-any_missing": "grouped", "compound-never": "grouped",
+                 "compound-float": "grouped", "compound-packed-dupes": "grouped",
+                 "compound-subkey": "near_unique", "compound-subkey-dupes": "near_unique"}
 
 
 @pytest.fixture(scope="module")
@@ -519,11 +544,18 @@ def test_tricky_uniqueness_cases_fail_as_planted(tricky_ours):
     # The rows of an ids pair (2k, 2k + 1) differ in c and in x.
     assert by_case["compound-ids"].success
     assert by_case["compound-ids-x"].observed["unexpected_count"] == 0
+    assert by_case["compound-packed"].success
+    assert by_case["compound-packed-dupes"].observed["unexpected_count"] == 960  # not 960-999
+    assert by_case["u-nulls"].success and by_case["u-nulls"].observed["missing_count"] == 10
+    assert by_case["compound-subkey"].success
+    assert by_case["compound-subkey-dupes"].observed["unexpected_count"] == 1000
 
 
 # Where GE's SQL and pandas engines agree on the data (no NULL or NaN in the keys).
 PANDAS_COMPARABLE = ["ids", "ids-mostly", "id-pass", "s-strings", "row_condition",
-                     "compound-pass", "compound-any_missing"]
+                     "compound-pass", "compound-any_missing", "compound-packed",
+                     "compound-packed-dupes", "u-nulls", "wide", "compound-subkey",
+                     "compound-subkey-dupes"]
 
 
 @pytest.mark.parametrize("name", PANDAS_COMPARABLE)
@@ -539,17 +571,35 @@ def test_duckdb_uniqueness_equals_pandas(tricky_db, tricky_ours, name):
 
 
 @pytest.mark.parametrize("name", [u[0] for u in UNIQUENESS if "compound" in u[0]])
-def test_compound_keys_with_a_nearly_unique_member_group_its_repeats_only(tricky_db, monkeypatch,
-                                                                        name):
+def test_compound_keys_are_planned_by_what_can_be_proven(tricky_db, monkeypatch, name):
     log = _sql_log(monkeypatch)
     exp = dict(UNIQUENESS)[name]
     quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky",
                                                   "expectations": [exp]})
     creates = [sql for sql in log if sql.startswith("CREATE TEMPORARY TABLE")]
-    if name in NEAR_UNIQUE_MEMBER:  # the member's repeated values, then the keys among them
+    plan = COMPOUND_PLAN[name]
+    if plan == "proven":  # no grouping at all: the table of repeats is created empty
+        assert len(creates) == 1 and creates[0].endswith("LIMIT $2")
+        assert _groupings([sql for sql in log if sql not in creates]) == 0
+    elif plan == "near_unique":  # the member's repeated values, then the keys among them
         assert len(creates) == 2 and " IN (SELECT " in creates[1]
+        packed = "CAST(" in creates[0]  # integer members packed into one value
+        assert packed is ("subkey" in name)
     else:
-        assert len(creates) == 1 and " IN (" not in creates[0]
+        assert len(creates) == 1 and " IN (" not in creates[0] and "LIMIT" not in creates[0]
+
+
+def test_a_column_proven_unique_is_counted_once_per_validation(tricky_db, monkeypatch):
+    suite = {"name": "u", "table": "tricky", "expectations": [
+        _e("expect_column_values_to_be_unique", column="id"),
+        _e("expect_compound_columns_to_be_unique", column_list=["c", "id"]),
+        _e("expect_compound_columns_to_be_unique", column_list=["a", "id"])]}
+    log = _sql_log(monkeypatch)
+    result = quality.validate_duckdb(tricky_db, "tricky", suite)
+    assert result.success
+    counts = [sql for sql in log if "count(DISTINCT" in sql]
+    assert len(counts) == 1 and "count(DISTINCT (CAST(id AS BIGINT)" in counts[0]
+    assert _groupings([sql for sql in log if not sql.endswith("LIMIT $2")]) == 0
 
 
 def _groupings(log: list[str]) -> int:
@@ -602,3 +652,15 @@ def test_warm_up_imports_ge_in_the_background_without_warnings():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize(("column", "tried"), [("id", True), ("wide", False), ("s", False)])
+def test_uniqueness_is_proven_by_a_count_only_where_duckdb_counts_with_an_array(
+        tricky_db, monkeypatch, column, tried):
+    """A dense integer key is counted; a wide or non-integer one is grouped at once."""
+    log = _sql_log(monkeypatch)
+    quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky", "expectations": [
+        _e("expect_column_values_to_be_unique", column=column)]})
+    assert any("count(DISTINCT" in sql for sql in log) is tried
+    creates = [sql for sql in log if sql.startswith("CREATE TEMPORARY TABLE")]
+    assert len(creates) == 1 and creates[0].endswith("LIMIT $2") is tried
