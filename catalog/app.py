@@ -6,10 +6,12 @@ import threading
 from dataclasses import dataclass, field, replace
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import IntegerConverter
 
+from catalog import jsoncodec
 from catalog.config import Settings
 from catalog.db import check_at_head, head_revision, is_sqlite, make_engine, make_sessionmaker
 
@@ -41,6 +43,18 @@ class CatalogState:
     stopping: threading.Event = field(default_factory=threading.Event)
 
 
+class FastJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider with orjson writing responses (a lineage graph or a page of runs is
+    tens of KB); keys keep their insertion order, and Flask's rules serialise the rest."""
+
+    sort_keys = False
+
+    def dumps(self, obj, **kwargs) -> str:
+        if kwargs and kwargs != {"separators": (",", ":")}:
+            return super().dumps(obj, **kwargs)  # indented for a human, or special options
+        return jsoncodec.dumps_response(obj, self.default)
+
+
 def create_app(config: dict | Settings | None = None) -> Flask:
     """Build the app; ``config`` overrides settings read from ``CATALOG_*`` variables.
 
@@ -55,11 +69,11 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         check_at_head(engine)
 
     app = Flask(__name__)
+    app.json = FastJSONProvider(app)
     # Namespaces such as s3://bucket travel in paths: keep their double slashes.
     app.url_map.merge_slashes = False
     app.url_map.converters["int"] = BoundedInt
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
     # PostgreSQL readers run in autocommit: at READ COMMITTED every statement takes its own
     # snapshot anyway, so BEGIN and COMMIT were two round trips a request that bought nothing.
     # The pool is the writers' (execution_options shares it).

@@ -25,7 +25,8 @@ import re
 
 import orjson
 
-__all__ = ["JSONDecodeError", "canonical", "dumps", "loads", "loads_document"]
+__all__ = ["JSONDecodeError", "canonical", "dumps", "dumps_response", "loads",
+           "loads_document"]
 
 JSONDecodeError = json.JSONDecodeError  # orjson's error is a subclass
 _LONG_NUMBER = re.compile(rb"\d{19,}")
@@ -64,3 +65,16 @@ def canonical(value) -> bytes:
     except TypeError:
         return json.dumps(value, sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False).encode()
+
+
+def dumps_response(value, default) -> str:
+    """JSON text of an API response, keys in insertion order.
+
+    ``default`` serialises what orjson does not know (Decimal, objects with ``__html__``) and
+    datetimes, which stay in Flask's format; integers beyond 64 bits go to the standard library.
+    """
+    try:
+        return orjson.dumps(value, default=default, option=orjson.OPT_NON_STR_KEYS
+                            | orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    except TypeError:
+        return json.dumps(value, default=default, ensure_ascii=False, separators=(",", ":"))
