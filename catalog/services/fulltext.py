@@ -9,9 +9,9 @@ tsvector and ts_rank.
 Counting is capped: the total and the facets count the first ``COUNT_CAP`` matches exactly; a
 query matching more shows ``AtLeast`` numbers ("20,000+", like GitHub), counted over those first
 matches, each a true lower bound. The hits are always ranked over every match. PostgreSQL answers
-in one statement (one index scan: the matches are materialised once, then ranked for the page and
-counted in one pass, with tags and owners read from the document row, migration 0007); SQLite in
-two (the page, then count and facets).
+in one statement (one index scan: the first cap + 1 matches are kept with their rank, then ranked
+for the page and counted, with tags and owners read from the document row, migration 0007; only
+past the cap does a second scan rank every match); SQLite in two (the page, then the counts).
 """
 
 from __future__ import annotations
