@@ -9,9 +9,9 @@ tsvector and ts_rank.
 Counting is capped: the total and the facets count the first ``COUNT_CAP`` matches exactly; a
 query matching more shows ``AtLeast`` numbers ("20,000+", like GitHub), counted over those first
 matches, each a true lower bound. The hits are always ranked over every match. PostgreSQL answers
-in one statement (one index scan: the matches are materialised once, then ranked for the page and
-counted in one pass, with tags and owners read from the document row, migration 0007); SQLite in
-two (the page, then count and facets).
+in one statement (one index scan: the first cap + 1 matches are kept with their rank, then ranked
+for the page and counted, with tags and owners read from the document row, migration 0007; only
+past the cap does a second scan rank every match); SQLite in two (the page, then the counts).
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ def _match(dialect: str, terms: list[str]) -> tuple[str, str, dict]:
     if dialect == "postgresql":
         if not terms:
             return "search_documents s", "0", {}
-        return ("search_documents s", "ts_rank(s.document, to_tsquery('simple', :tsq))",
+        # The query is parsed once as a row source; written inline, to_tsquery (stable, not
+        # immutable) ran again for every ranked row (a third of a broad search's time).
+        return ("to_tsquery('simple', :tsq) AS tq, search_documents s", "ts_rank(s.document, tq)",
                 {"tsq": " & ".join(f"{t}:*" for t in terms)})
     if not terms:
         return "search_documents s", "0", {}
@@ -97,7 +99,7 @@ def _match(dialect: str, terms: list[str]) -> tuple[str, str, dict]:
 def _where(dialect: str, terms: list[str], filters: dict[str, str]) -> tuple[str, dict]:
     clauses, params = [], {}
     if terms:
-        clauses.append("s.document @@ to_tsquery('simple', :tsq)" if dialect == "postgresql"
+        clauses.append("s.document @@ tq" if dialect == "postgresql"
                        else "search_fts MATCH :fts")
     for key in ("kind", "namespace", "quality"):
         if filters.get(key):
@@ -164,22 +166,32 @@ def search_catalog(
 def _search_pg(session: Session, matches: str, rank: str, order: str, params: dict):
     """Hits, facet counts and whether more than the cap matched, in one statement.
 
-    ``m`` is every match with its rank (one scan of the GIN index and the heap); ``c`` the first
-    ``:cap`` of them, counted in two passes with grouping sets: (kind, namespace, quality), then
-    (tags, owners) unnested. Rows come back tagged: 'hit' rows carry a hit and its place on the
-    page, facet rows a value and count, one 'more' row says whether anything lies past the cap.
+    ``m`` keeps the first ``:cap`` + 1 matches with their rank (one scan of the GIN index and the
+    heap; at most ~2 MB, so it stays in memory). ``c``, the first ``:cap`` of them, is counted in
+    two passes with grouping sets: (kind, namespace, quality), then (tags, owners) unnested.
+    The page ``p`` comes from ``m`` when ``m`` holds every match; only past the cap does a
+    second scan rank every match (a top-N sort that keeps nothing else): keeping all of them
+    spilled to disk and cost a word found in every document twice as much (issue 5). The two
+    branches are gated by the count of ``m``, so only one of them runs. Without words nothing is
+    kept: the page is read off the name index, the counts by a plain scan. Rows come back tagged:
+    'hit' rows carry a hit and its place on the page, facet rows a value and count, one 'more'
+    row says whether anything lies past the cap.
     """
     order = order.format(p="")
-    # Matching words: keep the matches (index scan and recheck, rank) for the three readers.
-    # No words: every reader is a plain scan, and the page an ordered one; keeping them all
-    # would copy the whole table.
+    columns = "s.doc_id, s.entity, s.entity_id, s.namespace, s.name, s.kind, s.quality"
+    page = f"SELECT {columns}, {rank} AS rank {matches}"
+    # Without words every reader is a plain scan, cheaper than keeping 20,000 rows.
     keep = "MATERIALIZED" if "@@" in matches else "NOT MATERIALIZED"
+    if "@@" in matches:
+        page = f"""SELECT doc_id, entity, entity_id, namespace, name, kind, quality, rank FROM m
+                   WHERE (SELECT COUNT(*) FROM m) <= :cap
+                   UNION ALL
+                   SELECT * FROM ({page}) a WHERE (SELECT COUNT(*) FROM m) > :cap"""
     rows = session.execute(text(f"""
         WITH m AS {keep} (
-            SELECT s.doc_id, s.entity, s.entity_id, s.namespace, s.name, s.kind, s.quality,
-                   s.tags, s.owners, {rank} AS rank {matches}),
+            SELECT {columns}, s.tags, s.owners, {rank} AS rank {matches} LIMIT :cap + 1),
         c AS NOT MATERIALIZED (SELECT kind, namespace, quality, tags, owners FROM m LIMIT :cap),
-        p AS (SELECT * FROM m ORDER BY {order} LIMIT :limit OFFSET :offset),
+        p AS ({page} ORDER BY {order} LIMIT :limit OFFSET :offset),
         h AS (SELECT *, row_number() OVER (ORDER BY {order}) AS place FROM p),
         g AS (SELECT CASE WHEN GROUPING(kind) = 0 THEN 'kind'
                           WHEN GROUPING(namespace) = 0 THEN 'namespace' ELSE 'quality' END
@@ -208,7 +220,7 @@ def _search_pg(session: Session, matches: str, rank: str, order: str, params: di
     rows = sorted(rows, key=lambda r: r[9])  # the page's order; facet values by count, value
     hits = [SearchHit(*r[1:8]) for r in rows if r[0] == "hit"]
     counts = [(r[0], r[4], r[8]) for r in rows if r[0] in FACETS]
-    more = any(r[0] == "more" and r[8] for r in rows)
+    more = any(r[0] == "more" and r[8] > 0 for r in rows)
     return hits, counts, more
 
 

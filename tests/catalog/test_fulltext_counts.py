@@ -92,3 +92,26 @@ def test_search_page_shows_a_capped_total(client, walruses, monkeypatch):
     body = client.get("/search?q=walrus").get_data(as_text=True)
     assert re.search(r">\s*2\+ results", body), body[:2000]
     assert '<span class="count">2+</span>' in body  # kind: table, counted over the first two
+
+
+@pytest.mark.parametrize("cap", [4, 5, 6])
+def test_counts_around_the_cap_and_pages_from_either_branch(walruses, cap):
+    # PostgreSQL keeps cap + 1 matches: at cap 4 every match is kept yet one lies past the cap,
+    # so the page comes from the second, ranking scan; at 5 and 6 from the kept matches.
+    exact = search_catalog(walruses, "walrus", limit=10)
+    r = search_catalog(walruses, "walrus", limit=2, offset=1, count_cap=cap)
+    assert [h.name for h in r.hits] == [h.name for h in exact.hits][1:3]
+    if cap < 5:
+        assert isinstance(r.total, AtLeast) and r.total == cap
+    else:
+        assert type(r.total) is int and r.total == 5 and r.facets == exact.facets
+        assert r.facets["owner"] == [("alice", 4), ("bob", 1)]
+
+
+def test_words_match_as_prefixes_across_letters_and_digits(client, walruses):
+    _put(client, "s3_ölfeld_2024", ["gold"], [], description="Ölfeld readings from s3 bucket")
+    walruses.rollback()
+    for q in ("ölf", "S3 ÖLFELD", "readings s3", "2024"):
+        r = search_catalog(walruses, q)
+        assert [h.name for h in r.hits] == ["s3_ölfeld_2024"] and r.total == 1, q
+    assert search_catalog(walruses, "walrus ölfeld").total == 0
