@@ -12,6 +12,8 @@ from datetime import datetime
 import pytest
 from openapi_schema_validator import OAS30Validator
 
+from catalog.models.run import RUN_STATES
+from catalog.services.run_states import API_STATES, api_state
 from tests.factories import ds, facet, run_event, schema
 
 MARQUEZ_RUN_STATES = ["NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"]
@@ -162,3 +164,10 @@ def test_an_unknown_state_filter_is_refused_by_name(client, runs):
     body = r.get_json()
     assert body["field"] == "lastRunStates" and "'DONE'" in body["message"]
     assert "COMPLETED" in body["message"]
+
+
+def test_every_stored_state_has_exactly_one_marquez_name():
+    assert [api_state(s) for s in RUN_STATES] == [
+        "NEW", "RUNNING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"]
+    assert set(map(api_state, RUN_STATES)) == set(API_STATES) == set(MARQUEZ_RUN_STATES)
+    assert api_state(None) is None
