@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from catalog.api.common import page_args, read_session
 from catalog.api.shapes import job_json, run_json
 from catalog.services import browse
+from catalog.services.run_states import stored_states
 
 bp = Blueprint("jobs", __name__)
 
 
+def _last_run_states() -> set[str] | None:
+    """Marquez's ``lastRunStates`` filter (repeated or comma-separated; either vocabulary)."""
+    words = [w for v in request.args.getlist("lastRunStates") for w in v.split(",") if w.strip()]
+    return stored_states(words, field="lastRunStates") if words else None
+
+
 @bp.get("/namespaces/<path:namespace>/jobs")
 def list_jobs(namespace: str):
-    """Jobs of a namespace, by name, each with its latest run."""
+    """Jobs of a namespace, by name, each with its latest run.
+
+    ``lastRunStates``: only jobs whose latest run is in one of these states (``COMPLETED`` or
+    ``COMPLETE``, ``FAILED`` or ``FAIL``, ...).
+    """
     limit, offset = page_args()
+    states = _last_run_states()
     with read_session() as session:
-        rows, latest, total = browse.list_jobs(session, namespace, limit, offset)
+        rows, latest, total = browse.list_jobs(session, namespace, limit, offset, states)
         return jsonify(
             {"jobs": [job_json(j, latest.get(j.id)) for j in rows], "totalCount": total}
         )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from catalog.api.openapi_shapes import LAST_RUN_STATES, SCHEMAS
+
 bp = Blueprint("openapi", __name__)
 
 _ERR = {"$ref": "#/components/responses/Error"}
@@ -36,10 +38,13 @@ _NODE = _p("nodeId", required=True, desc="dataset:NS:NAME or job:NS:NAME")
 
 
 def _op(summary: str, params=(), body: dict | None = None, ok: str = "200", tag: str = "",
-        errors=("400", "404", "422")) -> dict:
+        errors=("400", "404", "422"), returns: str | dict | None = None) -> dict:
+    """One operation; ``returns`` names its response schema in components (else any object)."""
+    schema = {"$ref": f"#/components/schemas/{returns}"} if isinstance(returns, str) else (
+        returns or _OBJ)
     op = {"summary": summary, "tags": [tag] if tag else [], "parameters": list(params),
           "responses": {ok: {"description": "OK", "content": {"application/json": {
-              "schema": _OBJ}}}}}
+              "schema": schema}}}}}
     for code in errors:
         op["responses"][code] = _ERR
     if body is not None:
@@ -82,32 +87,39 @@ PATHS: dict[str, dict] = {
     "/api/v1/namespaces": {"get": _op("List namespaces", _PAGE, tag="namespaces")},
     "/api/v1/namespaces/{namespace}": {"get": _op("Get a namespace", [_NS], tag="namespaces")},
     "/api/v1/namespaces/{namespace}/datasets": {
-        "get": _op("List datasets of a namespace", [_NS, *_PAGE], tag="datasets"),
+        "get": _op("List datasets of a namespace", [_NS, *_PAGE], tag="datasets",
+                   returns="DatasetList"),
     },
     "/api/v1/namespaces/{namespace}/datasets/{name}": {
         "get": _op("Get a dataset (asOf: as it stood then)", [_NS, _NAME, _ASOF_META],
-                   tag="datasets"),
-        "put": _op("Register or update a dataset", [_NS, _NAME], body=_OBJ, tag="datasets"),
+                   tag="datasets", returns={"anyOf": [
+                       {"$ref": "#/components/schemas/Dataset"},
+                       {"$ref": "#/components/schemas/DatasetAsOf"}]}),
+        "put": _op("Register or update a dataset", [_NS, _NAME], body=_OBJ, tag="datasets",
+                   returns="Dataset"),
     },
     "/api/v1/namespaces/{namespace}/datasets/{name}/versions": {
-        "get": _op("List versions of a dataset", [_NS, _NAME, *_PAGE], tag="datasets"),
+        "get": _op("List versions of a dataset", [_NS, _NAME, *_PAGE], tag="datasets",
+                   returns="DatasetVersionList"),
     },
     "/api/v1/namespaces/{namespace}/datasets/{name}/versions/{version}": {
         "get": _op("Get a dataset version by UUID or number",
-                   [_NS, _NAME, _p("version", "path")], tag="datasets"),
+                   [_NS, _NAME, _p("version", "path")], tag="datasets",
+                   returns="DatasetVersion"),
     },
     "/api/v1/namespaces/{namespace}/jobs": {
-        "get": _op("List jobs of a namespace", [_NS, *_PAGE], tag="jobs"),
+        "get": _op("List jobs of a namespace", [_NS, LAST_RUN_STATES, *_PAGE], tag="jobs",
+                   returns="JobList"),
     },
     "/api/v1/namespaces/{namespace}/jobs/{name}": {
-        "get": _op("Get a job", [_NS, _NAME], tag="jobs"),
+        "get": _op("Get a job", [_NS, _NAME], tag="jobs", returns="Job"),
     },
     "/api/v1/namespaces/{namespace}/jobs/{name}/runs": {
-        "get": _op("List runs of a job", [_NS, _NAME, *_PAGE], tag="jobs"),
+        "get": _op("List runs of a job", [_NS, _NAME, *_PAGE], tag="jobs", returns="RunList"),
     },
     "/api/v1/jobs/runs/{run_id}": {
         "get": _op("Get a run with its input and output dataset versions",
-                   [_p("run_id", "path")], tag="jobs"),
+                   [_p("run_id", "path")], tag="jobs", returns="Run"),
     },
     "/api/v1/search": {
         "get": _op("Search datasets and jobs", [
@@ -171,6 +183,7 @@ def document() -> dict:
         "paths": {**PATHS, **governance_paths()},
         "components": {
             "schemas": {
+                **SCHEMAS,
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from catalog.models import Dataset, DatasetVersion, Job, Run
+from catalog.models import Dataset, DatasetVersion, Job, JobVersion, Run
+from catalog.services.run_states import api_state
 
 # Marquez dataset types by our kinds.
 _MARQUEZ_TYPE = {"stream": "STREAM"}
@@ -71,7 +72,7 @@ def dataset_version_json(v: DatasetVersion) -> dict:
         "rowCount": v.row_count,
         "fingerprint": v.fingerprint,
         "lifecycleState": v.lifecycle_state,
-        "createdByRun": {"id": v.run.uuid, "state": v.run.state} if v.run else None,
+        "createdByRun": run_json(v.run) if v.run else None,
         "facets": v.facets or {},
     }
 
@@ -95,15 +96,36 @@ def job_json(job: Job, latest_run: Run | None = None) -> dict:
         "description": job.description,
         "integration": job.integration,
         "jobType": job.job_type,
+        "context": _context(cv),
         "latestRun": run_json(latest_run) if latest_run else None,
         "facets": job.facets or {},
         "currentVersion": cv.uuid if cv else None,
     }
 
 
+def _context(version: JobVersion | None) -> dict:
+    """Marquez's (deprecated) job context: the version's SQL, the one entry we hold."""
+    return {"sql": version.sql} if version is not None and version.sql else {}
+
+
+def _version_id(x) -> dict:
+    return {
+        "namespace": x.dataset.namespace.name,
+        "name": x.dataset.name,
+        "version": x.dataset_version.uuid if x.dataset_version else None,
+    }
+
+
 def run_json(run: Run, io=None) -> dict:
-    """A run as Marquez's ``GET /jobs/runs/{id}`` returns it; ``io`` adds dataset versions."""
-    job = run.job
+    """A run as Marquez's ``GET /jobs/runs/{id}`` returns it; ``io`` adds dataset versions.
+
+    ``state`` is Marquez's RunState (``COMPLETED``, not the stored ``COMPLETE``). ``jobVersion``
+    always names the job; its ``version`` is null while none is recorded. With ``io``: every dataset
+    the run read or wrote (``input/outputDatasetVersions``, version null when none was recorded,
+    e.g. the outputs of a failed run), and Marquez's older ``input/outputVersions``, which list
+    only the entries with a version.
+    """
+    job, jv = run.job, run.job_version
     duration = None
     if run.started_at and run.ended_at:
         duration = int((run.ended_at - run.started_at).total_seconds() * 1000)
@@ -113,7 +135,7 @@ def run_json(run: Run, io=None) -> dict:
         "updatedAt": iso(run.updated_at),
         "nominalStartTime": iso(run.nominal_start_time),
         "nominalEndTime": iso(run.nominal_end_time),
-        "state": run.state,
+        "state": api_state(run.state),
         "startedAt": iso(run.started_at),
         "endedAt": iso(run.ended_at),
         "durationMs": duration,
@@ -121,25 +143,18 @@ def run_json(run: Run, io=None) -> dict:
         "jobVersion": {
             "namespace": job.namespace.name,
             "name": job.name,
-            "version": run.job_version.uuid if run.job_version else None,
+            "version": jv.uuid if jv is not None else None,
         },
+        "context": _context(jv),
         "parentRunId": run.parent_run_uuid,
         "errorMessage": run.error_message,
         "facets": run.facets or {},
     }
     if io is not None:
-        pairs = (("input", "inputDatasetVersions"), ("output", "outputDatasetVersions"))
-        for direction, key in pairs:
-            body[key] = [
-                {
-                    "datasetVersionId": {
-                        "namespace": x.dataset.namespace.name,
-                        "name": x.dataset.name,
-                        "version": x.dataset_version.uuid if x.dataset_version else None,
-                    },
-                    "facets": x.facets or {},
-                }
-                for x in io
-                if x.direction == direction
+        for direction in ("input", "output"):
+            rows = [x for x in io if x.direction == direction]
+            body[f"{direction}DatasetVersions"] = [
+                {"datasetVersionId": _version_id(x), "facets": x.facets or {}} for x in rows
             ]
+            body[f"{direction}Versions"] = [_version_id(x) for x in rows if x.dataset_version]
     return body

@@ -41,6 +41,9 @@ def _page_with_total(
     return [], _count(session, query) if offset else 0
 
 
+# What the JSON shapes read of a run's job version (its id and, for Marquez's context, its SQL).
+_JOB_VERSION_SUMMARY = (JobVersion.uuid, JobVersion.sql)
+
 # What the JSON shapes read of a dataset's current version (its schema and facets can be large).
 _VERSION_SUMMARY = (DatasetVersion.uuid, DatasetVersion.version, DatasetVersion.row_count,
                     DatasetVersion.lifecycle_state)
@@ -104,18 +107,25 @@ def list_dataset_versions(
         .join(DatasetVersion.dataset)
         .join(Namespace, Dataset.namespace_id == Namespace.id)
         .where(Namespace.name == namespace, Dataset.name == name)
-        .options(contains_eager(DatasetVersion.dataset),
-                 joinedload(DatasetVersion.run).load_only(Run.uuid, Run.state))
+        .options(contains_eager(DatasetVersion.dataset), _created_by_run())
         .order_by(DatasetVersion.version.desc())
     )
     return _page_with_total(session, query, limit, offset,
                             lambda: find_dataset(session, namespace, name))
 
 
+def _created_by_run():
+    # The run that wrote a version, whole (its job and namespace ride along: lazy="joined"),
+    # with its job version's summary: Marquez's createdByRun is a full run.
+    return joinedload(DatasetVersion.run).joinedload(Run.job_version).load_only(
+        *_JOB_VERSION_SUMMARY)
+
+
 def get_dataset_version(session: Session, namespace: str, name: str, version: str):
     """One version by UUID or number, or :class:`NotFound`."""
     ds = find_dataset(session, namespace, name)
-    query = select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
+    query = (select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
+             .options(_created_by_run()))
     if version.isdigit():
         query = query.where(DatasetVersion.version == int(version))
     else:
@@ -147,10 +157,31 @@ def latest_runs(session: Session, job_ids: list[int]) -> dict[int, Run]:
     return {r.job_id: r for r in rows}
 
 
-def list_jobs(session: Session, namespace: str, limit: int, offset: int):
-    """Jobs of a namespace by name, the newest run of each, and the total count."""
+def _latest_run_in(states: set[str]):
+    """Ids of the jobs whose newest run is stored in one of ``states``."""
+    ranked = (
+        select(
+            Run.job_id,
+            Run.state,
+            func.row_number()
+            .over(partition_by=Run.job_id, order_by=(Run.created_at.desc(), Run.id.desc()))
+            .label("n"),
+        )
+        .subquery()
+    )
+    return select(ranked.c.job_id).where(ranked.c.n == 1, ranked.c.state.in_(sorted(states)))
+
+
+def list_jobs(session: Session, namespace: str, limit: int, offset: int,
+              last_run_states: set[str] | None = None):
+    """Jobs of a namespace by name, the newest run of each, and the total count.
+
+    ``last_run_states`` (stored states): only jobs whose newest run is in one of them.
+    """
     ns = find_namespace(session, namespace)
     query = select(Job).where(Job.namespace_id == ns.id)
+    if last_run_states:
+        query = query.where(Job.id.in_(_latest_run_in(last_run_states)))
     rows = list(
         session.scalars(
             query.options(selectinload(Job.current_version), selectinload(Job.parent))
@@ -174,7 +205,7 @@ def list_runs(session: Session, namespace: str, name: str, limit: int, offset: i
         .join(Namespace, Job.namespace_id == Namespace.id)
         .where(Namespace.name == namespace, Job.name == name)
         .options(contains_eager(Run.job).contains_eager(Job.namespace),
-                 joinedload(Run.job_version).load_only(JobVersion.uuid))
+                 joinedload(Run.job_version).load_only(*_JOB_VERSION_SUMMARY))
         .order_by(Run.created_at.desc(), Run.id.desc())
     )
     return _page_with_total(session, query, limit, offset,
@@ -194,7 +225,7 @@ def _run_io_query():
 def get_run(session: Session, run_id: str) -> tuple[Run, list[RunIO]]:
     """One run with the dataset versions it read and wrote, or :class:`NotFound` (2 statements)."""
     run = session.scalar(select(Run).where(Run.uuid == run_id)
-                         .options(joinedload(Run.job_version).load_only(JobVersion.uuid)))
+                         .options(joinedload(Run.job_version).load_only(*_JOB_VERSION_SUMMARY)))
     if run is None:
         raise NotFound(f"run {run_id} not found", field="runId")
     io = session.scalars(

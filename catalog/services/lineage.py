@@ -225,7 +225,7 @@ def _jobs(session: Session, ids) -> tuple[dict[int, Job], dict[int, Run]]:
         )
         latest = select(rank.c.id).where(rank.c.rank == 1)
         stmt = select(Run).where(Run.id.in_(latest)).options(
-            joinedload(Run.job_version).load_only(JobVersion.uuid))
+            joinedload(Run.job_version).load_only(JobVersion.uuid, JobVersion.sql))
         runs.update((r.job_id, r) for r in session.scalars(stmt))
     return jobs, runs
 

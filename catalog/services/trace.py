@@ -20,6 +20,7 @@ from catalog.errors import NotFound
 from catalog.lineage_queries import version_ancestry
 from catalog.models import Dataset, DatasetVersion, QualityAssertion, Run, RunIO
 from catalog.models.base import utcnow
+from catalog.services.run_states import api_state
 
 _CHUNK = 5000
 CSV_COLUMNS = ("distance", "namespace", "dataset", "version", "version_id", "created_at",
@@ -131,7 +132,7 @@ def _row(s: TraceStep, iso) -> dict:
         "version": v.version, "version_id": v.uuid, "created_at": iso(v.created_at),
         "run_id": s.run.uuid if s.run else None,
         "job": f"{s.run.job.namespace.name}/{s.run.job.name}" if s.run else None,
-        "run_state": s.run.state if s.run else None, "quality": s.quality,
+        "run_state": api_state(s.run.state) if s.run else None, "quality": s.quality,
         "failed_checks": s.failed, "raw_source": s.raw_source,
     }
 

@@ -24,6 +24,7 @@ def register_web(app: Flask) -> None:
     """Attach the page blueprints, their HTML error pages and template helpers."""
     import importlib
 
+    from catalog.services.run_states import api_state
     from catalog.web import common
 
     for name in _MODULES:
@@ -33,7 +34,8 @@ def register_web(app: Flask) -> None:
         csrf_token=common.csrf_token, dataset_url=common.dataset_url, job_url=common.job_url,
         run_url=common.run_url, model_url=common.model_url, node_url=common.node_url,
     )
-    app.jinja_env.filters.update(when=common.when, pretty=common.pretty)
+    # Pages name run states as the API does (Marquez's COMPLETED, not the stored COMPLETE).
+    app.jinja_env.filters.update(when=common.when, pretty=common.pretty, run_state=api_state)
     app.jinja_env.globals["duration"] = common.duration
     app.jinja_env.globals["may"] = common.may
 

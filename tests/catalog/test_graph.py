@@ -91,7 +91,7 @@ def test_lineage_has_marquez_shape(client):
     assert job["outEdges"] == [{"origin": J + "features_job", "destination": D + "features"}]
     assert job["data"]["id"] == {"namespace": "pipelines", "name": "features_job"}
     assert job["data"]["latestRun"]["id"] == runs["features_job"]
-    assert job["data"]["latestRun"]["state"] == "COMPLETE"
+    assert job["data"]["latestRun"]["state"] == "COMPLETED"
     clean = g[D + "clean"]
     assert clean["type"] == "DATASET"
     assert clean["data"]["id"] == {"namespace": "shop", "name": "clean"}

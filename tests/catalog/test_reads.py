@@ -35,7 +35,9 @@ def test_dataset_shape_and_versions(client):
     versions = client.get("/api/v1/namespaces/shop/datasets/clean/versions").get_json()
     assert versions["totalCount"] == 2
     assert [v["versionNumber"] for v in versions["versions"]] == [2, 1]
-    assert versions["versions"][0]["createdByRun"] == {"id": second, "state": "COMPLETE"}
+    created_by = versions["versions"][0]["createdByRun"]
+    assert (created_by["id"], created_by["state"]) == (second, "COMPLETED")
+    assert created_by["jobVersion"]["name"] == "clean" and created_by["durationMs"] == 60_000
     assert versions["versions"][0]["version"] == d["currentVersion"]
     one = client.get(f"/api/v1/namespaces/shop/datasets/clean/versions/{d['currentVersion']}")
     assert one.get_json()["versionNumber"] == 2
@@ -54,7 +56,7 @@ def test_jobs_and_runs(client):
     runs = client.get("/api/v1/namespaces/pipelines/jobs/clean/runs").get_json()
     assert [r["id"] for r in runs["runs"]] == [second, first]
     run = client.get(f"/api/v1/jobs/runs/{first}").get_json()
-    assert run["state"] == "COMPLETE" and run["durationMs"] == 60_000
+    assert run["state"] == "COMPLETED" and run["durationMs"] == 60_000
     assert run["jobVersion"]["name"] == "clean" and run["jobVersion"]["version"]
     out = run["outputDatasetVersions"][0]["datasetVersionId"]
     assert out["name"] == "clean"
@@ -122,5 +124,5 @@ def test_run_event_state_shown_while_running(client):
     ev = run_event("START", "long", outputs=[ds("wip")])
     client.post("/api/v1/lineage", json=ev)
     run = client.get(f"/api/v1/jobs/runs/{ev['run']['runId']}").get_json()
-    assert run["state"] == "START" and run["endedAt"] is None
+    assert run["state"] == "RUNNING" and run["endedAt"] is None
     assert run["outputDatasetVersions"][0]["datasetVersionId"]["version"] is None

@@ -114,7 +114,7 @@ def test_counted_endpoints_return_the_data(client, loaded):
     assert versions["totalCount"] == big["currentVersionNumber"]
     assert [v["versionNumber"] for v in versions["versions"]] == [
         big["currentVersionNumber"], big["currentVersionNumber"] - 1]
-    assert versions["versions"][0]["createdByRun"]["state"] == "COMPLETE"
+    assert versions["versions"][0]["createdByRun"]["state"] == "COMPLETED"
     runs = client.get("/api/v1/namespaces/pipelines/jobs/big_job/runs?limit=3").get_json()
     assert runs["totalCount"] == 4 and len(runs["runs"]) == 3
     first = runs["runs"][0]
@@ -123,7 +123,7 @@ def test_counted_endpoints_return_the_data(client, loaded):
     assert [d["datasetVersionId"]["name"] for d in first["outputDatasetVersions"]] == ["big"]
     assert [d["datasetVersionId"]["name"] for d in first["inputDatasetVersions"]] == ["raw"]
     run = client.get(f"/api/v1/jobs/runs/{loaded[('small_job', 0)]}").get_json()
-    assert run["state"] == "COMPLETE" and run["jobVersion"]["namespace"] == "pipelines"
+    assert run["state"] == "COMPLETED" and run["jobVersion"]["namespace"] == "pipelines"
     assert run["outputDatasetVersions"][0]["datasetVersionId"]["version"] is not None
     events = client.get("/api/v1/events/lineage?limit=3").get_json()
     assert events["totalCount"] == 10 and len(events["events"]) == 3

@@ -54,11 +54,12 @@ def test_stale_runs_are_aborted_with_a_reason(app, client, session):
     reaped = in_transaction(factory, lambda s: reap_stale_runs(s, HOUR))
     assert [(r.run_id, r.job, r.state) for r in reaped] == [(dead, "pipelines:dead", "RUNNING")]
     run = _run(client, dead)
-    assert run["state"] == "ABORT"
+    assert run["state"] == "ABORTED"
     assert run["errorMessage"].startswith("run abandoned: state RUNNING with no event for over "
                                           "3600s (last received ")
     assert run["endedAt"] is not None
-    for rid, state in ((alive, "START"), (done, "COMPLETE"), (parent, "START"), (child, "START")):
+    for rid, state in ((alive, "RUNNING"), (done, "COMPLETED"), (parent, "RUNNING"),
+                       (child, "RUNNING")):
         assert _run(client, rid)["state"] == state, rid
     # A dead producer never registers its declared outputs.
     session.rollback()
@@ -98,11 +99,11 @@ def test_late_complete_after_a_reap_still_wins(app, client):
     _post(client, run_event("START", "j", run_id=rid))
     _age(app, [rid], 2 * HOUR)
     in_transaction(app.extensions["catalog"].sessions, lambda s: reap_stale_runs(s, HOUR))
-    assert _run(client, rid)["state"] == "ABORT"
+    assert _run(client, rid)["state"] == "ABORTED"
     late = run_event("COMPLETE", "j", run_id=rid, outputs=[ds("out")])
     late["eventTime"] = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
     _post(client, late)
-    assert _run(client, rid)["state"] == "COMPLETE"
+    assert _run(client, rid)["state"] == "COMPLETED"
 
 
 def test_cli_reap_dry_run_then_for_real(app, client, db_url, runner):
@@ -118,11 +119,11 @@ def test_cli_reap_dry_run_then_for_real(app, client, db_url, runner):
     assert r.exit_code == 0, r.output
     (line,) = r.output.splitlines()
     assert json.loads(line)["runId"] == rid and json.loads(line)["dryRun"] is True
-    assert _run(client, rid)["state"] == "START"
+    assert _run(client, rid)["state"] == "RUNNING"
     r = runner.invoke(main, ["runs", "reap", "--older-than", "3600", "--database-url", db_url])
     assert r.exit_code == 0
     assert r.output.startswith(f"aborted {rid} pipelines:j (was START, last event ")
-    assert _run(client, rid)["state"] == "ABORT"
+    assert _run(client, rid)["state"] == "ABORTED"
     r = runner.invoke(main, ["runs", "reap", "--older-than", "-1", "--database-url", db_url])
     assert r.exit_code == 2 and "-1 is not in the range x>=0" in r.output
 
@@ -133,7 +134,7 @@ def test_reaper_on_a_timer_in_the_service(make_app):
     rid = str(uuid.uuid4())
     _post(client, run_event("START", "j", run_id=rid))
     deadline = time.monotonic() + 15
-    while _run(client, rid)["state"] != "ABORT":
+    while _run(client, rid)["state"] != "ABORTED":
         assert time.monotonic() < deadline, "the service's reaper never closed the run"
         time.sleep(0.2)
     assert "no event for over 1s" in _run(client, rid)["errorMessage"]

@@ -49,7 +49,7 @@ def test_malformed_source_fails_and_registers_nothing(runner, tmp_path, sqlite_u
         assert len(lines) == 1 and "is not a 5-column Taobao UserBehavior CSV" in lines[0]
         _, http = catalog
         runs = http.get("/api/v1/namespaces/recsys-pipelines/jobs/land_taobao/runs").get_json()
-        assert [x["state"] for x in runs["runs"]] == ["FAIL"]
+        assert [x["state"] for x in runs["runs"]] == ["FAILED"]
         assert runs["runs"][0]["outputDatasetVersions"] == []
 
 

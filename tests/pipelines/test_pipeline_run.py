@@ -46,13 +46,13 @@ def test_synthetic_run_reports_every_step(tmp_path, catalog):
     assert v["fingerprint"] == step_out["user_features"].fingerprint
     assert v["rowCount"] == step_out["user_features"].rows
     run = _get(http, f"/api/v1/jobs/runs/{v['createdByRun']['id']}")
-    assert run["state"] == "COMPLETE" and run["parentRunId"] == result.run_id
+    assert run["state"] == "COMPLETED" and run["parentRunId"] == result.run_id
     assert {i["datasetVersionId"]["name"] for i in run["inputDatasetVersions"]} == {
         "events_integrated", "interactions_split"}
     job = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline.user_features")
     assert "group by user_id" in job["facets"]["sql"]["query"]
     parent = _get(http, f"/api/v1/jobs/runs/{result.run_id}")
-    assert parent["state"] == "COMPLETE"
+    assert parent["state"] == "COMPLETED"
 
     # Column lineage derived from the SQL reaches back to the raw events.
     cl = _get(http, "/api/v1/column-lineage?nodeId=datasetField:recsys:user_features:n_buy"
@@ -64,7 +64,7 @@ def test_synthetic_run_reports_every_step(tmp_path, catalog):
     # Quality checks are attached to the version they checked.
     vals = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/"
                       "feature_pipeline.events_clean.validate/runs")
-    assert vals["runs"][0]["state"] == "COMPLETE"
+    assert vals["runs"][0]["state"] == "COMPLETED"
     checked = vals["runs"][0]["inputDatasetVersions"][0]
     assert checked["datasetVersionId"]["name"] == "events_clean"
     assertions = checked["facets"]["dataQualityAssertions"]["assertions"]
@@ -107,11 +107,11 @@ def test_failed_critical_expectation_stops_downstream(tmp_path, catalog):
                                              "expect_table_row_count_to_be_between"):
         run_pipeline(work, reporter=Reporter(client), steps=load_steps(steps_dir))
     parent = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline")["latestRun"]
-    assert parent["state"] == "FAIL"
+    assert parent["state"] == "FAILED"
     assert "events_integrated" in parent["errorMessage"]
     validate = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/"
                           "feature_pipeline.events_integrated.validate")["latestRun"]
-    assert validate["state"] == "FAIL"
+    assert validate["state"] == "FAILED"
     # Downstream steps did not run a second time.
     runs = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline.user_features"
                       "/runs")
@@ -136,7 +136,7 @@ def test_taobao_sample(tmp_path, catalog, shared_data):
     assert behaviors == {"pv": 3926, "cart": 190, "fav": 128, "buy": 77}
     assert rows["events_clean"] + rows["quarantine"] == 4321
     assert _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/land_taobao")["latestRun"][
-        "state"] == "COMPLETE"
+        "state"] == "COMPLETED"
 
 
 def test_amazon_beauty_split_is_leave_one_out(tmp_path, catalog, shared_data):

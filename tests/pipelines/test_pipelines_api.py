@@ -51,7 +51,7 @@ def _wait_for_end(url: str, run_id: str, timeout: float = 180) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = requests.get(f"{url}/api/v1/jobs/runs/{run_id}", headers=_auth(), timeout=5).json()
-        if run["state"] in ("COMPLETE", "FAIL", "ABORT"):
+        if run["state"] in ("COMPLETED", "FAILED", "ABORTED"):
             return run
         time.sleep(0.5)
     raise AssertionError(f"run {run_id} still {run['state']} after {timeout}s")
@@ -65,9 +65,9 @@ def test_run_started_through_the_api_reports_back(sqlite_url, tmp_path, catalog)
         run_id = r.json()["runId"]
         assert r.headers["Location"] == f"/api/v1/jobs/runs/{run_id}"
         first = requests.get(f"{url}/api/v1/jobs/runs/{run_id}", headers=_auth(), timeout=5).json()
-        assert first["state"] in ("NEW", "START", "RUNNING", "COMPLETE")
+        assert first["state"] in ("NEW", "RUNNING", "COMPLETED")
         run = _wait_for_end(url, run_id)
-        assert run["state"] == "COMPLETE", run.get("errorMessage")
+        assert run["state"] == "COMPLETED", run.get("errorMessage")
         ds = requests.get(f"{url}/api/v1/namespaces/recsys/datasets/user_features",
                           headers=_auth(), timeout=5).json()
         assert ds["currentVersionNumber"] == 1
@@ -95,7 +95,7 @@ def test_worker_with_a_malformed_source_fails_and_registers_nothing(sqlite_url, 
                           headers=_auth(), timeout=10)
         assert r.status_code == 202, r.text
         run = _wait_for_end(url, r.json()["runId"], timeout=60)
-        assert run["state"] == "FAIL"
+        assert run["state"] == "FAILED"
         assert "not a 5-column Taobao UserBehavior CSV" in run["errorMessage"]
         r = requests.get(f"{url}/api/v1/namespaces/recsys/datasets/raw_events",
                          headers=_auth(), timeout=5)

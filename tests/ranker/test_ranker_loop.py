@@ -80,7 +80,7 @@ def test_two_process_scoring_is_tracked_and_equal(trained, tmp_path_factory):
     assert [r[:3] for r in a] == [r[:3] for r in b]
     assert all(abs(x[3] - y[3]) < 1e-4 for x, y in zip(a, b, strict=True))
     run = http.get(f"/api/v1/jobs/runs/{run2}").get_json()
-    assert run["state"] == "COMPLETE"
+    assert run["state"] == "COMPLETED"
     assert run["facets"]["scoring"]["world_size"] == 2
     assert run["facets"]["scoring"]["device"] == "cpu"
     outs = run["outputDatasetVersions"]
@@ -100,7 +100,7 @@ def test_failed_multiprocess_scoring_is_a_failed_run(trained, tmp_path_factory):
     assert not out.exists()
     job_runs = "/api/v1/namespaces/recsys-ranker/jobs/score_ranker/runs"
     runs = http.get(job_runs).get_json()["runs"]
-    assert runs[0]["state"] == "FAIL"
+    assert runs[0]["state"] == "FAILED"
 
 
 def test_tampered_artifact_is_refused(trained):

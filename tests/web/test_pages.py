@@ -42,7 +42,7 @@ def test_every_page_renders_its_entity(filled):
         "/datasets/shop/user_features": ["ranker", "Models trained on it"],
         "/datasets/shop/recommendations": ["Scored by model", "/models/ranker"],
         "/jobs/pipelines/pipeline.clean": ["Runs", ids["clean_run"][:8], "events_clean"],
-        f"/runs/{ids['clean_run']}": ["COMPLETE", "events.parquet", "v2"],
+        f"/runs/{ids['clean_run']}": ['state-completed">COMPLETED<', "events.parquet", "v2"],
         "/models": ["ranker"],
         "/models/ranker": ["valid.ndcg@10", "0.3100", "user_features", "ranker.score"],
         "/lineage?node=dataset:shop:user_features&depth=4": [
@@ -200,11 +200,13 @@ def test_trace_exports_json_and_csv(filled):
     assert got == [(0, "user_features", 1, False), (1, "events_clean", 2, False),
                    (2, RAW, 1, True)]
     assert doc["versions"][1]["run_id"] == ids["clean_run"]
+    # Run states in the API's words (Marquez's RunState), not the stored COMPLETE.
+    assert [v["run_state"] for v in doc["versions"]] == ["COMPLETED"] * 3
     assert len(doc["edges"]) == 2
     r = client.get("/trace/datasets/shop/user_features?format=csv")
     rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
     assert [row["dataset"] for row in rows] == ["user_features", "events_clean", RAW]
-    assert rows[1]["quality"] == "passing"
+    assert rows[1]["quality"] == "passing" and rows[1]["run_state"] == "COMPLETED"
     # Version 1 of the cleaned table failed `unique` on item_id.
     doc = json.loads(client.get("/trace/datasets/shop/events_clean?version=1&format=json").data)
     assert doc["versions"][0]["failed_checks"] == ["unique(item_id)"]
