@@ -45,9 +45,23 @@ def test_an_error_in_a_pipeline_is_a_dbapi_error_and_nothing_lands(scratch):
     assert _rows(scratch) == []
 
 
-def test_a_deadlock_in_a_pipeline_is_retryable(scratch):
-    if scratch.dialect.name != "postgresql":
-        pytest.skip("deadlock detection is PostgreSQL's")
+@pytest.fixture
+def pg_scratch(postgresql_url):
+    """The scratch table on PostgreSQL only: deadlocks are PostgreSQL's."""
+    from catalog.db import make_engine
+
+    engine = make_engine(postgresql_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS pipelined_t"))
+        conn.execute(text("CREATE TABLE pipelined_t (k INTEGER PRIMARY KEY, v INTEGER)"))
+    yield engine
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE pipelined_t"))
+    engine.dispose()
+
+
+def test_a_deadlock_in_a_pipeline_is_retryable(pg_scratch):
+    scratch = pg_scratch
     with pytest.raises(DBAPIError) as caught, Session(scratch) as s, s.begin():
         with pipelined(s):
             s.execute(text("INSERT INTO pipelined_t (k, v) VALUES (1, 1)"))
