@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, union
+from sqlalchemy import and_, or_, select, union
 from sqlalchemy.orm import Session, joinedload
 
 from catalog import lineage_queries as q
@@ -31,7 +31,7 @@ from catalog.models import (
     Run,
 )
 from catalog.models.lineage import DATASET, JOB
-from catalog.services.browse import dataset_options
+from catalog.services.browse import dataset_options, latest_runs
 
 _KIND_TYPE = {DATASET: "DATASET", JOB: "JOB"}
 _KIND_PREFIX = {DATASET: "dataset", JOB: "job"}
@@ -212,21 +212,8 @@ def _jobs(session: Session, ids) -> tuple[dict[int, Job], dict[int, Run]]:
             .options(joinedload(Job.current_version), joinedload(Job.parent).load_only(Job.name))
         )
         jobs.update((j.id, j) for j in session.scalars(stmt))
-        # Latest = most recently created, ties broken by id (two runs created in one instant).
-        rank = (
-            select(
-                Run.id,
-                func.row_number()
-                .over(partition_by=Run.job_id, order_by=(Run.created_at.desc(), Run.id.desc()))
-                .label("rank"),
-            )
-            .where(Run.job_id.in_(chunk))
-            .subquery()
-        )
-        latest = select(rank.c.id).where(rank.c.rank == 1)
-        stmt = select(Run).where(Run.id.in_(latest)).options(
-            joinedload(Run.job_version).load_only(JobVersion.uuid, JobVersion.sql))
-        runs.update((r.job_id, r) for r in session.scalars(stmt))
+        runs.update(latest_runs(session, chunk, joinedload(Run.job_version).load_only(
+            JobVersion.uuid, JobVersion.sql)))
     return jobs, runs
 
 
