@@ -23,7 +23,9 @@ def list_datasets(namespace: str):
     limit, offset = page_args()
     with read_session() as session:
         rows, total = browse.list_datasets(session, namespace, limit, offset)
-        return jsonify({"datasets": [dataset_json(d) for d in rows], "totalCount": total})
+        fields = browse.field_views(session, [d.id for d in rows])
+        return jsonify({"datasets": [dataset_json(d, fields[d.id]) for d in rows],
+                        "totalCount": total})
 
 
 @bp.get("/namespaces/<path:namespace>/datasets/<path:name>")
@@ -35,7 +37,8 @@ def get_dataset(namespace: str, name: str):
             past = history.dataset_as_of(session, namespace, name, at)
             return jsonify({k: iso(v) if isinstance(v, datetime) else v
                             for k, v in past.items()})
-        return jsonify(dataset_json(browse.get_dataset(session, namespace, name)))
+        ds = browse.get_dataset(session, namespace, name)
+        return jsonify(dataset_json(ds, browse.field_views(session, [ds.id])[ds.id]))
 
 
 @bp.put("/namespaces/<path:namespace>/datasets/<path:name>")

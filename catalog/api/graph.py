@@ -31,7 +31,7 @@ def get_lineage():
             {
                 "id": n.id,
                 "type": n.type,
-                "data": shapes.dataset_json(n.entity)
+                "data": shapes.dataset_json(n.entity, n.fields)
                 if n.type == "DATASET"
                 else shapes.job_json(n.entity, n.latest_run),
                 "inEdges": _edges(n.in_edges),

@@ -26,8 +26,12 @@ def field_json(f) -> dict:
     }
 
 
-def dataset_json(ds: Dataset) -> dict:
-    """A dataset as Marquez's ``GET /namespaces/{ns}/datasets/{name}`` returns it, plus our keys."""
+def dataset_json(ds: Dataset, fields=None) -> dict:
+    """A dataset as Marquez's ``GET /namespaces/{ns}/datasets/{name}`` returns it, plus our keys.
+
+    ``fields``: the dataset's fields as :func:`catalog.services.browse.field_views` loads them
+    (else the ORM relationship is read).
+    """
     ns = ds.namespace.name
     current = ds.current_version
     return {
@@ -40,7 +44,7 @@ def dataset_json(ds: Dataset) -> dict:
         "updatedAt": iso(ds.updated_at),
         "namespace": ns,
         "sourceName": ds.source.name if ds.source else None,
-        "fields": [field_json(f) for f in ds.fields],
+        "fields": [field_json(f) for f in (ds.fields if fields is None else fields)],
         "tags": [t.name for t in ds.tags],
         "owners": [{"name": o.name, "type": o.type} for o in ds.owners],
         "lastModifiedAt": iso(ds.last_modified_at),

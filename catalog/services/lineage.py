@@ -31,7 +31,7 @@ from catalog.models import (
     Run,
 )
 from catalog.models.lineage import DATASET, JOB
-from catalog.services.browse import dataset_options, latest_runs
+from catalog.services.browse import dataset_options, field_views, latest_runs
 
 _KIND_TYPE = {DATASET: "DATASET", JOB: "JOB"}
 _KIND_PREFIX = {DATASET: "dataset", JOB: "job"}
@@ -65,6 +65,7 @@ class GraphNode:
     type: str
     entity: Dataset | Job
     latest_run: Run | None = None
+    fields: list | None = None  # a dataset's fields (browse.field_views)
     in_edges: list[tuple[str, str]] = field(default_factory=list)
     out_edges: list[tuple[str, str]] = field(default_factory=list)
 
@@ -246,6 +247,7 @@ def lineage_graph(
     graph = q.neighbourhood(session, start.kind, start.id, depth, as_of)
     by_kind = {k: [i for kk, i in graph.nodes if kk == k] for k in (DATASET, JOB)}
     datasets = _datasets(session, by_kind[DATASET])
+    fields = field_views(session, list(datasets))
     jobs, runs = _jobs(session, by_kind[JOB])
     nodes: dict[tuple[str, int], GraphNode] = {}
     for kind, id_ in graph.nodes:
@@ -254,7 +256,7 @@ def lineage_graph(
             continue
         nodes[(kind, id_)] = GraphNode(
             node_id(kind, entity.namespace.name, entity.name), _KIND_TYPE[kind], entity,
-            runs.get(id_) if kind == JOB else None,
+            runs.get(id_) if kind == JOB else None, fields=fields.get(id_),
         )
     for src_kind, src_id, dst_kind, dst_id in graph.edges:
         src, dst = nodes.get((src_kind, src_id)), nodes.get((dst_kind, dst_id))
