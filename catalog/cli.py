@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -48,6 +49,8 @@ def serve(host: str, port: int, database_url: str | None) -> None:
 
     app = create_app({"database_url": _url(database_url)})
     click.echo(f"catalog serving on http://{host}:{port}", err=True)
+    # The app writes one JSON line per request; werkzeug's own access line would repeat it.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app.run(host=host, port=port, threaded=True)
 
 
