@@ -51,3 +51,20 @@ def test_a_nan_body_is_a_400_naming_malformed_json(client):
     r = client.post("/api/v1/lineage", data=b'{"eventTime": NaN}',
                     headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.get_json()["message"].startswith("malformed JSON")
+
+
+def test_responses_keep_key_order_and_flasks_rules(app):
+    import datetime
+    import decimal
+    import uuid as uuidlib
+
+    value = {"z": 1, "a": [10**30, decimal.Decimal("1.5")], "at": datetime.datetime(
+        2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC), "id": uuidlib.UUID(int=7), "s": "ü"}
+    with app.app_context():
+        text = app.json.dumps(value, separators=(",", ":"))
+        assert list(json.loads(text)) == ["z", "a", "at", "id", "s"]
+        assert json.loads(text) == {"z": 1, "a": [10**30, "1.5"],
+                                    "at": "Fri, 02 Jan 2026 03:04:05 GMT",
+                                    "id": "00000000-0000-0000-0000-000000000007", "s": "ü"}
+        # Indented output (debug, or asked for) still goes through Flask's own encoder.
+        assert "\n" in app.json.dumps({"a": 1}, indent=2)
