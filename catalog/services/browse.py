@@ -255,36 +255,73 @@ def list_runs(session: Session, namespace: str, name: str, limit: int, offset: i
                             lambda: find_job(session, namespace, name))
 
 
-def _run_io_query():
-    # The dataset (namespace and source ride along: lazy="joined") without its facets, and the
-    # version's identity only: what the shapes and pages show of a run's inputs and outputs.
-    return select(RunIO).options(
-        joinedload(RunIO.dataset).load_only(Dataset.name, Dataset.namespace_id,
-                                            Dataset.source_id),
-        joinedload(RunIO.dataset_version).load_only(DatasetVersion.uuid, DatasetVersion.version),
-    )
+class IONamespace(NamedTuple):
+    """A run I/O row's dataset namespace, as shapes and pages read it."""
+
+    name: str
 
 
-def get_run(session: Session, run_id: str) -> tuple[Run, list[RunIO]]:
+class IODataset(NamedTuple):
+    """A run I/O row's dataset."""
+
+    name: str
+    namespace: IONamespace
+
+
+class IOVersion(NamedTuple):
+    """A run I/O row's dataset version."""
+
+    uuid: str
+    version: int
+
+
+class IOView(NamedTuple):
+    """A dataset a run read or wrote (``direction``), and the version if one was recorded.
+
+    Read as plain rows: building ORM objects for every I/O row of a page of runs cost more than
+    the query.
+    """
+
+    run_id: int
+    direction: str
+    facets: dict
+    dataset: IODataset
+    dataset_version: IOVersion | None
+
+
+_RUN_IO = (
+    select(RunIO.run_id, RunIO.direction, RunIO.facets, Dataset.name, Namespace.name,
+           DatasetVersion.uuid, DatasetVersion.version)
+    .join(Dataset, Dataset.id == RunIO.dataset_id)
+    .join(Namespace, Namespace.id == Dataset.namespace_id)
+    .outerjoin(DatasetVersion, DatasetVersion.id == RunIO.dataset_version_id)
+    .where(RunIO.run_id.in_(bindparam("runs", expanding=True)))
+    .order_by(RunIO.id)
+)
+
+
+def _run_io(session: Session, run_ids) -> list[IOView]:
+    return [IOView(run_id, direction, facets or {}, IODataset(name, IONamespace(ns)),
+                   IOVersion(v_uuid, v_number) if v_uuid is not None else None)
+            for run_id, direction, facets, name, ns, v_uuid, v_number
+            in session.execute(_RUN_IO, {"runs": list(run_ids)})]
+
+
+def get_run(session: Session, run_id: str) -> tuple[Run, list[IOView]]:
     """One run with the dataset versions it read and wrote, or :class:`NotFound` (2 statements)."""
     run = session.scalar(select(Run).where(Run.uuid == run_id)
                          .options(joinedload(Run.job_version).load_only(*_JOB_VERSION_SUMMARY)))
     if run is None:
         raise NotFound(f"run {run_id} not found", field="runId")
-    io = session.scalars(
-        _run_io_query().where(RunIO.run_id == run.id).order_by(RunIO.direction, RunIO.id)
-    ).all()
-    return run, list(io)
+    io = _run_io(session, [run.id])
+    return run, sorted(io, key=lambda x: x.direction != "input")  # inputs first, stable
 
 
-def run_io_map(session: Session, runs: list[Run]) -> dict[int, list[RunIO]]:
+def run_io_map(session: Session, runs: list[Run]) -> dict[int, list[IOView]]:
     """Run I/O of several runs in one statement."""
-    out: dict[int, list[RunIO]] = {r.id: [] for r in runs}
+    out: dict[int, list[IOView]] = {r.id: [] for r in runs}
     if runs:
-        rows = session.scalars(
-            _run_io_query().where(RunIO.run_id.in_(list(out))).order_by(RunIO.id)
-        ).all()
-        for io in rows:
+        for io in _run_io(session, out):
             out[io.run_id].append(io)
     return out
 
