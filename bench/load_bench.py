@@ -2,7 +2,7 @@
 
 A fresh PostgreSQL database is migrated and seeded (``--seed-runs`` runs over 40 jobs and 60
 overlapping datasets, as in ``catalog_bench.py``), then served by gunicorn with the project's
-settings (``catalog/gunicorn_conf.py``, ``--workers`` sync workers). A second process on
+settings (``catalog/gunicorn_conf.py``, ``--workers`` workers). A second process on
 loopback sends requests open-loop at ``--rate`` per second for ``--seconds`` (request i is due
 at i / rate, whatever the answers before it; ``--concurrency`` threads send them), so a slow
 server shows as latency and a lower achieved rate rather than as a politely slower client.
@@ -211,7 +211,7 @@ def append_results(command: str, args, s: dict, load_before: str, load_after: st
         "",
         f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command}`",
         "",
-        f"Machine: {_machine()}; PostgreSQL on the same host; gunicorn {args.workers} sync "
+        f"Machine: {_machine()}; PostgreSQL on the same host; gunicorn {args.workers} "
         f"workers; client: a second process, {args.concurrency} threads, open loop at "
         f"{args.rate:g} req/s for {args.seconds:g} s, {int(args.read_share * 100)}% reads. "
         f"Load average before/after: {load_before} / {load_after}.",

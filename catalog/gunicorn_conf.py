@@ -33,6 +33,14 @@ os.environ.setdefault("CATALOG_SECRET_KEY", secrets.token_hex(32))
 wsgi_app = "catalog.app:create_app()"
 bind = os.environ.get("CATALOG_BIND", "0.0.0.0:8000")
 workers = _positive("WEB_CONCURRENCY", "4")
+# gthread with one thread: each worker still serves one request at a time (no request threads
+# contending for the GIL), but keeps connections alive between requests. A sync worker closes
+# every connection and then waits for the client to close its side; on a busy host that wait
+# held workers idle (mixed load at 200 req/s on 2 cores, same quiet window: p95 112 ms against
+# 211 ms for sync workers; bench/RESULTS.md).
+worker_class = "gthread"
+threads = 1
+keepalive = 10
 # A lineage query is cut off by statement_timeout first; this only catches a wedged worker.
 timeout = _positive("GUNICORN_TIMEOUT", "120")
 graceful_timeout = 30
