@@ -230,44 +230,55 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
 
     A compound key is counted as one BIGINT, its integer columns packed by their exact
     ranges (``(a - min a) * span b + (b - min b)``, one to one); a key with a column of another
-    type is not tried (hashing it costs more than the grouping). Answers are kept
-    per query on the engine (one validation), so a column checked for one expectation is not
-    counted again for another.
+    type is not tried (hashing it costs more than the grouping). When the packed range is too
+    wide, :func:`dense_key.proven_unique_by_offsets` may still prove an integer compound key
+    (a user and a per-user counter). Answers are kept per query on the engine (one validation),
+    so a column checked for one expectation is not counted again for another.
     """
     import sqlalchemy as sa
+
+    from pipelines.quality.dense_key import proven_unique_by_offsets
 
     source = (table.subquery() if isinstance(table, sa.Select) else table).alias(
         "proven_unique_source")
     cols = [source.c[n] if n in source.c else sa.column(n) for n in names]
-    key = _packed_key(execution_engine, source, cols)
+    bits = _perfect_hash_bits(execution_engine)
+    bounds = _integer_bounds(execution_engine, source, cols)
+    key = None
+    if all(b is not None for b in bounds):  # an all-NULL column (no range) rules it out too
+        key = _pack(cols, bounds, min(2 ** bits, _MAX_PACKED_SPAN))
     if key is None:
-        return False
-    query = sa.select(sa.func.count(sa.distinct(key)), sa.func.count()).select_from(source)
+        if len(cols) < 2 or any(b is None for b in bounds):
+            return False
+        query = sa.select(sa.literal("offsets"), *cols).select_from(source)
+
+        def prove():
+            return proven_unique_by_offsets(execution_engine, source, cols, bounds, bits)
+    else:
+        query = sa.select(sa.func.count(sa.distinct(key)), sa.func.count()).select_from(source)
+
+        def prove():
+            distinct, rows = execution_engine.execute_query(query).fetchone()
+            return distinct == rows
     compiled = query.compile(dialect=execution_engine.engine.dialect)
     cache_key = (str(compiled), repr(sorted(compiled.params.items())))
     cache = execution_engine.__dict__.setdefault(_PROVEN_ATTR, {})
     if cache_key not in cache:
-        distinct, rows = execution_engine.execute_query(query).fetchone()
-        cache[cache_key] = distinct == rows
+        cache[cache_key] = prove()
     return cache[cache_key]
 
 
-def _packed_key(execution_engine: Any, source: Any, cols: list) -> Any:
-    """One BIGINT expression equal for two rows exactly when all ``cols`` are; None if none fits.
+def _perfect_hash_bits(execution_engine: Any) -> int:
+    """``perfect_ht_threshold`` of GE's connection: DuckDB counts with an array within 2^bits.
 
-    Needs integer columns whose ranges multiply to at most DuckDB's perfect hashing range on
-    this connection (``perfect_ht_threshold`` bits): beyond it DuckDB's ``count(distinct)``
-    hashes, and then costs more than the grouping it would save. A column that is all NULL (no
-    range) rules it out too.
+    Beyond it DuckDB's ``count(distinct)`` hashes, and then costs more than the grouping it
+    would save.
     """
     import sqlalchemy as sa
 
     (bits,) = execution_engine.execute_query(
         sa.select(sa.func.current_setting("perfect_ht_threshold"))).fetchone()
-    bounds = _integer_bounds(execution_engine, source, cols)
-    if any(b is None for b in bounds):
-        return None
-    return _pack(cols, bounds, min(2 ** int(bits), _MAX_PACKED_SPAN))
+    return int(bits)
 
 
 def _integer_bounds(execution_engine: Any, source: Any, cols: list) -> list:
