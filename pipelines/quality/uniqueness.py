@@ -220,42 +220,46 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
     ``table`` is the whole batch, so that the proof holds for any of its rows an expectation
     keeps (a row condition, ``ignore_row_if``) and one count serves every expectation.
 
-    One ``count(distinct key) = count(*)`` over the domain proves it: a NULL key is not counted
-    and a repeated one is counted once, so equality leaves neither. It is tried only where
-    DuckDB counts with an array (perfect hashing, see ``duckdb_adapter.open_for``): an integer
-    key whose range is small enough, several times faster there than grouping every row by the
-    key to list its repeats; the grouping then runs only when the proof fails (duplicates,
-    NULLs), and finds exactly what it found before. Elsewhere DuckDB's ``count(distinct)``
-    hashes and is slower than the grouping, so the grouping runs at once.
+    The distinct values of an integer key are counted in a bitmap over its range (DuckDB's
+    ``bitstring_agg``, then ``bit_count``; one bit per value, at most
+    :data:`dense_key.MAX_POSITIONS`): as many set bits as rows proves it, as a NULL sets no bit
+    and a repeated value sets one. That is one pass, faster than ``count(distinct)`` even where
+    DuckDB counts with an array (0.15 s against 0.25 s on 10M ids), and several times faster
+    than grouping every row by the key to list its repeats; the grouping then runs only when
+    the proof fails (duplicates, NULLs), and finds exactly what it found before. Keys that are
+    not integers are not tried (DuckDB's hashed ``count(distinct)`` is slower than the grouping).
 
     A compound key is counted as one BIGINT, its integer columns packed by their exact
-    ranges (``(a - min a) * span b + (b - min b)``, one to one); a key with a column of another
-    type is not tried (hashing it costs more than the grouping). When the packed range is too
+    ranges (``(a - min a) * span b + (b - min b)``, one to one). When the packed range is too
     wide, :func:`dense_key.proven_unique_by_offsets` may still prove an integer compound key
     (a user and a per-user counter). Answers are kept per query on the engine (one validation),
     so a column checked for one expectation is not counted again for another.
     """
     import sqlalchemy as sa
 
-    from pipelines.quality.dense_key import proven_unique_by_offsets
+    from pipelines.quality.dense_key import MAX_POSITIONS, proven_unique_by_offsets
 
     source = (table.subquery() if isinstance(table, sa.Select) else table).alias(
         "proven_unique_source")
     cols = [source.c[n] if n in source.c else sa.column(n) for n in names]
-    bits = _perfect_hash_bits(execution_engine)
     bounds = _integer_bounds(execution_engine, source, cols)
-    key = None
-    if all(b is not None for b in bounds):  # an all-NULL column (no range) rules it out too
-        key = _pack(cols, bounds, min(2 ** bits, _MAX_PACKED_SPAN))
+    if any(b is None for b in bounds):  # not integers, or all NULL (no range)
+        return False
+    bits = _perfect_hash_bits(execution_engine)
+    # Bitmaps of up to ~16 bits per row (bits: twice the rows, see duckdb_adapter.open_for).
+    key = _pack(cols, bounds, min(MAX_POSITIONS, 2 ** (bits + 3)))
     if key is None:
-        if len(cols) < 2 or any(b is None for b in bounds):
+        if len(cols) < 2:
             return False
         query = sa.select(sa.literal("offsets"), *cols).select_from(source)
 
         def prove():
             return proven_unique_by_offsets(execution_engine, source, cols, bounds, bits)
     else:
-        query = sa.select(sa.func.count(sa.distinct(key)), sa.func.count()).select_from(source)
+        last = math.prod(hi - lo + 1 for lo, hi in bounds) - 1
+        bitmap = sa.func.bitstring_agg(key, sa.literal_column("0"),
+                                       sa.literal_column(str(last)))
+        query = sa.select(sa.func.bit_count(bitmap), sa.func.count()).select_from(source)
 
         def prove():
             distinct, rows = execution_engine.execute_query(query).fetchone()
@@ -269,11 +273,7 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
 
 
 def _perfect_hash_bits(execution_engine: Any) -> int:
-    """``perfect_ht_threshold`` of GE's connection: DuckDB counts with an array within 2^bits.
-
-    Beyond it DuckDB's ``count(distinct)`` hashes, and then costs more than the grouping it
-    would save.
-    """
+    """``perfect_ht_threshold`` of GE's connection: DuckDB groups with an array within 2^bits."""
     import sqlalchemy as sa
 
     (bits,) = execution_engine.execute_query(
