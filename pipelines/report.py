@@ -73,6 +73,9 @@ def pipeline_run(reporter: Reporter | None, run_id: str | None = None):
     with background(reporter.client) as reporter.emitter:
         try:
             with _parent_run(reporter, run_id) as parent:
+                # One round trip before any work: a catalog that is down or refuses the run
+                # fails it now, as when every event was sent in line, not after the last step.
+                reporter.emitter.check()
                 yield parent
                 reporter.emitter.check()  # a refused event fails the pipeline run
         finally:

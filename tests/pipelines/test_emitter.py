@@ -102,3 +102,13 @@ def test_refused_event_fails_the_pipeline_run_in_the_catalog(tmp_path, catalog):
         states = [s[1] for s in client.sent if s[2] == run_id]
         end = "FAIL" if run_id == client.sent[-1][2] else "COMPLETE"
         assert states == (["START"] if run_id in refused else ["START", end]), states
+
+
+def test_a_refused_pipeline_start_fails_before_any_work(tmp_path, catalog):
+    inner, _ = catalog
+    client = Recording(inner, refuse=lambda e: (e.job.name == "feature_pipeline"
+                                                and e.eventType == RunState.START))
+    with pytest.raises(CatalogRequestError, match="START of feature_pipeline "):
+        land_and_run(tmp_path, "synthetic", reporter=Reporter(client), events=2_000)
+    assert not (tmp_path / "raw").exists()  # nothing landed, no step ran
+    assert [s[:2] for s in client.sent] == [("feature_pipeline", "FAIL")]
