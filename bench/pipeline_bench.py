@@ -23,7 +23,10 @@ in neither.
 The full side also reports where its time went (``build`` is the same SQL inside the runner, so
 ``full - build`` is the governance cost): source fingerprints, output fingerprint+profile, GE
 validation (what is left of GE's import after the runner's background warm-up, plus the suites),
-and the rest (catalog calls and column lineage), and the same split per table.
+and the rest: what the pipeline's own thread spends outside those (state bookkeeping, schemas,
+queuing events, waiting at the end for the last ones). Catalog calls and column lineage run on
+the emitter's thread (``pipelines.emitter``) while DuckDB works, so only the part of them that
+does not overlap shows there; their CPU is in ``cpu x`` all the same. Same split per table.
 
 ``--generate-only`` times the generator alone at each size (events/s, peak RSS): generation is
 chunked, so peak RSS stays flat as the event count grows.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from catalog import client as cc
+from pipelines.emitter import Emitter, background
 from pipelines.steps import Step
 from pipelines.tables import columns
 
@@ -34,6 +36,12 @@ class Reporter:
     job_namespace: str = "recsys-pipelines"  # namespace of the jobs
     pipeline: str = PIPELINE_JOB
     source: str = "synthetic"
+    # Set while a pipeline run is open: its events go out from a worker thread (emitter.py).
+    emitter: Emitter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def run(self, job_name: str, **kwargs) -> cc.RunReporter:
+        """A run of ``job_name`` in the job namespace, sent through the emitter if there is one."""
+        return cc.RunReporter(self.emitter or self.client, self.job_namespace, job_name, **kwargs)
 
     def dataset_source(self, workdir: Path, table: str) -> dict:
         """dataSource facet: the DuckDB file or the landed Parquet file holding ``table``."""
@@ -51,11 +59,31 @@ def pipeline_run(reporter: Reporter | None, run_id: str | None = None):
     """The parent run of the landing and every step (or nothing without a reporter).
 
     Its children carry the lineage; the parent's state is the pipeline's: FAIL when any step or
-    critical check failed.
+    critical check failed, or when the catalog did not store one of the run's events. Events go
+    out from a worker thread while the pipeline goes on (see ``pipelines.emitter``); the parent
+    waits for all of them before its own end, which it sends last.
     """
     if reporter is None:
         yield None
         return
+    if reporter.emitter is not None:  # nested in another pipeline run: its emitter serves both
+        with _parent_run(reporter, run_id) as parent:
+            yield parent
+        return
+    with background(reporter.client) as reporter.emitter:
+        try:
+            with _parent_run(reporter, run_id) as parent:
+                # One round trip before any work: a catalog that is down or refuses the run
+                # fails it now, as when every event was sent in line, not after the last step.
+                reporter.emitter.check()
+                yield parent
+                reporter.emitter.check()  # a refused event fails the pipeline run
+        finally:
+            reporter.emitter = None
+
+
+@contextlib.contextmanager
+def _parent_run(reporter: Reporter, run_id: str | None):
     job_facets = {
         "jobType": cc.job_type("BATCH", "DUCKDB", "PIPELINE"),
         "documentation": cc.job_documentation(
@@ -63,17 +91,19 @@ def pipeline_run(reporter: Reporter | None, run_id: str | None = None):
             f"feature tables and splits the ranker trains on (source: {reporter.source})."),
     }
     run_facets = {"processing_engine": cc.processing_engine("duckdb", duckdb.__version__)}
-    with reporter.client.run(reporter.job_namespace, reporter.pipeline, job_facets=job_facets,
-                             run_facets=run_facets, run_id=run_id) as parent:
+    with reporter.run(reporter.pipeline, job_facets=job_facets, run_facets=run_facets,
+                      run_id=run_id) as parent:
         yield parent
 
 
 class StepReport:
     """The catalog run of one step; :meth:`finish` adds the output before COMPLETE is sent."""
 
-    def __init__(self, reporter: Reporter, run: cc.RunReporter, step: Step, workdir: Path):
+    def __init__(self, reporter: Reporter, run: cc.RunReporter, step: Step, workdir: Path,
+                 lineage: Future):
         self.reporter, self.run, self.step, self.workdir = reporter, run, step, workdir
         self.run_id = run.run_id
+        self.lineage = lineage  # the columnLineage facet (or None), derived while the step builds
 
     def finish(self, con, fp: str, rows: int, stats: dict | None, noop: bool) -> None:
         """Declare the output with schema, version, lineage and metrics."""
@@ -86,7 +116,7 @@ class StepReport:
             "documentation": cc.dataset_documentation(f"{step.purpose} Grain: {step.grain}."),
             "outputStatistics": cc.output_statistics(rows),
         }
-        lineage = _column_lineage(con, step, r.namespace)
+        lineage = self.lineage.result()
         if lineage:
             facets["columnLineage"] = lineage
         if stats is not None:
@@ -102,11 +132,10 @@ class StepReport:
         self.run.add_output(r.namespace, step.output, facets=facets)
 
 
-def _column_lineage(con, step: Step, namespace: str):
+def _column_lineage(step: Step, schemas: dict[str, list[str]], namespace: str):
     """columnLineage facet derived from the step's SQL, or None if it cannot be derived."""
     from pipelines.column_lineage import column_lineage, to_openlineage_facet_fields
 
-    schemas = {t: [c for c, _ in columns(con, t)] for t in step.inputs}
     try:
         lineage = column_lineage(step.sql, schemas)
     except ValueError as exc:
@@ -136,9 +165,17 @@ def step_run(reporter: Reporter | None, parent, step: Step, con, input_fps: dict
         "documentation": cc.job_documentation(f"{step.purpose} Grain: {step.grain}."),
         "sourceCodeLocation": cc.source_code_location(REPO_URL + step.path.name),
     }
-    with reporter.client.run(reporter.job_namespace, f"{reporter.pipeline}.{step.name}",
-                             inputs=inputs, job_facets=job_facets, parent=parent) as run:
-        yield StepReport(reporter, run, step, workdir)
+    # Column lineage needs only the SQL and the inputs' columns: parsed on the emitter's thread
+    # while DuckDB builds the output (at once when there is no emitter).
+    schemas = {t: [c for c, _ in columns(con, t)] for t in step.inputs}
+    if reporter.emitter is not None:
+        lineage = reporter.emitter.submit(_column_lineage, step, schemas, reporter.namespace)
+    else:
+        lineage = Future()
+        lineage.set_result(_column_lineage(step, schemas, reporter.namespace))
+    with reporter.run(f"{reporter.pipeline}.{step.name}", inputs=inputs, job_facets=job_facets,
+                      parent=parent) as run:
+        yield StepReport(reporter, run, step, workdir, lineage)
 
 
 def _workdir(con) -> Path:
@@ -168,9 +205,8 @@ def validate_step(reporter: Reporter | None, parent, step: Step, con, fp: str) -
                   "documentation": cc.job_documentation(
                       f"Expectation suite {suite.get('name', step.output)} on {step.output}.")}
     with contextlib.suppress(QualityGateFailed):  # reported as FAIL; the runner stops downstream
-        with reporter.client.run(reporter.job_namespace,
-                                 f"{reporter.pipeline}.{step.name}.validate",
-                                 job_facets=job_facets, parent=parent) as run:
+        with reporter.run(f"{reporter.pipeline}.{step.name}.validate", job_facets=job_facets,
+                          parent=parent) as run:
             run.add_input(reporter.namespace, step.output,
                           facets={"version": cc.dataset_version(fp)},
                           input_facets={"dataQualityAssertions": assertions})
@@ -194,8 +230,8 @@ def landing_run(reporter: Reporter | None, source: str, inputs: list[str], paren
             f"Lands the {source} source as raw Parquet files (events and items)."),
     }
     ins = [cc.InputDataset("file", path) for path in inputs]
-    with reporter.client.run(reporter.job_namespace, f"land_{source}", inputs=ins,
-                             job_facets=job_facets, parent=parent) as run:
+    with reporter.run(f"land_{source}", inputs=ins, job_facets=job_facets,
+                      parent=parent) as run:
 
         def declare(workdir: Path, con, fps: dict[str, str]) -> None:
             for table, fp in sorted(fps.items()):

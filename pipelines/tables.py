@@ -18,11 +18,12 @@ def quote(name: str) -> str:
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
     """``(name, type)`` of a table or view, in order."""
-    rows = con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_name = ? order by ordinal_position",
-        [table],
-    ).fetchall()
+    # pragma_table_info answers from the catalog entry; information_schema.columns builds
+    # the view over every column of every table first (5x slower, and asked ~5 times a step).
+    try:
+        rows = con.execute("select name, type from pragma_table_info(?)", [quote(table)]).fetchall()
+    except (duckdb.CatalogException, duckdb.ParserException):
+        rows = []
     if not rows:
         raise LookupError(f"table {table!r} does not exist")
     return [(r[0], r[1]) for r in rows]

@@ -17,8 +17,9 @@ Speed: GE's SQL for its two uniqueness expectations groups the whole table twice
 joins it back; on DuckDB, ``uniqueness.install_duckdb_uniqueness`` gives those two metrics
 providers that group once into a temporary table of duplicate keys (proven equal to GE's own SQL
 and to its pandas engine by the tests), and ``duckdb_adapter.open_for`` lets DuckDB group dense
-integer keys with an array. Where such a key is unique, one ``count(distinct)`` (an array
-lookup) proves it and the grouping is skipped; the proof is shared by the validation's checks.
+integer keys with an array. Where an integer key is unique, one bitmap of its range (or, for a
+user and a per-user counter, of positions by offsets: ``dense_key``) proves it and the grouping
+is skipped; the proof is shared by the validation's checks.
 
 Layout: this module holds suites, validation and results; ``duckdb_adapter`` the DBAPI layer;
 ``uniqueness`` the two metric providers.

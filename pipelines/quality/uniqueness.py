@@ -220,54 +220,65 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
     ``table`` is the whole batch, so that the proof holds for any of its rows an expectation
     keeps (a row condition, ``ignore_row_if``) and one count serves every expectation.
 
-    One ``count(distinct key) = count(*)`` over the domain proves it: a NULL key is not counted
-    and a repeated one is counted once, so equality leaves neither. It is tried only where
-    DuckDB counts with an array (perfect hashing, see ``duckdb_adapter.open_for``): an integer
-    key whose range is small enough, several times faster there than grouping every row by the
-    key to list its repeats; the grouping then runs only when the proof fails (duplicates,
-    NULLs), and finds exactly what it found before. Elsewhere DuckDB's ``count(distinct)``
-    hashes and is slower than the grouping, so the grouping runs at once.
+    The distinct values of an integer key are counted in a bitmap over its range (DuckDB's
+    ``bitstring_agg``, then ``bit_count``; one bit per value, at most
+    :data:`dense_key.MAX_POSITIONS`): as many set bits as rows proves it, as a NULL sets no bit
+    and a repeated value sets one. That is one pass, faster than ``count(distinct)`` even where
+    DuckDB counts with an array (0.15 s against 0.25 s on 10M ids), and several times faster
+    than grouping every row by the key to list its repeats; the grouping then runs only when
+    the proof fails (duplicates, NULLs), and finds exactly what it found before. Keys that are
+    not integers are not tried (DuckDB's hashed ``count(distinct)`` is slower than the grouping).
 
     A compound key is counted as one BIGINT, its integer columns packed by their exact
-    ranges (``(a - min a) * span b + (b - min b)``, one to one); a key with a column of another
-    type is not tried (hashing it costs more than the grouping). Answers are kept
-    per query on the engine (one validation), so a column checked for one expectation is not
-    counted again for another.
+    ranges (``(a - min a) * span b + (b - min b)``, one to one). When the packed range is too
+    wide, :func:`dense_key.proven_unique_by_offsets` may still prove an integer compound key
+    (a user and a per-user counter). Answers are kept per query on the engine (one validation),
+    so a column checked for one expectation is not counted again for another.
     """
     import sqlalchemy as sa
+
+    from pipelines.quality.dense_key import MAX_POSITIONS, proven_unique_by_offsets
 
     source = (table.subquery() if isinstance(table, sa.Select) else table).alias(
         "proven_unique_source")
     cols = [source.c[n] if n in source.c else sa.column(n) for n in names]
-    key = _packed_key(execution_engine, source, cols)
-    if key is None:
+    bounds = _integer_bounds(execution_engine, source, cols)
+    if any(b is None for b in bounds):  # not integers, or all NULL (no range)
         return False
-    query = sa.select(sa.func.count(sa.distinct(key)), sa.func.count()).select_from(source)
+    bits = _perfect_hash_bits(execution_engine)
+    # Bitmaps of up to ~16 bits per row (bits: twice the rows, see duckdb_adapter.open_for).
+    key = _pack(cols, bounds, min(MAX_POSITIONS, 2 ** (bits + 3)))
+    if key is None:
+        if len(cols) < 2:
+            return False
+        query = sa.select(sa.literal("offsets"), *cols).select_from(source)
+
+        def prove():
+            return proven_unique_by_offsets(execution_engine, source, cols, bounds, bits)
+    else:
+        last = math.prod(hi - lo + 1 for lo, hi in bounds) - 1
+        bitmap = sa.func.bitstring_agg(key, sa.literal_column("0"),
+                                       sa.literal_column(str(last)))
+        query = sa.select(sa.func.bit_count(bitmap), sa.func.count()).select_from(source)
+
+        def prove():
+            distinct, rows = execution_engine.execute_query(query).fetchone()
+            return distinct == rows
     compiled = query.compile(dialect=execution_engine.engine.dialect)
     cache_key = (str(compiled), repr(sorted(compiled.params.items())))
     cache = execution_engine.__dict__.setdefault(_PROVEN_ATTR, {})
     if cache_key not in cache:
-        distinct, rows = execution_engine.execute_query(query).fetchone()
-        cache[cache_key] = distinct == rows
+        cache[cache_key] = prove()
     return cache[cache_key]
 
 
-def _packed_key(execution_engine: Any, source: Any, cols: list) -> Any:
-    """One BIGINT expression equal for two rows exactly when all ``cols`` are; None if none fits.
-
-    Needs integer columns whose ranges multiply to at most DuckDB's perfect hashing range on
-    this connection (``perfect_ht_threshold`` bits): beyond it DuckDB's ``count(distinct)``
-    hashes, and then costs more than the grouping it would save. A column that is all NULL (no
-    range) rules it out too.
-    """
+def _perfect_hash_bits(execution_engine: Any) -> int:
+    """``perfect_ht_threshold`` of GE's connection: DuckDB groups with an array within 2^bits."""
     import sqlalchemy as sa
 
     (bits,) = execution_engine.execute_query(
         sa.select(sa.func.current_setting("perfect_ht_threshold"))).fetchone()
-    bounds = _integer_bounds(execution_engine, source, cols)
-    if any(b is None for b in bounds):
-        return None
-    return _pack(cols, bounds, min(2 ** int(bits), _MAX_PACKED_SPAN))
+    return int(bits)
 
 
 def _integer_bounds(execution_engine: Any, source: Any, cols: list) -> list:

@@ -90,3 +90,16 @@ def test_catalog_is_told_which_distinct_counts_are_estimates(tmp_path, catalog, 
         facet = v["facets"]["dataQualityMetrics"]
         assert facet["distinctCountMethod"] == method
         assert facet["rowCount"] == rows[table]
+
+
+def test_columns_are_the_information_schemas(con):
+    con.execute('create table "we""ird" (a int, "b c" decimal(18,3), t timestamptz, l int[])')
+    con.execute('create view "x.y" as select * from "we""ird"')
+    for name in ("t", 'we"ird', "x.y"):
+        expected = con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_name = ? order by ordinal_position", [name]).fetchall()
+        assert tables.columns(con, name) == expected and expected
+    for missing in ("nope", "a.b.c.d", ""):
+        with pytest.raises(LookupError, match="does not exist"):
+            tables.columns(con, missing)
