@@ -94,7 +94,7 @@ def test_refused_event_fails_the_pipeline_run_in_the_catalog(tmp_path, catalog):
     assert "feature_pipeline.feature_selection" in names
     assert client.sent[-1][:2] == ("feature_pipeline", "FAIL")
     parent = http.get("/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline").get_json()
-    assert parent["latestRun"]["state"] == "FAIL"
+    assert parent["latestRun"]["state"] == "FAILED"  # the API speaks Marquez's words
     assert "COMPLETE of feature_pipeline.user_features" in parent["latestRun"]["errorMessage"]
     # Every run's START went out before its end; only the refused end is missing.
     refused = {s[2] for s in client.sent if s[0] == "feature_pipeline.user_features"}
