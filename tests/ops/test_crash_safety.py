@@ -183,7 +183,7 @@ def _worker(url: str, workdir: Path, run_id: str, log: Path) -> subprocess.Popen
             stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-EVENTS = 30_000
+EVENTS = 200_000  # steps long enough to be caught mid-way
 
 
 @pytest.fixture
@@ -207,18 +207,25 @@ def test_pipeline_killed_mid_step_is_aborted_and_the_next_run_recovers(
     work = tmp_path / "work"
     killed_id = str(uuid.uuid4())
     proc = _worker(url, work, killed_id, tmp_path / "killed.log")
-    # Wait until a SQL step (not the landing) is running, then kill the worker outright.
+    # Wait until a SQL step (not the landing) is running and still running a moment later (the
+    # pipeline reports from a worker thread, so a START may arrive just before its step ends),
+    # then kill the worker outright.
     deadline = time.monotonic() + 120
     while True:
-        running = {job: state for job, state in _open_runs(session).values()
+        running = {rid for rid, (job, _) in _open_runs(session).items()
                    if job.startswith("feature_pipeline.")}
         if running:
-            break
+            time.sleep(0.2)
+            if running & set(_open_runs(session)):
+                break
         assert proc.poll() is None, (tmp_path / "killed.log").read_text()
         assert time.monotonic() < deadline, "no step ever started"
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # A request the worker had already sent may still be finishing on the server: let it land
+    # before taking stock, so the reaper and this test see the same open runs.
+    time.sleep(1.0)
     open_before = _open_runs(session)
     assert killed_id in open_before and len(open_before) >= 2  # the pipeline and its step
 
