@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -10,14 +12,23 @@ from sqlalchemy.orm import Session
 from catalog.db import is_retryable, pipelined
 
 
-@pytest.fixture
-def scratch(engine):
+@contextmanager
+def _scratch_table(engine):
+    """``engine`` with an empty table ``pipelined_t`` for the duration."""
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS pipelined_t"))
         conn.execute(text("CREATE TABLE pipelined_t (k INTEGER PRIMARY KEY, v INTEGER)"))
-    yield engine
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE pipelined_t"))
+    try:
+        yield engine
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE pipelined_t"))
+
+
+@pytest.fixture
+def scratch(engine):
+    with _scratch_table(engine) as e:
+        yield e
 
 
 def _rows(engine):
@@ -51,12 +62,8 @@ def pg_scratch(postgresql_url):
     from catalog.db import make_engine
 
     engine = make_engine(postgresql_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS pipelined_t"))
-        conn.execute(text("CREATE TABLE pipelined_t (k INTEGER PRIMARY KEY, v INTEGER)"))
-    yield engine
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE pipelined_t"))
+    with _scratch_table(engine) as e:
+        yield e
     engine.dispose()
 
 
