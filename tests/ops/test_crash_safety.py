@@ -175,15 +175,40 @@ def _open_runs(session) -> dict[str, tuple[str, str]]:
         .where(Run.state.in_(("NEW", "START", "RUNNING"))))}
 
 
-def _worker(url: str, workdir: Path, run_id: str, log: Path) -> subprocess.Popen:
+# A pipeline worker whose ``user_features`` step stalls (as on a slow disk) once its table is built
+# and before it reports: the test kills it exactly there, mid-step, whatever the machine's speed.
+STALLING_WORKER = """
+import sys, time
+from pathlib import Path
+import pipelines.runner as runner
+from pipelines.worker import main
+
+real = runner._build
+marker = Path(sys.argv[1])
+
+def stalled(con, step):
+    real(con, step)
+    if step.name == "user_features" and not marker.exists():
+        marker.write_text(step.name)
+        time.sleep(300)
+
+runner._build = stalled
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _worker(url: str, workdir: Path, run_id: str, log: Path,
+            stall: Path | None = None) -> subprocess.Popen:
+    args = ["--run-id", run_id, "--catalog-url", url, "--workdir", str(workdir),
+            "--source", "synthetic", "--events", str(EVENTS)]
+    cmd = ([sys.executable, "-c", STALLING_WORKER, str(stall)] if stall
+           else [sys.executable, "-m", "pipelines.worker"])
     with open(log, "wb") as fh:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pipelines.worker", "--run-id", run_id, "--catalog-url", url,
-             "--workdir", str(workdir), "--source", "synthetic", "--events", str(EVENTS)],
-            stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(cmd + args, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=Path(__file__).resolve().parents[2])
 
 
-EVENTS = 200_000  # steps long enough to be caught mid-way
+EVENTS = 50_000
 
 
 @pytest.fixture
@@ -206,21 +231,16 @@ def test_pipeline_killed_mid_step_is_aborted_and_the_next_run_recovers(
     url, session = live_sqlite
     work = tmp_path / "work"
     killed_id = str(uuid.uuid4())
-    proc = _worker(url, work, killed_id, tmp_path / "killed.log")
-    # Wait until a SQL step (not the landing) is running and still running a moment later (the
-    # pipeline reports from a worker thread, so a START may arrive just before its step ends),
-    # then kill the worker outright.
+    stall = tmp_path / "stalled"
+    proc = _worker(url, work, killed_id, tmp_path / "killed.log", stall)
+    # Wait until the stalled step is open in the catalog (its START is sent from the pipeline's
+    # reporting thread, so it may land after the stall begins), then kill the worker outright.
     deadline = time.monotonic() + 120
-    while True:
-        running = {rid for rid, (job, _) in _open_runs(session).items()
-                   if job.startswith("feature_pipeline.")}
-        if running:
-            time.sleep(0.2)
-            if running & set(_open_runs(session)):
-                break
+    while not (stall.exists() and any(
+            job == "feature_pipeline.user_features" for job, _ in _open_runs(session).values())):
         assert proc.poll() is None, (tmp_path / "killed.log").read_text()
-        assert time.monotonic() < deadline, "no step ever started"
-        time.sleep(0.01)
+        assert time.monotonic() < deadline, "the stalled step never opened"
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     # A request the worker had already sent may still be finishing on the server: let it land
