@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,18 @@ def start_gunicorn(url: str, workers: int, log: Path) -> tuple[str, subprocess.P
         if proc.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"gunicorn did not start; see {log}")
         time.sleep(0.1)
+
+
+def _wait_for_workers(log: Path, offset: int, workers: int, timeout: float = 60) -> None:
+    """Until ``workers`` workers have logged their warm-up (past ``offset`` in the log)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(log, "rb") as fh:
+            fh.seek(offset)
+            if fh.read().count(b"warm-up:") >= workers:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not boot {workers} warm workers in {timeout:g} s; see {log}")
 
 
 def seed(base: str, runs: int, token: str) -> dict:
@@ -163,7 +176,7 @@ def client(base: str, targets: dict, seconds: float, rate: float, read_share: fl
                 latency = (time.perf_counter() - due) * 1000
                 ok = (kind == "read" and status == 200) or (kind == "write" and status == 201)
                 with lock:
-                    results.append((kind, latency, status))
+                    results.append((kind, latency, status, i / rate, _route(kind, what)))
                     if not ok and status:
                         errors.append(f"{kind} {what if kind == 'read' else 'event'}: {status}")
 
@@ -175,6 +188,19 @@ def client(base: str, targets: dict, seconds: float, rate: float, read_share: fl
     elapsed = time.perf_counter() - t0
     return {"results": results, "errors": errors, "elapsed": elapsed, "missed": missed[0],
             "planned": total}
+
+
+def _route(kind: str, what) -> str:
+    """A request's endpoint, without its names: what the per-endpoint table groups by."""
+    if kind == "write":
+        return "POST /lineage"
+    path = what.split("?", 1)[0].split("/")[3:]
+    if path[:1] == ["namespaces"] and len(path) > 2:
+        return "/".join(["namespaces", "-", path[2], *(["-"] if len(path) > 3 else []),
+                         *path[4:]])
+    if path[:2] == ["jobs", "runs"]:
+        return "jobs/runs/-"
+    return "/".join(path)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -194,6 +220,17 @@ def summarize(out: dict) -> dict:
         lat = [r[1] for r in rows]
         summary[label] = {"n": len(rows), "p50": round(_pct(lat, 0.50), 1),
                           "p95": round(_pct(lat, 0.95), 1), "p99": round(_pct(lat, 0.99), 1)}
+    by_route: dict[str, list[float]] = {}
+    for r in res:
+        by_route.setdefault(r[4], []).append(r[1])
+    summary["routes"] = {k: {"n": len(v), "p50": round(_pct(v, 0.5), 1),
+                             "p95": round(_pct(v, 0.95), 1)} for k, v in sorted(by_route.items())}
+    # p95 per 5-second window of due time: a queue that builds and drains shows as a few bad
+    # windows, a server short of CPU as a steady climb.
+    windows: dict[int, list[float]] = {}
+    for r in res:
+        windows.setdefault(int(r[3] // 5) * 5, []).append(r[1])
+    summary["p95_by_5s"] = [round(_pct(windows[w], 0.95)) for w in sorted(windows)]
     return summary
 
 
@@ -212,7 +249,17 @@ def _machine() -> str:
     return f"{os.cpu_count()} vCPU ({cpu}), Python {platform.python_version()}"
 
 
-def append_results(command: str, args, s: dict, load_before: str, load_after: str) -> None:
+def cpu_line(cpu: dict, requests: int, seconds: float) -> str:
+    """Where the machine's CPU went during the load, per request, and how busy the cores were."""
+    other = cpu["machine"] - cpu["server"] - cpu["postgres"] - cpu["client"]
+    per = {k: 1000 * v / max(requests, 1) for k, v in cpu.items()}
+    return (f"CPU per request: server {per['server']:.2f} ms, PostgreSQL {per['postgres']:.2f} ms, "
+            f"client {per['client']:.2f} ms, other processes {1000 * other / max(requests, 1):.2f}"
+            f" ms; cores busy {100 * cpu['machine'] / (seconds * (os.cpu_count() or 1)):.0f}%")
+
+
+def append_results(command: str, args, s: dict, load_before: str, load_after: str,
+                   cpu: dict | None = None, elapsed: float = 0.0) -> None:
     held = (s["errors"] == 0 and s["not_sent"] == 0 and s["all"]["p95"] <= 100
             and s["rps"] >= 0.95 * args.rate)
     # The target is 200 req/s: holding p95 at a lower rate is reported, never called "met".
@@ -241,11 +288,56 @@ def append_results(command: str, args, s: dict, load_before: str, load_after: st
                  if held and not met else ".")]
     if s["error_samples"]:
         lines.append(f"First errors: {', '.join(s['error_samples'])}.")
+    if cpu:
+        lines += ["", cpu_line(cpu, s["requests"], elapsed) + ".",
+                  "p95 per 5 s window (ms): " + " ".join(map(str, s["p95_by_5s"])) + "."]
     text = RESULTS.read_text()
     header = "## Mixed load (issue 7) — `bench/load_bench.py`"
     if header not in text:
         text = text.rstrip("\n") + "\n\n" + header + "\n"
     RESULTS.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+
+
+def _machine_busy() -> float:
+    """CPU-seconds the whole machine has spent busy since boot (all cores; /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(pids: list[int]) -> float:
+    """CPU-seconds used so far by these processes (user + system, own threads)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children_cpu() -> float:
+    """CPU-seconds of this process's reaped children (the client process, once it has ended)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().startswith("postgres"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _server_pids(proc: subprocess.Popen) -> list[int]:
+    kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+    return [proc.pid, *map(int, kids.stdout.split())]
 
 
 def _loadavg() -> str:
@@ -276,26 +368,48 @@ def main(argv: list[str] | None = None) -> None:
         try:
             token = bench_token(url, "pipeline")
             targets = seed(base, args.seed_runs, token)
+            # Serve the seeded catalog from a fresh server, as after a deploy: its workers warm
+            # themselves up on the data they will serve (catalog/warmup.py) before taking traffic.
+            proc.terminate()
+            proc.wait(timeout=30)
+            offset = log.stat().st_size
+            base, proc = start_gunicorn(url, args.workers, log)
+            _wait_for_workers(log, offset, args.workers)
             load_before = _loadavg()
+            server_pids, pg_pids = _server_pids(proc), _postgres_pids()
+            cpu0 = (_machine_busy(), _tree_cpu(server_pids), _tree_cpu(pg_pids))
+            children_cpu0 = _children_cpu()
             spec = {"base": base, "targets": targets, "seconds": args.seconds,
                     "rate": args.rate, "read_share": args.read_share,
                     "concurrency": args.concurrency, "token": token}
             done = subprocess.run([sys.executable, __file__, "--client", json.dumps(spec)],
                                   capture_output=True, text=True, check=True)
             load_after = _loadavg()
+            # Client: its children's CPU as reaped by run(); the rest of the machine is "other".
+            client_cpu = _children_cpu()
+            pg_now = _tree_cpu(pg_pids) + _tree_cpu([p for p in _postgres_pids()
+                                                     if p not in pg_pids])
+            cpu = {"machine": _machine_busy() - cpu0[0],
+                   "server": _tree_cpu(server_pids) - cpu0[1], "postgres": pg_now - cpu0[2],
+                   "client": client_cpu - children_cpu0}
             out = json.loads(done.stdout)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
         tracebacks = log.read_text().count("Traceback")
     s = summarize(out)
-    print(json.dumps({k: v for k, v in s.items() if k != "error_samples"}, indent=1))
+    print(json.dumps({k: v for k, v in s.items()
+                      if k not in ("error_samples", "routes", "p95_by_5s")}, indent=1))
+    for route, v in s["routes"].items():
+        print(f"{route:45s} n={v['n']:5d} p50={v['p50']:7.1f} p95={v['p95']:7.1f}")
+    print("p95 by 5 s window (ms):", " ".join(map(str, s["p95_by_5s"])))
     print(f"load average before/after: {load_before} / {load_after}; "
           f"server tracebacks: {tracebacks}")
+    print(cpu_line(cpu, s["requests"], out["elapsed"]))
     for e in s["error_samples"]:
         print("error:", e)
     if not args.no_append:
-        append_results(command, args, s, load_before, load_after)
+        append_results(command, args, s, load_before, load_after, cpu, out["elapsed"])
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 
 
 def _positive(name: str, default: str) -> int:
@@ -72,8 +73,25 @@ def on_starting(server) -> None:
         sys.exit(1)
 
 
+# Each worker warms itself up (one GET of each read, in-process) and freezes what it has allocated
+# before it accepts connections (catalog/warmup.py). CATALOG_WARMUP=0 turns it off.
+_warmup = os.environ.get("CATALOG_WARMUP", "1")
+if _warmup not in ("0", "1"):
+    print(f"error: CATALOG_WARMUP must be 0 or 1, got {_warmup!r}", file=sys.stderr, flush=True)
+    sys.exit(1)
+WARMUP = _warmup == "1"
+
+
 def post_worker_init(worker) -> None:
-    """Chain SIGTERM so the app knows it is stopping before gunicorn's own handler runs."""
+    """Chain SIGTERM so the app knows it is stopping before gunicorn's own handler runs; warm up."""
+    if WARMUP:
+        from catalog.warmup import freeze, warm_up
+
+        started = time.perf_counter()
+        statuses = warm_up(worker.wsgi)
+        freeze()
+        worker.log.info("warm-up: %d reads in %.0f ms", len(statuses),
+                        (time.perf_counter() - started) * 1000)
     previous = signal.getsignal(signal.SIGTERM)
     state = getattr(worker.wsgi, "extensions", {}).get("catalog")
 

@@ -16,6 +16,8 @@ import uuid
 
 from flask import Flask, g, request
 
+from catalog.warmup import WARMUP_ENVIRON
+
 log = logging.getLogger("catalog.requests")
 # What we accept as a caller's request id: short and printable, so it cannot forge log lines.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -49,6 +51,8 @@ def install(app: Flask) -> None:
         started = g.get("request_started")
         request_id = g.get("request_id") or _request_id()
         response.headers["X-Request-ID"] = request_id
+        if WARMUP_ENVIRON in request.environ:
+            return response  # a worker warming itself up (catalog.warmup), not a caller
         log.info(json.dumps({
             "event": "request",
             "method": request.method,

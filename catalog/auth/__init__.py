@@ -18,6 +18,7 @@ from catalog.auth.token_cache import TokenCache
 from catalog.errors import Forbidden, Unauthorized
 from catalog.services import auth as auth_svc
 from catalog.services.auth import Principal
+from catalog.warmup import WARMUP_ENVIRON
 
 ANONYMOUS = Principal("anonymous", "viewer", "anonymous")
 # Where the app keeps its TokenCache (one per app, so apps on different databases never mix).
@@ -65,6 +66,9 @@ def authenticate() -> Principal | None:
     """The caller, from a bearer token or the session cookie; None without credentials."""
     from catalog.api.common import read_session
 
+    internal = request.environ.get(WARMUP_ENVIRON)
+    if isinstance(internal, Principal):
+        return internal  # set only by in-process callers (catalog.warmup), never from HTTP
     token = _bearer()
     if token is not None:
         return _token_principal(token)

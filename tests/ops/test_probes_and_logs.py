@@ -74,9 +74,10 @@ def test_readyz_is_503_when_schema_is_behind_or_shutting_down(app, client):
     assert client.get("/healthz").status_code == 200  # alive, just not taking new traffic
 
 
-def test_gunicorn_sigterm_marks_the_worker_stopping(app):
+def test_gunicorn_sigterm_marks_the_worker_stopping(app, monkeypatch):
     from catalog import gunicorn_conf
 
+    monkeypatch.setattr(gunicorn_conf, "WARMUP", False)  # tests/ops/test_warmup.py covers it
     calls = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
     try:
