@@ -45,6 +45,10 @@ keepalive = 10
 # A lineage query is cut off by statement_timeout first; this only catches a wedged worker.
 timeout = _positive("GUNICORN_TIMEOUT", "120")
 graceful_timeout = 30
+# The heartbeat touches a file per worker loop; on a RAM-backed directory that is never a disk write
+# (gunicorn's advice for containers). Elsewhere gunicorn's default temporary directory is used.
+if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+    worker_tmp_dir = "/dev/shm"
 accesslog = None
 errorlog = "-"
 
