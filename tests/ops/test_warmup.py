@@ -117,7 +117,7 @@ def test_the_ingest_warm_up_leaves_nothing_behind(app, session):
 
     models = (Namespace, Dataset, Job, Run, LineageEvent, AuditEntry)
     before = {m.__name__: session.scalar(select(func.count()).select_from(m)) for m in models}
-    assert warm_up_ingest(app) == 2
+    assert warm_up_ingest(app) == 4
     session.rollback()
     after = {m.__name__: session.scalar(select(func.count()).select_from(m)) for m in models}
     assert after == before
@@ -127,4 +127,9 @@ def test_the_ingest_warm_up_leaves_nothing_behind(app, session):
     for event in warmup_events():
         assert client.post("/api/v1/lineage", json=event).status_code == 201
     session.rollback()
-    assert session.scalar(select(func.count()).select_from(Run)) == 1
+    assert session.scalar(select(func.count()).select_from(Run)) == 2
+    # The second run met the first one's rows: the output has two versions.
+    from catalog.models import DatasetVersion
+
+    assert session.scalar(select(func.count()).select_from(DatasetVersion).join(
+        Dataset, DatasetVersion.dataset_id == Dataset.id).where(Dataset.name == "features")) == 2
