@@ -69,8 +69,14 @@ def _schema(n_fields: int, rng: random.Random) -> f.schema_dataset.SchemaDataset
     ])
 
 
-def make_events(runs: int, seed: int = 7) -> list[dict]:
-    """START+COMPLETE dicts for ``runs`` runs over 40 jobs and 60 overlapping datasets."""
+def make_events(runs: int, seed: int = 7, first_run: int = 0) -> list[dict]:
+    """START+COMPLETE dicts for ``runs`` runs over 40 jobs and 60 overlapping datasets.
+
+    The jobs, datasets and schemas depend on ``seed`` alone, and the runs' event times follow on
+    from run ``first_run``: ``make_events(n, seed, first_run=m)`` continues the history of
+    ``make_events(m, seed)`` with new runs of the same jobs over the same schemas (run ids are new
+    in every call).
+    """
     rng = random.Random(seed)
     datasets = [("shop", f"raw_{i}") for i in range(20)] + [
         ("features", f"table_{i}") for i in range(40)]
@@ -93,7 +99,7 @@ def make_events(runs: int, seed: int = 7) -> list[dict]:
                             outputs=outputs)
         templates.append(Serde.to_dict(event))
     events = []
-    for r in range(runs):
+    for r in range(first_run, first_run + runs):
         # Jobs in random order: now and then two runs of one job overlap, as they do in life.
         tmpl, run_id = rng.choice(templates), str(uuid.uuid4())
         for i, state in enumerate(("START", "COMPLETE")):
