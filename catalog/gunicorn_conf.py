@@ -92,7 +92,7 @@ def post_worker_init(worker) -> None:
         from catalog.warmup import freeze, warm_up
 
         started = time.perf_counter()
-        statuses = warm_up(worker.wsgi)
+        statuses = warm_up(worker.wsgi, tick=worker.notify)
         freeze()
         worker.log.info("warm-up: %d reads in %.0f ms", len(statuses),
                         (time.perf_counter() - started) * 1000)

@@ -24,7 +24,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -123,18 +125,28 @@ def warm_up_ingest(app: Flask) -> int:
     return done
 
 
-def warm_up(app: Flask) -> dict[str, int]:
-    """GET each warm-up path once in-process, then ingest and roll back a run; {what: status}.
+def warm_up(app: Flask, budget_s: float = 10.0,
+            tick: Callable[[], None] | None = None) -> dict[str, int]:
+    """GET each warm-up path once in-process, then ingest and roll back two runs; {what: status}.
 
-    Never raises: a cold worker is slower, not broken, so a failure is logged and it serves anyway.
+    Stops starting new requests once ``budget_s`` seconds have gone (a slow database must not
+    hold a worker at boot past gunicorn's timeout), and calls ``tick`` between them (gunicorn's
+    heartbeat). Never raises: a cold worker is slower, not broken, so a failure is logged and it
+    serves anyway.
     """
+    deadline = time.monotonic() + budget_s
     statuses: dict[str, int] = {}
     try:
         client = app.test_client()
         for path in warmup_paths(app):
+            if time.monotonic() > deadline:
+                return statuses
             r = client.get(path, environ_base={WARMUP_ENVIRON: WARMUP_PRINCIPAL})
             statuses[path] = r.status_code
-        statuses["ingest (rolled back)"] = 201 if warm_up_ingest(app) == 4 else 500
+            if tick:
+                tick()
+        if time.monotonic() <= deadline:
+            statuses["ingest (rolled back)"] = 201 if warm_up_ingest(app) == 4 else 500
     except Exception:
         log.exception("warm-up failed; serving cold")
     return statuses

@@ -81,10 +81,11 @@ def test_the_warm_up_principal_cannot_come_from_http(app, anon_client):
 
 def test_post_worker_init_warms_up_and_freezes(app, monkeypatch):
     calls = []
-    worker = type("Worker", (), {"wsgi": app, "log": type("Log", (), {"lines": []})()})()
+    worker = type("Worker", (), {"wsgi": app, "notify": lambda self: None,
+                                 "log": type("Log", (), {"lines": []})()})()
     worker.log.info = lambda fmt, *args: worker.log.lines.append(fmt % args)
     monkeypatch.setattr("catalog.warmup.warm_up",
-                        lambda wsgi: calls.append(("warm", wsgi)) or {"/x": 200})
+                        lambda wsgi, tick: calls.append(("warm", wsgi)) or {"/x": 200})
     monkeypatch.setattr("catalog.warmup.freeze", lambda: calls.append(("freeze", None)))
     previous = signal.getsignal(signal.SIGTERM)
     try:
@@ -133,3 +134,19 @@ def test_the_ingest_warm_up_leaves_nothing_behind(app, session):
 
     assert session.scalar(select(func.count()).select_from(DatasetVersion).join(
         Dataset, DatasetVersion.dataset_id == Dataset.id).where(Dataset.name == "features")) == 2
+
+
+def test_warm_up_stops_at_its_time_budget_and_ticks(app, monkeypatch):
+    import catalog.warmup as warmup
+
+    clock = [0.0]
+    monkeypatch.setattr(warmup.time, "monotonic", lambda: clock[0])
+    ticks = []
+
+    def tick():  # each request "takes" 4 s of the 10 s budget
+        ticks.append(clock[0])
+        clock[0] += 4.0
+
+    statuses = warm_up(app, budget_s=10.0, tick=tick)
+    assert len(statuses) == 3 and len(ticks) == 3  # 0, 4, 8 s started; not 12 s
+    assert "ingest (rolled back)" not in statuses
