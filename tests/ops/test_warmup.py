@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import subprocess
 import sys
-
-import pytest
 
 from catalog import gunicorn_conf
 from catalog.warmup import (
@@ -19,24 +16,10 @@ from catalog.warmup import (
     warmup_paths,
 )
 from tests.factories import complete_run, ds, schema
+from tests.ops.test_probes_and_logs import request_log
 
-
-class Lines(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def request_lines():
-    handler = Lines()
-    logger = logging.getLogger("catalog.requests")
-    logger.addHandler(handler)
-    yield handler.lines
-    logger.removeHandler(handler)
+# The request-log capture of the probe/log tests, reused (a fixture import).
+request_lines = request_log
 
 
 def test_warm_up_reads_real_names_and_is_not_logged(app, client, request_lines):
