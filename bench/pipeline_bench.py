@@ -156,6 +156,7 @@ def worker_full(raw: Path, catalog_url: str) -> dict:
     timed = _Timed(phases)
     # Where the time goes: wrap the runner's collaborators (this process only).
     runner._build = timed("build", runner._build)
+    runner.file_fingerprint = timed("source fingerprints", runner.file_fingerprint)
     runner.fingerprint = timed("fingerprint+profile", runner.fingerprint)
     for name in ("profile", "fingerprint_and_profile"):
         if hasattr(runner, name):
@@ -212,10 +213,6 @@ class _Timed:
             finally:
                 self._depth -= 1
                 name, dt = phase, time.perf_counter() - t
-                # The runner fingerprints the two sources before its first step.
-                if phase == "fingerprint+profile" and args and args[-1] in ("raw_events",
-                                                                             "raw_items"):
-                    name = "source fingerprints"
                 self.phases[name] += dt
                 self.cpu[name] += _cpu_s() - cpu
                 table = _table_arg(args)
@@ -226,7 +223,10 @@ class _Timed:
 
 
 def _table_arg(args) -> str | None:
-    """The table a wrapped call is about: ``_build(con, step)``, ``f(con, table, ...)``."""
+    """The table a wrapped call is about: ``_build(con, step)``, ``f(con, table, ...)``.
+
+    ``file_fingerprint(path)`` of a landed source has no table argument: not split per table.
+    """
     for a in args[1:2]:
         if isinstance(a, str):
             return a

@@ -26,7 +26,13 @@ import duckdb
 
 from pipelines import quality, report
 from pipelines.steps import SOURCES, Step, load_steps
-from pipelines.tables import columns, fingerprint, fingerprint_and_profile, quote
+from pipelines.tables import (
+    columns,
+    file_fingerprint,
+    fingerprint,
+    fingerprint_and_profile,
+    quote,
+)
 
 # Events before 2000-01-01 are out of range; the upper bound is one day after the run starts.
 MIN_TS = 946_684_800
@@ -158,10 +164,11 @@ def run_pipeline(
     fps: dict[str, str] = {}
     blocked: set[str] = set()
     try:
+        paths = source_paths(workdir)
         for source in SOURCES:
-            # Landing just fingerprinted the sources; scanning them again would be wasted work.
+            # Landing just fingerprinted the sources; hashing them again would be wasted work.
             known = (source_fps or {}).get(source)
-            fps[source] = known if known is not None else fingerprint(con, source)[0]
+            fps[source] = known if known is not None else file_fingerprint(paths[source])
         with _parent(reporter, parent, run_id) as parent:
             result.run_id = parent.run_id if parent else None
             for step in steps:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines import report
-from pipelines.runner import PipelineResult, connect, run_pipeline
+from pipelines.runner import PipelineResult, connect, run_pipeline, source_paths
 from pipelines.steps import SOURCES as SOURCE_TABLES
-from pipelines.tables import fingerprint
+from pipelines.tables import file_fingerprint
 
 
 def land_source(workdir: Path, source: str, *, input_path=None, attributes=None,
@@ -43,7 +43,8 @@ def land_and_run(workdir: Path, source: str, *, reporter=None, input_path=None, 
                             events=events, seed=seed)
                 con = connect(workdir)
                 try:
-                    source_fps = {t: fingerprint(con, t)[0] for t in SOURCE_TABLES}
+                    paths = source_paths(workdir)
+                    source_fps = {t: file_fingerprint(paths[t]) for t in SOURCE_TABLES}
                     declare(workdir, con, source_fps)
                 finally:
                     con.close()

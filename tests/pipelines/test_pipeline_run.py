@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -154,17 +155,22 @@ def test_amazon_beauty_split_is_leave_one_out(tmp_path, catalog, shared_data):
 
 
 def test_landing_fingerprints_each_source_once(tmp_path, monkeypatch):
-    """Landing scans the sources for their fingerprints; the steps reuse them, not scan again."""
+    """Landing hashes the source files for their fingerprints; the steps reuse them."""
     from pipelines import runner, service, tables
 
-    scans: list[str] = []
+    hashed: list[str] = []
 
-    def counted(con, table):
-        scans.append(table)
-        return tables.fingerprint(con, table)
+    def counted(path):
+        hashed.append(Path(path).name)
+        return tables.file_fingerprint(path)
 
-    monkeypatch.setattr(service, "fingerprint", counted)
-    monkeypatch.setattr(runner, "fingerprint", counted)
+    monkeypatch.setattr(service, "file_fingerprint", counted)
+    monkeypatch.setattr(runner, "file_fingerprint", counted)
     result = land_and_run(tmp_path, "synthetic", events=2_000)
     assert result.failed is None
-    assert sorted(t for t in scans if t.startswith("raw_")) == ["raw_events", "raw_items"]
+    assert sorted(hashed) == ["events.parquet", "items.parquet"]
+    # A run over landed files (no landing in the same call) hashes them itself, to the same value.
+    hashed.clear()
+    again = runner.run_pipeline(tmp_path)
+    assert sorted(hashed) == ["events.parquet", "items.parquet"]
+    assert all(s.noop for s in again.steps)

@@ -103,3 +103,14 @@ def test_columns_are_the_information_schemas(con):
     for missing in ("nope", "a.b.c.d", ""):
         with pytest.raises(LookupError, match="does not exist"):
             tables.columns(con, missing)
+
+
+def test_file_fingerprint_is_the_sha256_of_the_bytes(tmp_path):
+    path = tmp_path / "events.parquet"
+    data = bytes(range(256)) * 40_000  # over one read chunk
+    path.write_bytes(data)
+    assert tables.file_fingerprint(path) == hashlib.sha256(data).hexdigest()
+    path.write_bytes(data[:-1] + b"x")
+    assert tables.file_fingerprint(path) != hashlib.sha256(data).hexdigest()
+    with pytest.raises(FileNotFoundError):
+        tables.file_fingerprint(tmp_path / "missing.parquet")
