@@ -27,12 +27,12 @@ MAX_POSITIONS = 2**28
 
 
 def proven_unique_by_offsets(execution_engine: Any, source: Any, cols: list, bounds: list,
-                             bits: int) -> bool:
+                             bits: int) -> bool | None:
     """Whether ``cols`` (integers with ``bounds``) are unique and non-NULL in ``source``.
 
     The counter (the inner column) is tried narrowest range first; a choice applies when the
     other columns pack into DuckDB's array range (``2**bits``) and the positions number at most
-    :data:`MAX_POSITIONS` and at most 4 per row. ``False`` when no choice applies.
+    :data:`MAX_POSITIONS` and at most 4 per row. None when no choice applies.
     """
     import sqlalchemy as sa
 
@@ -47,7 +47,7 @@ def proven_unique_by_offsets(execution_engine: Any, source: Any, cols: list, bou
             proof = _prove(execution_engine, source, outer, cols[inner], rows)
             if proof is not None:
                 return proof
-    return False
+    return None
 
 
 def _prove(execution_engine: Any, source: Any, outer: Any, inner: Any, rows: int) -> bool | None:

@@ -226,14 +226,20 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
     and a repeated value sets one. That is one pass, faster than ``count(distinct)`` even where
     DuckDB counts with an array (0.15 s against 0.25 s on 10M ids), and several times faster
     than grouping every row by the key to list its repeats; the grouping then runs only when
-    the proof fails (duplicates, NULLs), and finds exactly what it found before. Keys that are
-    not integers are not tried (DuckDB's hashed ``count(distinct)`` is slower than the grouping).
+    the proof fails (duplicates, NULLs), and finds exactly what it found before.
 
     A compound key is counted as one BIGINT, its integer columns packed by their exact
-    ranges (``(a - min a) * span b + (b - min b)``, one to one). When the packed range is too
-    wide, :func:`dense_key.proven_unique_by_offsets` may still prove an integer compound key
-    (a user and a per-user counter). Answers are kept per query on the engine (one validation),
-    so a column checked for one expectation is not counted again for another.
+    ranges (``(a - min a) * span b + (b - min b)``, one to one). A string column with few
+    values (at most :data:`_MAX_CODED_VALUES`, none NULL) joins the key as its value's position
+    in the sorted list of them (:func:`_coded`), one to one as well. When the packed range is
+    too wide for a bitmap, :func:`dense_key.proven_unique_by_offsets` may still prove an integer
+    compound key (a user and a per-user counter); failing that, a key packed within BIGINT is
+    proven by ``count(distinct)`` of the packed value, one hashed pass that costs less than
+    grouping by the key (0.8 s against 1.1 s, and 1.3 s for the integer subkey's repeats, on
+    the 10M rows of ``events_clean``). Keys of wide strings or floats are not tried (DuckDB's
+    hashed ``count(distinct)`` of them is no cheaper than the grouping). Answers are kept per
+    query on the engine (one validation), so a column checked for one expectation is not
+    counted again for another.
     """
     import sqlalchemy as sa
 
@@ -243,18 +249,29 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
         "proven_unique_source")
     cols = [source.c[n] if n in source.c else sa.column(n) for n in names]
     bounds = _integer_bounds(execution_engine, source, cols)
-    if any(b is None for b in bounds):  # not integers, or all NULL (no range)
-        return False
+    for i, b in enumerate(bounds):
+        if b is None:  # not integers, or all NULL (no range): a string with few values?
+            coded = _coded(execution_engine, source, cols[i])
+            if coded is None:
+                return False
+            cols[i], bounds[i] = coded
     bits = _perfect_hash_bits(execution_engine)
     # Bitmaps of up to ~16 bits per row (bits: twice the rows, see duckdb_adapter.open_for).
     key = _pack(cols, bounds, min(MAX_POSITIONS, 2 ** (bits + 3)))
     if key is None:
-        if len(cols) < 2:
-            return False
+        packed = _pack(cols, bounds, _MAX_PACKED_SPAN)
         query = sa.select(sa.literal("offsets"), *cols).select_from(source)
 
         def prove():
-            return proven_unique_by_offsets(execution_engine, source, cols, bounds, bits)
+            proof = None
+            if len(cols) >= 2:
+                proof = proven_unique_by_offsets(execution_engine, source, cols, bounds, bits)
+            if proof is None and packed is not None:
+                distinct, rows = execution_engine.execute_query(
+                    sa.select(sa.func.count(sa.distinct(packed)), sa.func.count())
+                    .select_from(source)).fetchone()
+                proof = distinct == rows
+            return bool(proof)
     else:
         last = math.prod(hi - lo + 1 for lo, hi in bounds) - 1
         bitmap = sa.func.bitstring_agg(key, sa.literal_column("0"),
@@ -270,6 +287,30 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
     if cache_key not in cache:
         cache[cache_key] = prove()
     return cache[cache_key]
+
+
+# A string column of at most this many distinct values can be coded into an integer key.
+_MAX_CODED_VALUES = 64
+
+
+def _coded(execution_engine: Any, source: Any, col: Any) -> tuple[Any, tuple[int, int]] | None:
+    """``col`` as the position of its value among its few distinct strings, with their range.
+
+    ``CASE col WHEN v0 THEN 0 WHEN v1 THEN 1 ... END``: one to one on the column's values, as
+    DuckDB compares strings the way it groups them (byte for byte, no collation). None when the
+    column holds a NULL (the key is then not proven unique; the grouping decides), a value that
+    is not a string, or more than :data:`_MAX_CODED_VALUES` values. DuckDB stops reading at the
+    limit, so a column of many values costs a few milliseconds to turn down.
+    """
+    import sqlalchemy as sa
+
+    rows = execution_engine.execute_query(
+        sa.select(col).select_from(source).distinct().limit(_MAX_CODED_VALUES + 1)).fetchall()
+    values = sorted(r[0] for r in rows if isinstance(r[0], str))
+    if len(values) != len(rows) or not values or len(values) > _MAX_CODED_VALUES:
+        return None
+    code = sa.case({v: i for i, v in enumerate(values)}, value=col)
+    return code, (0, len(values) - 1)
 
 
 def _perfect_hash_bits(execution_engine: Any) -> int:

@@ -430,7 +430,10 @@ select
     range * 1000003 as wide,                        -- unique, too wide a range for an array
     'x' as tag,
     range % 30 as p1,
-    (range // 2) % 30 as p2                         -- with p1: 60 keys, each repeated
+    (range // 2) % 30 as p2,                        -- with p1: 60 keys, each repeated
+    'w' || (range % 70) as s70,                     -- too many strings to code as integers
+    case when range % 97 = 0 then null else 'k' || (range % 3) end as sn,  -- few, and NULLs
+    (range // 2) * 1000003 as w2                    -- 500 wide values, each twice
 from range(1000)
 """
 
@@ -466,6 +469,16 @@ UNIQUENESS = [
                            column_list=["a", "tag", "q", "p1"])),
     ("compound-subkey-dupes", _e("expect_compound_columns_to_be_unique",
                                  column_list=["p1", "tag", "p2"])),
+    # A string of many values is not coded: the integer subkey's repeats are grouped first.
+    ("compound-wide-string", _e("expect_compound_columns_to_be_unique",
+                                column_list=["a", "s70", "q"])),
+    # A few strings with a NULL among them are not coded either.
+    ("compound-coded-null", _e("expect_compound_columns_to_be_unique",
+                               column_list=["a", "q", "sn"])),
+    # Too wide for a bitmap and for offsets, within BIGINT: one count(distinct) decides.
+    ("compound-hashed", _e("expect_compound_columns_to_be_unique", column_list=["w2", "p1"])),
+    ("compound-hashed-dupes", _e("expect_compound_columns_to_be_unique",
+                                 column_list=["w2", "tag"])),
 ]
 # How each compound check is planned: proven unique by one count (an empty table of repeats),
 # the repeats of a nearly unique member first, or one grouping of the whole key.
@@ -474,7 +487,10 @@ COMPOUND_PLAN = {"compound-pass": "proven", "compound-id": "near_unique",  # s i
                  "compound-ids-x": "near_unique", "compound-nulls": "grouped",
                  "compound-any_missing": "grouped", "compound-never": "grouped",
                  "compound-float": "grouped", "compound-packed-dupes": "grouped",
-                 "compound-subkey": "near_unique", "compound-subkey-dupes": "near_unique"}
+                 # tag holds one string: coded as an integer, the whole key is packed.
+                 "compound-subkey": "proven", "compound-subkey-dupes": "near_unique",
+                 "compound-wide-string": "grouped", "compound-coded-null": "grouped",
+                 "compound-hashed": "proven", "compound-hashed-dupes": "grouped"}
 
 
 @pytest.fixture(scope="module")
@@ -549,13 +565,17 @@ def test_tricky_uniqueness_cases_fail_as_planted(tricky_ours):
     assert by_case["u-nulls"].success and by_case["u-nulls"].observed["missing_count"] == 10
     assert by_case["compound-subkey"].success
     assert by_case["compound-subkey-dupes"].observed["unexpected_count"] == 1000
+    assert by_case["compound-wide-string"].success and by_case["compound-coded-null"].success
+    assert by_case["compound-hashed"].success
+    assert by_case["compound-hashed-dupes"].observed["unexpected_count"] == 1000
 
 
 # Where GE's SQL and pandas engines agree on the data (no NULL or NaN in the keys).
 PANDAS_COMPARABLE = ["ids", "ids-mostly", "id-pass", "s-strings", "row_condition",
                      "compound-pass", "compound-any_missing", "compound-packed",
                      "compound-packed-dupes", "u-nulls", "wide", "compound-subkey",
-                     "compound-subkey-dupes"]
+                     "compound-subkey-dupes", "compound-wide-string", "compound-hashed",
+                     "compound-hashed-dupes"]
 
 
 @pytest.mark.parametrize("name", PANDAS_COMPARABLE)
@@ -576,17 +596,42 @@ def test_compound_keys_are_planned_by_what_can_be_proven(tricky_db, monkeypatch,
     exp = dict(UNIQUENESS)[name]
     quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky",
                                                   "expectations": [exp]})
-    creates = [sql for sql in log if sql.startswith("CREATE TEMPORARY TABLE")]
+    # An offsets proof tried on the way (a table of spans) is not part of the plan.
+    creates = [sql for sql in log if sql.startswith("CREATE TEMPORARY TABLE")
+               and " AS spans" not in sql]
     plan = COMPOUND_PLAN[name]
     if plan == "proven":  # no grouping at all: the table of repeats is created empty
         assert len(creates) == 1 and creates[0].endswith("LIMIT $2")
-        assert _groupings([sql for sql in log if sql not in creates]) == 0
+        assert _groupings([sql for sql in log
+                           if sql not in creates and " AS spans" not in sql]) == 0
     elif plan == "near_unique":  # the member's repeated values, then the keys among them
         assert len(creates) == 2 and " IN (SELECT " in creates[1]
         packed = "CAST(" in creates[0]  # integer members packed into one value
         assert packed is ("subkey" in name)
     else:
         assert len(creates) == 1 and " IN (" not in creates[0] and "LIMIT" not in creates[0]
+
+
+def test_a_key_with_a_few_strings_is_proven_by_their_codes(tricky_db, monkeypatch):
+    log = _sql_log(monkeypatch)
+    exp = dict(UNIQUENESS)["compound-subkey"]  # a, tag, q, p1: tag is 'x' on every row
+    result = quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky",
+                                                           "expectations": [exp]})
+    assert result.success
+    counts = [sql for sql in log if "bitstring_agg" in sql]
+    assert len(counts) == 1 and "CASE tag WHEN $" in counts[0]
+
+
+def test_a_wide_key_is_proven_by_one_hashed_count(tricky_db, monkeypatch):
+    log = _sql_log(monkeypatch)
+    exp = dict(UNIQUENESS)["compound-hashed"]
+    result = quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky",
+                                                           "expectations": [exp]})
+    assert result.success
+    assert sum("count(DISTINCT" in sql for sql in log) == 1
+    # Only the offsets proof's spans (grouped by p1, then found too wide) and no key grouping.
+    grouped = [sql for sql in log if not sql.endswith("LIMIT $2") and " AS spans" not in sql]
+    assert _groupings(grouped) == 0
 
 
 def test_a_column_proven_unique_is_counted_once_per_validation(tricky_db, monkeypatch):
@@ -654,13 +699,16 @@ def test_warm_up_imports_ge_in_the_background_without_warnings():
     assert done.stderr == ""
 
 
-@pytest.mark.parametrize(("column", "tried"), [("id", True), ("wide", False), ("s", False)])
+@pytest.mark.parametrize(("column", "bitmap", "proven"),
+                         [("id", True, True), ("wide", False, True), ("s", False, False)])
 def test_uniqueness_is_proven_by_a_bitmap_only_where_the_range_is_small(
-        tricky_db, monkeypatch, column, tried):
-    """A dense integer key is counted in a bitmap; a wide or non-integer one is grouped at once."""
+        tricky_db, monkeypatch, column, bitmap, proven):
+    """A dense integer key is counted in a bitmap, a wide one by a hashed count; strings of many
+    values are grouped at once."""
     log = _sql_log(monkeypatch)
     quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky", "expectations": [
         _e("expect_column_values_to_be_unique", column=column)]})
-    assert any("bitstring_agg" in sql for sql in log) is tried
+    assert any("bitstring_agg" in sql for sql in log) is bitmap
+    assert any("count(DISTINCT" in sql for sql in log) is (proven and not bitmap)
     creates = [sql for sql in log if sql.startswith("CREATE TEMPORARY TABLE")]
-    assert len(creates) == 1 and creates[0].endswith("LIMIT $2") is tried
+    assert len(creates) == 1 and creates[0].endswith("LIMIT $2") is proven
