@@ -31,8 +31,10 @@ ISO form ("2024-01-01T00:00:00"). Regex patterns run as RE2 in DuckDB, Python ``
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import importlib
+import importlib.abc
+import importlib.util
 import json
 import math
 import sys
@@ -262,7 +264,7 @@ def _gx() -> Any:
     """Import GE on first use: it takes seconds, and CLI commands that never validate skip it."""
     with warnings.catch_warnings():
         _ignore_sre_deprecation()
-        import great_expectations
+        great_expectations = _import_ge()
     with _INSTALL_LOCK:
         install_duckdb_uniqueness()
     return great_expectations
@@ -274,6 +276,58 @@ _INSTALL_LOCK = threading.Lock()
 def _ignore_sre_deprecation() -> None:
     # GE 1.24 imports the stdlib's deprecated sre_constants and sre_parse modules.
     warnings.filterwarnings("ignore", r"module 'sre_\w+' is deprecated", DeprecationWarning)
+
+
+# Modules GE imports at module level only for what the pipelines never run: scipy.stats for its
+# distribution expectations (KS tests, KL divergence; not in SUPPORTED_EXPECTATIONS) and altair
+# for the charts of rendered data docs. Imported lazily they cost nothing until first touched
+# (then they load in full); eagerly they were 1.0 s of GE's 3.0 s import.
+LAZY_FOR_GE = ("altair", "scipy.stats")
+
+
+class _LazyFinder(importlib.abc.MetaPathFinder):
+    """Finds ``names`` as the other finders do, with a loader that runs them on first use."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, name, path, target=None):
+        if name not in self.names:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if isinstance(finder, _LazyFinder) or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+                    return None  # not a module LazyLoader can defer: import it as usual
+                spec.loader = importlib.util.LazyLoader(spec.loader)
+                return spec
+        return None
+
+
+@contextlib.contextmanager
+def _lazily(names: tuple[str, ...]):
+    """Within the block, importing one of ``names`` (not yet imported) defers running it."""
+    finder = _LazyFinder(names)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def _import_ge() -> Any:
+    """``import great_expectations``, with :data:`LAZY_FOR_GE` deferred.
+
+    Python 3.11's LazyLoader is not safe when two threads touch a lazy module for the first
+    time at once (fixed in 3.12.3); nothing on the pipelines' path touches these two.
+    """
+    # Always through the import system: a thread importing GE right now holds its module lock,
+    # and this waits for it instead of taking the half-initialized module from sys.modules.
+    with _lazily(LAZY_FOR_GE):
+        return importlib.import_module("great_expectations")
 
 
 def warm_up() -> threading.Thread | None:
@@ -291,8 +345,7 @@ def warm_up() -> threading.Thread | None:
         _ignore_sre_deprecation()
         import sre_constants  # noqa: F401
         import sre_parse  # noqa: F401
-    thread = threading.Thread(target=importlib.import_module, args=("great_expectations",),
-                              name="import-great-expectations", daemon=True)
+    thread = threading.Thread(target=_import_ge, name="import-great-expectations", daemon=True)
     thread.start()
     return thread
 

@@ -699,6 +699,32 @@ def test_warm_up_imports_ge_in_the_background_without_warnings():
     assert done.stderr == ""
 
 
+def test_ge_defers_what_validation_never_uses(tmp_path):
+    """scipy.stats and altair stay unloaded through a validation, and load in full when used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, duckdb\n"
+            "from pipelines import quality\n"
+            "quality.warm_up().join()\n"
+            f"con = duckdb.connect({str(tmp_path / 'd.duckdb')!r})\n"
+            "con.execute('create table t as select range as id from range(100)')\n"
+            "suite = {'name': 's', 'table': 't', 'expectations': [\n"
+            "    {'type': 'expect_column_values_to_be_unique', 'kwargs': {'column': 'id'}},\n"
+            "    {'type': 'expect_column_mean_to_be_between',\n"
+            "     'kwargs': {'column': 'id', 'min_value': 0, 'max_value': 99}}]}\n"
+            "assert quality.validate_duckdb(con, 't', suite).success\n"
+            "lazy = {m: type(sys.modules[m]).__name__ for m in quality.LAZY_FOR_GE}\n"
+            "assert lazy == {'altair': '_LazyModule', 'scipy.stats': '_LazyModule'}, lazy\n"
+            "import scipy.stats, altair\n"
+            "assert abs(scipy.stats.norm.cdf(0) - 0.5) < 1e-12\n"
+            "assert altair.Chart is not None and type(altair).__name__ == 'module'\n"
+            "assert not any(type(f).__name__ == '_LazyFinder' for f in sys.meta_path)\n")
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize(("column", "bitmap", "proven"),
                          [("id", True, True), ("wide", False, True), ("s", False, False)])
 def test_uniqueness_is_proven_by_a_bitmap_only_where_the_range_is_small(
