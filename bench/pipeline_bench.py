@@ -144,11 +144,23 @@ def worker_bare(raw: Path) -> dict:
             "duckdb_peak_mb": duck_mb, "database_size": db_mb}
 
 
-def worker_full(raw: Path, catalog_url: str) -> dict:
-    """``run_pipeline`` with reporting to the catalog at ``catalog_url``; time split by phase."""
+def worker_full(raw: Path, catalog_url: str, mode: str = "cold") -> dict:
+    """``run_pipeline`` with reporting to the catalog at ``catalog_url``; time split by phase.
+
+    ``cold``: GE is imported inside the run (the runner starts it in the background), as in a
+    fresh ``catalog pipeline run``. ``warm``: imported before the clock, as the other libraries
+    of both sides are, and as in a worker process that has run a pipeline before; its import
+    time is reported apart (``ge_import_s``).
+    """
     from catalog.client import CatalogClient
     from pipelines import quality, runner
     from pipelines.report import Reporter
+
+    ge_import = ge_import_cpu = 0.0
+    if mode == "warm":
+        t, cpu = time.perf_counter(), _cpu_s()
+        quality._gx()
+        ge_import, ge_import_cpu = time.perf_counter() - t, _cpu_s() - cpu
 
     work = _workspace(raw, "full")
     phases = {"build": 0.0, "fingerprint+profile": 0.0, "source fingerprints": 0.0,
@@ -187,7 +199,8 @@ def worker_full(raw: Path, catalog_url: str) -> dict:
     return {"seconds": seconds, "cpu_s": cpu, "rows": {s.output: s.rows for s in result.steps},
             "failed": result.failed, "peak_rss_mb": _peak_rss_mb(), "duckdb_peak_mb": duck_mb,
             "database_size": db_mb, "phases": phases, "phases_cpu": timed.cpu,
-            "per_table": timed.per_table}
+            "per_table": timed.per_table, "mode": mode, "ge_import_s": ge_import,
+            "ge_import_cpu_s": ge_import_cpu}
 
 
 class _Timed:
@@ -286,8 +299,9 @@ def catalog_server(tmp: Path):
         log.close()
 
 
-def bench_size(events: int, tmp: Path, repeat: int, timeout: float) -> dict:
-    """Generate, then bare and full ``repeat`` times each (alternating); the fastest of each."""
+def bench_size(events: int, tmp: Path, repeat: int, timeout: float,
+               modes: tuple[str, ...] = ("cold", "warm")) -> dict:
+    """Generate, then bare and each full mode ``repeat`` times, alternating; the fastest of each."""
     data = tmp / f"events_{events}"
     data.mkdir()
     gen = _child("generate", str(data), str(events), timeout=timeout)
@@ -295,74 +309,91 @@ def bench_size(events: int, tmp: Path, repeat: int, timeout: float) -> dict:
           f"({gen['events'] / gen['seconds']:,.0f}/s, peak RSS {gen['peak_rss_mb']:.0f} MB)",
           file=sys.stderr)
     raw = data / "raw"
-    bares, fulls = [], []
+    bares: list[dict] = []
+    fulls: dict[str, list[dict]] = {m: [] for m in modes}
     for i in range(repeat):
         bares.append(_child("bare", str(raw), timeout=timeout))
         print(f"  bare #{i + 1}: {bares[-1]['seconds']:.1f} s, cpu {bares[-1]['cpu_s']:.1f} s",
               file=sys.stderr)
-        with catalog_server(data) as (url, pid, token):
-            server_cpu = _proc_cpu_s(pid)
-            fulls.append(_child("full", str(raw), url, timeout=timeout,
-                                env={"CATALOG_TOKEN": token}))
-            fulls[-1]["server_cpu_s"] = _proc_cpu_s(pid) - server_cpu
-        print(f"  full #{i + 1}: {fulls[-1]['seconds']:.1f} s, cpu {fulls[-1]['cpu_s']:.1f} s "
-              f"+ server {fulls[-1]['server_cpu_s']:.1f} s; "
-              + ", ".join(f"{k} {v:.1f}" for k, v in fulls[-1]["phases"].items()),
-              file=sys.stderr)
-        (data / "catalog.sqlite").unlink()
-        (data / "serve.log").unlink()
+        for mode in modes:
+            with catalog_server(data) as (url, pid, token):
+                server_cpu = _proc_cpu_s(pid)
+                run = _child("full", str(raw), url, mode, timeout=timeout,
+                             env={"CATALOG_TOKEN": token})
+                run["server_cpu_s"] = _proc_cpu_s(pid) - server_cpu
+            fulls[mode].append(run)
+            print(f"  full {mode} #{i + 1}: {run['seconds']:.1f} s, cpu {run['cpu_s']:.1f} s "
+                  f"+ server {run['server_cpu_s']:.1f} s; "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in run["phases"].items())
+                  + (f"; GE import before the clock {run['ge_import_s']:.1f} s"
+                     if mode == "warm" else ""),
+                  file=sys.stderr)
+            (data / "catalog.sqlite").unlink()
+            (data / "serve.log").unlink()
     shutil.rmtree(data)
     bare = min(bares, key=lambda r: r["seconds"])
-    full = min(fulls, key=lambda r: r["seconds"])
-    if full["failed"]:
-        raise SystemExit(f"the full pipeline failed: {full['failed']}")
-    if bare["rows"] != full["rows"]:
-        raise SystemExit(f"bare and full disagree on row counts:\n{bare['rows']}\n{full['rows']}")
-    return {"events": gen["events"], "gen": gen, "bare": bare, "full": full,
-            "bares": [b["seconds"] for b in bares], "fulls": [f["seconds"] for f in fulls],
-            "bare_cpu": min(b["cpu_s"] for b in bares),
-            "full_cpu": min(f["cpu_s"] for f in fulls),
-            "server_cpu": min(f["server_cpu_s"] for f in fulls)}
+    result = {"events": gen["events"], "gen": gen, "bare": bare,
+              "bares": [b["seconds"] for b in bares],
+              "bare_cpu": min(b["cpu_s"] for b in bares), "modes": {}}
+    for mode, runs in fulls.items():
+        full = min(runs, key=lambda r: r["seconds"])
+        if full["failed"]:
+            raise SystemExit(f"the full pipeline ({mode}) failed: {full['failed']}")
+        if bare["rows"] != full["rows"]:
+            raise SystemExit(f"bare and full ({mode}) disagree on row counts:\n{bare['rows']}\n"
+                             f"{full['rows']}")
+        result["modes"][mode] = {
+            "full": full, "fulls": [f["seconds"] for f in runs],
+            "full_cpu": min(f["cpu_s"] for f in runs),
+            "server_cpu": min(f["server_cpu_s"] for f in runs)}
+    return result
 
 
 def print_tables(results: list[dict]) -> None:
     """The overhead table, the full side's phases and its per-table split, plain text."""
-    print(f"{'events':>12} {'gen s':>6} {'bare s':>7} {'full s':>7} {'wall x':>7} "
+    print(f"{'events':>12} {'mode':>5} {'gen s':>6} {'bare s':>7} {'full s':>7} {'wall x':>7} "
           f"{'build s':>8} {'full/build':>10} {'bare cpu':>9} {'full cpu':>9} {'cpu x':>6} "
           f"{'bare RSS':>9} {'full RSS':>9} {'bare ddb':>9} {'full ddb':>9}")
     for r in results:
-        b, f = r["bare"], r["full"]
-        build = f["phases"]["build"]
-        full_cpu = r["full_cpu"] + r["server_cpu"]
-        print(f"{r['events']:>12,} {r['gen']['seconds']:>6.1f} {b['seconds']:>7.1f} "
-              f"{f['seconds']:>7.1f} {f['seconds'] / b['seconds']:>6.3f}x "
-              f"{build:>8.1f} {f['seconds'] / build:>9.3f}x {r['bare_cpu']:>9.1f} "
-              f"{full_cpu:>9.1f} {full_cpu / r['bare_cpu']:>5.3f}x "
-              f"{b['peak_rss_mb']:>9.0f} {f['peak_rss_mb']:>9.0f} "
-              f"{b['duckdb_peak_mb']:>9.0f} {f['duckdb_peak_mb']:>9.0f}")
+        b = r["bare"]
+        for mode, m in r["modes"].items():
+            f = m["full"]
+            build = f["phases"]["build"]
+            full_cpu = m["full_cpu"] + m["server_cpu"]
+            print(f"{r['events']:>12,} {mode:>5} {r['gen']['seconds']:>6.1f} "
+                  f"{b['seconds']:>7.1f} {f['seconds']:>7.1f} {f['seconds'] / b['seconds']:>6.3f}x "
+                  f"{build:>8.1f} {f['seconds'] / build:>9.3f}x {r['bare_cpu']:>9.1f} "
+                  f"{full_cpu:>9.1f} {full_cpu / r['bare_cpu']:>5.3f}x "
+                  f"{b['peak_rss_mb']:>9.0f} {f['peak_rss_mb']:>9.0f} "
+                  f"{b['duckdb_peak_mb']:>9.0f} {f['duckdb_peak_mb']:>9.0f}")
+            if mode == "warm":
+                print(f"{'':>12} {'':>5} GE imported before the clock: {f['ge_import_s']:.1f} s "
+                      f"({f['ge_import_cpu_s']:.1f} s CPU), once per process")
     print("(wall x: fastest full / fastest bare; full/build: the fastest full run over its own "
           "step builds;\n cpu x: least CPU of full + catalog server over least CPU of bare; "
           "RSS and ddb (DuckDB) peaks in MB)")
     print()
-    names = list(results[0]["full"]["phases"])
-    print(f"{'events':>12} {'':>5} " + " ".join(f"{n:>21}" for n in names)
+    first = next(iter(results[0]["modes"].values()))
+    names = list(first["full"]["phases"])
+    print(f"{'events':>12} {'mode':>5} {'':>5} " + " ".join(f"{n:>21}" for n in names)
           + f" {'server':>7}  runs bare | full (s)")
     for r in results:
-        for kind, ph, server in (("wall", r["full"]["phases"], ""),
-                                 ("cpu", r["full"]["phases_cpu"], f"{r['server_cpu']:.1f}")):
-            runs = " ".join(f"{x:.0f}" for x in r["bares"]) + " | " + " ".join(
-                f"{x:.0f}" for x in r["fulls"])
-            print(f"{r['events']:>12,} {kind:>5} " + " ".join(f"{ph[n]:>21.2f}" for n in names)
-                  + f" {server:>7}  {runs if kind == 'wall' else ''}")
+        for mode, m in r["modes"].items():
+            for kind, ph, server in (("wall", m["full"]["phases"], ""),
+                                     ("cpu", m["full"]["phases_cpu"], f"{m['server_cpu']:.1f}")):
+                runs = " ".join(f"{x:.0f}" for x in r["bares"]) + " | " + " ".join(
+                    f"{x:.0f}" for x in m["fulls"])
+                print(f"{r['events']:>12,} {mode:>5} {kind:>5} "
+                      + " ".join(f"{ph[n]:>21.2f}" for n in names)
+                      + f" {server:>7}  {runs if kind == 'wall' else ''}")
     for r in results:
-        print(f"\n{r['events']:,} events, fastest full run, seconds per table:")
-        cols = ["build", "fingerprint+profile", "ge"]
-        print(f"  {'table':<20} {'rows':>12} " + " ".join(f"{c:>20}" for c in cols))
-        for table, row in r["full"]["per_table"].items():
-            if table.startswith("raw_"):
-                continue
-            print(f"  {table:<20} {r['full']['rows'].get(table, 0):>12,} "
-                  + " ".join(f"{row.get(c, 0.0):>20.2f}" for c in cols))
+        for mode, m in r["modes"].items():
+            print(f"\n{r['events']:,} events, fastest full run ({mode}), seconds per table:")
+            cols = ["build", "fingerprint+profile", "ge"]
+            print(f"  {'table':<20} {'rows':>12} " + " ".join(f"{c:>20}" for c in cols))
+            for table, row in m["full"]["per_table"].items():
+                print(f"  {table:<20} {m['full']['rows'].get(table, 0):>12,} "
+                      + " ".join(f"{row.get(c, 0.0):>20.2f}" for c in cols))
 
 
 def main() -> None:
@@ -376,6 +407,8 @@ def main() -> None:
     p.add_argument("--generate-only", action="store_true",
                    help="only time the generator at each size")
     p.add_argument("--json", type=Path, help="also write the raw results here")
+    p.add_argument("--modes", nargs="+", choices=("cold", "warm"), default=["cold", "warm"],
+                   help="full runs with GE imported inside the run (cold) or before it (warm)")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -383,7 +416,7 @@ def main() -> None:
         kind, *rest = args.worker
         fn = {"generate": lambda d, n: worker_generate(Path(d), int(n)),
               "bare": lambda r: worker_bare(Path(r)),
-              "full": lambda r, u: worker_full(Path(r), u)}[kind]
+              "full": lambda r, u, m: worker_full(Path(r), u, m)}[kind]
         print(json.dumps(fn(*rest)))
         return
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
@@ -400,7 +433,8 @@ def main() -> None:
                       f"{g['events'] / g['seconds']:>10,.0f} {g['peak_rss_mb']:>12.0f} "
                       f"{g['bytes'] / 2**20:>11.0f}", flush=True)
             return
-        results = [bench_size(n, tmp, args.repeat, args.timeout) for n in args.events]
+        results = [bench_size(n, tmp, args.repeat, args.timeout, tuple(args.modes))
+                   for n in args.events]
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print_tables(results)
