@@ -28,11 +28,18 @@ queuing events, waiting at the end for the last ones). Catalog calls and column 
 the emitter's thread (``pipelines.emitter``) while DuckDB works, so only the part of them that
 does not overlap shows there; their CPU is in ``cpu x`` all the same. Same split per table.
 
+Each ``--repeat`` runs the full side in two modes (``--modes``): ``cold``, GE imported inside
+the run (the runner starts the import in a background thread while the first steps build), as
+in a fresh ``catalog pipeline run``; and ``warm``, GE imported before the clock, as every other
+library of both sides is (the bare side's DuckDB, the full side's catalog client), and as in a
+process that has validated before. The import (2–2.5 s of CPU, once per process, however many
+events) is printed apart for the warm runs.
+
 ``--generate-only`` times the generator alone at each size (events/s, peak RSS): generation is
 chunked, so peak RSS stays flat as the event count grows.
 
     python bench/pipeline_bench.py                            # 10M and 50M events
-    python bench/pipeline_bench.py --events 10000000 20000000 --repeat 2
+    python bench/pipeline_bench.py --events 10000000 20000000 --repeat 2 --modes cold
     python bench/pipeline_bench.py --generate-only --events 10000000 20000000 50000000
 """
 
