@@ -110,14 +110,24 @@ def simulate(workdir: Path, recommendations: Path, cfg: FeedbackConfig = Feedbac
     return {"pv": counts.get("pv", 0), "cart": counts.get("cart", 0), "buy": counts.get("buy", 0)}
 
 
-def _parquet_facts(path: Path) -> tuple[str, int, list[tuple[str, str]]]:
-    """Fingerprint, row count and schema of a Parquet file, computed in DuckDB."""
-    from pipelines.tables import columns, fingerprint
+def _parquet_facts(path: Path, *,
+                   landed: bool = False) -> tuple[str, int, list[tuple[str, str]]]:
+    """Fingerprint, row count and schema of a Parquet file, computed in DuckDB.
+
+    ``landed``: a landed source file, fingerprinted as the pipeline does (sha256 of its bytes,
+    ``pipelines.tables.file_fingerprint``), so both name the same version; other files (the
+    recommendations) by their rows, as the job that wrote them reported them.
+    """
+    from pipelines.tables import columns, file_fingerprint, fingerprint
 
     con = duckdb.connect()
     try:
         con.execute(f"create view t as select * from read_parquet('{path}')")
-        fp, rows = fingerprint(con, "t")
+        if landed:
+            fp = file_fingerprint(path)
+            (rows,) = con.execute("select count(*) from t").fetchone()
+        else:
+            fp, rows = fingerprint(con, "t")
         return fp, rows, columns(con, "t")
     finally:
         con.close()
@@ -132,7 +142,7 @@ def simulate_and_report(
 
     raw = Path(workdir).resolve() / "raw" / "events.parquet"
     recs_fp, recs_rows, recs_cols = _parquet_facts(Path(recommendations))
-    old_fp, _, raw_cols = _parquet_facts(raw)
+    old_fp, _, raw_cols = _parquet_facts(raw, landed=True)
     inputs = [
         cc.InputDataset(namespace, "recommendations", facets={
             "version": cc.dataset_version(recs_fp), "schema": cc.schema(recs_cols)}),
@@ -148,7 +158,7 @@ def simulate_and_report(
     with client.run(job_namespace, "simulate_feedback", inputs=inputs,
                     job_facets=job_facets) as run:
         counts = simulate(workdir, recommendations, cfg)
-        new_fp, new_rows, _ = _parquet_facts(raw)
+        new_fp, new_rows, _ = _parquet_facts(raw, landed=True)
         uri = f"file://{raw}"
         run.add_output(namespace, "raw_events", facets={
             "version": cc.dataset_version(new_fp), "schema": cc.schema(raw_cols),
