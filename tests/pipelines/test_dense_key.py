@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from pipelines import quality
-from pipelines.quality import dense_key, duckdb_adapter
+from pipelines.quality import dense_key
 
 # A user and a counter within the user: 300 dense users, one with 3,000 events, so that the
 # key packed into one BIGINT spans 300 x 3,000 values, far beyond the array's 2^bits.
@@ -91,15 +91,8 @@ def test_offsets_proof_agrees_with_pandas(keys_db, proofs, table, key):
     assert proofs == [table in PROVEN]
 
 
-def test_a_proven_key_is_never_grouped(keys_db, monkeypatch):
-    log: list[str] = []
-    execute = duckdb_adapter.BufferedCursor.execute
-
-    def logged(self, statement, *args):
-        log.append(" ".join(statement.split()))
-        return execute(self, statement, *args)
-
-    monkeypatch.setattr(duckdb_adapter.BufferedCursor, "execute", logged)
+def test_a_proven_key_is_never_grouped(keys_db, sql_log):
+    log = sql_log
     result = quality.validate_duckdb(keys_db, "unique_key",
                                      _suite("unique_key", column_list=["user_id", "seq_no"]))
     assert result.success
@@ -112,15 +105,8 @@ def test_a_proven_key_is_never_grouped(keys_db, monkeypatch):
     assert any("GROUP BY user_id, seq_no" in sql for sql in grouped)  # the LIMIT 0 one
 
 
-def test_too_many_positions_is_no_proof(keys_db, proofs, monkeypatch):
-    log: list[str] = []
-    execute = duckdb_adapter.BufferedCursor.execute
-
-    def logged(self, statement, *args):
-        log.append(" ".join(statement.split()))
-        return execute(self, statement, *args)
-
-    monkeypatch.setattr(duckdb_adapter.BufferedCursor, "execute", logged)
+def test_too_many_positions_is_no_proof(keys_db, proofs, monkeypatch, sql_log):
+    log = sql_log
     monkeypatch.setattr(dense_key, "MAX_POSITIONS", 100)
     result = quality.validate_duckdb(keys_db, "unique_key",
                                      _suite("unique_key", column_list=["user_id", "seq_no"]))

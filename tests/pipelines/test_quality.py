@@ -514,18 +514,6 @@ def ge_own_uniqueness(monkeypatch):
                             (metric_class, ours.__wrapped__))
 
 
-def _sql_log(monkeypatch) -> list[str]:
-    log: list[str] = []
-    execute = duckdb_adapter.BufferedCursor.execute
-
-    def logged(self, statement, *args):
-        log.append(" ".join(statement.split()))
-        return execute(self, statement, *args)
-
-    monkeypatch.setattr(duckdb_adapter.BufferedCursor, "execute", logged)
-    return log
-
-
 def _uniqueness_suite():
     return {"name": "u", "table": "tricky", "expectations": [e for _, e in UNIQUENESS]}
 
@@ -537,8 +525,8 @@ def tricky_ours(tricky_db):
 
 @pytest.mark.parametrize("index", range(len(UNIQUENESS)), ids=[u[0] for u in UNIQUENESS])
 def test_duckdb_uniqueness_equals_ge_own_sql(tricky_db, tricky_ours, ge_own_uniqueness,
-                                             monkeypatch, index):
-    log = _sql_log(monkeypatch)
+                                             index, sql_log):
+    log = sql_log
     suite = {**_uniqueness_suite(), "expectations": [UNIQUENESS[index][1]]}
     theirs = quality.validate_duckdb(tricky_db, "tricky", suite).outcomes[0]
     assert not any("_pipelines_dups_" in sql for sql in log)  # really GE's own providers
@@ -591,8 +579,8 @@ def test_duckdb_uniqueness_equals_pandas(tricky_db, tricky_ours, name):
 
 
 @pytest.mark.parametrize("name", [u[0] for u in UNIQUENESS if "compound" in u[0]])
-def test_compound_keys_are_planned_by_what_can_be_proven(tricky_db, monkeypatch, name):
-    log = _sql_log(monkeypatch)
+def test_compound_keys_are_planned_by_what_can_be_proven(tricky_db, name, sql_log):
+    log = sql_log
     exp = dict(UNIQUENESS)[name]
     quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky",
                                                   "expectations": [exp]})
@@ -612,8 +600,8 @@ def test_compound_keys_are_planned_by_what_can_be_proven(tricky_db, monkeypatch,
         assert len(creates) == 1 and " IN (" not in creates[0] and "LIMIT" not in creates[0]
 
 
-def test_a_key_with_a_few_strings_is_proven_by_their_codes(tricky_db, monkeypatch):
-    log = _sql_log(monkeypatch)
+def test_a_key_with_a_few_strings_is_proven_by_their_codes(tricky_db, sql_log):
+    log = sql_log
     exp = dict(UNIQUENESS)["compound-subkey"]  # a, tag, q, p1: tag is 'x' on every row
     result = quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky",
                                                            "expectations": [exp]})
@@ -622,8 +610,8 @@ def test_a_key_with_a_few_strings_is_proven_by_their_codes(tricky_db, monkeypatc
     assert len(counts) == 1 and "CASE tag WHEN $" in counts[0]
 
 
-def test_a_wide_key_is_proven_by_one_hashed_count(tricky_db, monkeypatch):
-    log = _sql_log(monkeypatch)
+def test_a_wide_key_is_proven_by_one_hashed_count(tricky_db, sql_log):
+    log = sql_log
     exp = dict(UNIQUENESS)["compound-hashed"]
     result = quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky",
                                                            "expectations": [exp]})
@@ -634,12 +622,12 @@ def test_a_wide_key_is_proven_by_one_hashed_count(tricky_db, monkeypatch):
     assert _groupings(grouped) == 0
 
 
-def test_a_column_proven_unique_is_counted_once_per_validation(tricky_db, monkeypatch):
+def test_a_column_proven_unique_is_counted_once_per_validation(tricky_db, sql_log):
     suite = {"name": "u", "table": "tricky", "expectations": [
         _e("expect_column_values_to_be_unique", column="id"),
         _e("expect_compound_columns_to_be_unique", column_list=["c", "id"]),
         _e("expect_compound_columns_to_be_unique", column_list=["a", "id"])]}
-    log = _sql_log(monkeypatch)
+    log = sql_log
     result = quality.validate_duckdb(tricky_db, "tricky", suite)
     assert result.success
     counts = [sql for sql in log if "bitstring_agg" in sql]
@@ -653,22 +641,22 @@ def _groupings(log: list[str]) -> int:
                for sql in log)
 
 
-def test_each_uniqueness_expectation_groups_the_table_once(tricky_db, monkeypatch):
+def test_each_uniqueness_expectation_groups_the_table_once(tricky_db, sql_log):
     suite = {"name": "u", "table": "tricky", "expectations": [
         _e("expect_column_values_to_be_unique", column="ids"),
         _e("expect_compound_columns_to_be_unique", column_list=["a", "b"])]}
-    log = _sql_log(monkeypatch)
+    log = sql_log
     quality.validate_duckdb(tricky_db, "tricky", suite)
     assert _groupings(log) == 2
     assert sum(sql.startswith("CREATE TEMPORARY TABLE _pipelines_dups_") for sql in log) == 2
 
 
-def test_ge_own_sql_groups_each_uniqueness_twice(tricky_db, monkeypatch, ge_own_uniqueness):
+def test_ge_own_sql_groups_each_uniqueness_twice(tricky_db, ge_own_uniqueness, sql_log):
     """What the DuckDB providers save; if GE starts grouping once, they can go."""
     suite = {"name": "u", "table": "tricky", "expectations": [
         _e("expect_column_values_to_be_unique", column="ids"),
         _e("expect_compound_columns_to_be_unique", column_list=["a", "b"])]}
-    log = _sql_log(monkeypatch)
+    log = sql_log
     quality.validate_duckdb(tricky_db, "tricky", suite)
     assert _groupings(log) == 4
 
@@ -681,10 +669,19 @@ def test_validation_leaves_the_callers_connection_as_it_was(tricky_db):
             0,)
 
 
-def test_warm_up_imports_ge_in_the_background_without_warnings():
-    """In a fresh interpreter with warnings as errors, as pytest runs this suite."""
+def _fresh_interpreter(code: str):
+    """Run ``code`` in a new interpreter with warnings as errors; it must exit 0."""
     import subprocess
     import sys
+
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_warm_up_imports_ge_in_the_background_without_warnings():
+    """In a fresh interpreter with warnings as errors, as pytest runs this suite."""
 
     code = ("import sys\n"
             "from pipelines import quality\n"
@@ -693,16 +690,12 @@ def test_warm_up_imports_ge_in_the_background_without_warnings():
             "quality._gx()  # waits for the thread's import instead of importing twice\n"
             "thread.join()\n"
             "assert quality.warm_up() is None\n")
-    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = _fresh_interpreter(code)
     assert done.stderr == ""
 
 
 def test_ge_defers_what_validation_never_uses(tmp_path):
     """scipy.stats and altair stay unloaded through a validation, and load in full when used."""
-    import subprocess
-    import sys
 
     code = ("import sys, duckdb\n"
             "from pipelines import quality\n"
@@ -720,18 +713,16 @@ def test_ge_defers_what_validation_never_uses(tmp_path):
             "assert abs(scipy.stats.norm.cdf(0) - 0.5) < 1e-12\n"
             "assert altair.Chart is not None and type(altair).__name__ == 'module'\n"
             "assert not any(type(f).__name__ == '_LazyFinder' for f in sys.meta_path)\n")
-    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    _fresh_interpreter(code)
 
 
 @pytest.mark.parametrize(("column", "bitmap", "proven"),
                          [("id", True, True), ("wide", False, True), ("s", False, False)])
 def test_uniqueness_is_proven_by_a_bitmap_only_where_the_range_is_small(
-        tricky_db, monkeypatch, column, bitmap, proven):
+        tricky_db, column, bitmap, proven, sql_log):
     """A dense integer key is counted in a bitmap, a wide one by a hashed count; strings of many
     values are grouped at once."""
-    log = _sql_log(monkeypatch)
+    log = sql_log
     quality.validate_duckdb(tricky_db, "tricky", {"name": "u", "table": "tricky", "expectations": [
         _e("expect_column_values_to_be_unique", column=column)]})
     assert any("bitstring_agg" in sql for sql in log) is bitmap
