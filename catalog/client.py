@@ -99,6 +99,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+class RunAborted(Exception):
+    """Raised in a :class:`RunReporter` block: the run was stopped, not failed (ABORT)."""
+
+
 class CatalogClient:
     """A connection to one catalog: emits OpenLineage events and calls its JSON API.
 
@@ -277,7 +281,8 @@ class RunReporter:
     only at the end: add them with :meth:`add_output` before the block exits and they go out
     with COMPLETE. If the block raises, FAIL carries the exception (message and stack trace) and
     the exception propagates unchanged; a failure to report FAIL is not allowed to hide it.
-    An interruption (KeyboardInterrupt, SystemExit) is reported as ABORT rather than FAIL.
+    An interruption (KeyboardInterrupt, SystemExit) or :class:`RunAborted` is reported as ABORT
+    rather than FAIL.
     """
 
     def __init__(self, client: CatalogClient, namespace: str, job_name: str, *, inputs=(),
@@ -347,7 +352,8 @@ class RunReporter:
         failure = error_message(
             str(exc) or exc_type.__name__, "".join(traceback.format_exception(exc))
         )
-        state = RunState.FAIL if isinstance(exc, Exception) else RunState.ABORT
+        failed = isinstance(exc, Exception) and not isinstance(exc, RunAborted)
+        state = RunState.FAIL if failed else RunState.ABORT
         try:
             self.client.emit(self.event(state, {"errorMessage": failure}))
         except (CatalogUnavailable, CatalogRequestError) as report_error:

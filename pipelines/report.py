@@ -105,9 +105,18 @@ class StepReport:
         self.run_id = run.run_id
         self.lineage = lineage  # the columnLineage facet (or None), derived while the step builds
 
-    def finish(self, con, fp: str, rows: int, stats: dict | None, noop: bool) -> None:
-        """Declare the output with schema, version, lineage and metrics."""
+    def finish(self, con, fp: str, rows: int, stats: dict | None, noop: bool,
+               input_fps: dict[str, str] | None = None) -> None:
+        """Declare the output with schema, version, lineage and metrics.
+
+        ``input_fps`` are the versions of every input; those the START did not name (their
+        fingerprints were not known when the step began) are declared now, with COMPLETE.
+        """
         r, step = self.reporter, self.step
+        for t, in_fp in sorted((input_fps or {}).items()):
+            if (r.namespace, t) not in self.run.inputs:
+                self.run.add_input(r.namespace, t, facets=_input_facets(r, con, self.workdir,
+                                                                       t, in_fp))
         facets = {
             **_schema_facets(con, step.output),
             **r.dataset_source(self.workdir, step.output),
@@ -153,12 +162,11 @@ def step_run(reporter: Reporter | None, parent, step: Step, con, input_fps: dict
         yield None
         return
     workdir = _workdir(con)
-    inputs = [
-        cc.InputDataset(reporter.namespace, t, facets={
-            **_schema_facets(con, t), "version": cc.dataset_version(fp),
-            **reporter.dataset_source(workdir, t)})
-        for t, fp in sorted(input_fps.items())
-    ]
+    # Inputs whose versions are not known yet (still being fingerprinted) are declared with
+    # COMPLETE (StepReport.finish): a START naming them would bind the run to their old version.
+    inputs = [cc.InputDataset(reporter.namespace, t,
+                              facets=_input_facets(reporter, con, workdir, t, fp))
+              for t, fp in sorted(input_fps.items())]
     job_facets = {
         "sql": cc.sql(step.sql, "duckdb"),
         "jobType": cc.job_type("BATCH", "DUCKDB", "QUERY"),
@@ -176,6 +184,11 @@ def step_run(reporter: Reporter | None, parent, step: Step, con, input_fps: dict
     with reporter.run(f"{reporter.pipeline}.{step.name}", inputs=inputs, job_facets=job_facets,
                       parent=parent) as run:
         yield StepReport(reporter, run, step, workdir, lineage)
+
+
+def _input_facets(reporter: Reporter, con, workdir: Path, table: str, fp: str) -> dict:
+    return {**_schema_facets(con, table), "version": cc.dataset_version(fp),
+            **reporter.dataset_source(workdir, table)}
 
 
 def _workdir(con) -> Path:

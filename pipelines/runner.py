@@ -1,14 +1,17 @@
 """Run the feature pipeline: each SQL step in DuckDB, checked, fingerprinted and reported.
 
-For every step, in dependency order:
-1. skip it as a recorded no-op when its SQL and its inputs' fingerprints are unchanged since the
+For every step, in dependency order, this thread:
+1. skips it as a recorded no-op when its SQL and its inputs' fingerprints are unchanged since the
    step last built its output (the catalog still gets a run, pointing at the same version);
-2. otherwise build the output table in one DuckDB transaction;
-3. fingerprint and profile the output inside DuckDB, in one scan;
-4. report the step as a run (inputs and outputs with schema, column lineage, metrics, version);
-5. validate the output with its Great Expectations suite as a separate run, whose input carries
+2. otherwise builds the output table in a DuckDB transaction, which it commits only once the
+   step's inputs have passed their checks (rolled back, and the run ended ABORT, if one failed);
+
+and a second thread, in the same order and while the next steps build (:class:`_Governance`):
+3. fingerprints and profiles the output inside DuckDB, in one scan;
+4. reports the step as a run (inputs and outputs with schema, column lineage, metrics, version);
+5. validates the output with its Great Expectations suite as a separate run, whose input carries
    the assertions; a failed critical expectation fails that run and the pipeline, and no step
-   downstream of it runs.
+   downstream of it is committed or started.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from catalog.client import RunAborted
 from pipelines import quality, report
 from pipelines.steps import SOURCES, Step, load_steps
 from pipelines.tables import (
@@ -127,14 +132,113 @@ def _previous(con, output: str) -> tuple[str, str] | None:
 
 
 def _build(con, step: Step) -> None:
-    """Replace the output table in one transaction: readers never see a half-built table."""
+    """Build the output table in a transaction left open: :func:`_commit` or :func:`_discard`.
+
+    Readers never see a half-built table, and a build whose inputs then fail their checks is
+    rolled back, leaving the previous version of the table as it was.
+    """
     con.execute("begin transaction")
     try:
         con.execute(f"create or replace table {quote(step.output)} as {step.sql}")
-        con.execute("commit")
     except duckdb.Error as exc:
         con.execute("rollback")
         raise PipelineFailed(f"step {step.name} failed in DuckDB: {exc}") from None
+
+
+def _commit(con) -> None:
+    con.execute("commit")
+
+
+def _discard(con) -> None:
+    con.execute("rollback")
+
+
+class InputRejected(RunAborted):
+    """A step's input failed its critical expectations while the step was building (ABORT)."""
+
+
+@dataclass
+class _Built:
+    """What the building thread hands to the governance thread for one step."""
+
+    step: Step
+    stack: contextlib.ExitStack  # holds the step's catalog run open (START sent)
+    step_report: report.StepReport | None
+    started: float
+    noop: bool = False
+    fp: str | None = None
+    rows: int = 0
+    error: BaseException | None = None
+
+
+class _Governance:
+    """Fingerprints, profiles, reports and validates built steps: one thread, in build order.
+
+    It works on its own cursor while the building thread goes on with the next steps, so the
+    checks of step N run while DuckDB builds step N+1 (Python, GE's included, on one core while
+    DuckDB's builds use the others, and DuckDB's check queries between them). The order of
+    its work is the order of the builds, so each step's inputs are governed before it is.
+    """
+
+    def __init__(self, con, reporter, parent, validate: bool, fps: dict[str, str], progress):
+        self.con = con.cursor()
+        self.reporter, self.parent, self.validate, self.progress = (
+            reporter, parent, validate, progress)
+        self.fps = dict(fps)
+        self.futures: dict[str, Future] = {}
+        self._failed: BaseException | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-checks")
+
+    def submit(self, built: _Built) -> None:
+        self.futures[built.step.output] = self._pool.submit(self._govern, built)
+
+    def result(self, output: str) -> StepResult | None:
+        """The governed result of ``output`` built in this run (waits for it); None otherwise.
+
+        Raises what governing it raised (a catalog error, GE unable to evaluate a suite).
+        """
+        future = self.futures.get(output)
+        return None if future is None else future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.con.close()
+
+    def _govern(self, built: _Built) -> StepResult:
+        step, con = built.step, self.con
+        with built.stack:
+            if self._failed is not None:
+                raise PipelineFailed(f"not completed: {self._failed}")
+            try:
+                if built.error is not None:
+                    raise built.error
+                input_fps = {i: self.fps[i] for i in step.inputs}
+                stats = None
+                fp, rows = built.fp, built.rows
+                if not built.noop:
+                    fp, rows, stats = fingerprint_and_profile(con, step.output)
+                if built.step_report is not None:
+                    built.step_report.finish(con, fp, rows, stats, built.noop, input_fps)
+            except BaseException as exc:
+                self._failed = self._failed or exc
+                raise
+        try:
+            con.execute(f"insert or replace into {STATE_TABLE} values (?, ?, ?, now())",
+                        [step.output, _state_key(step, input_fps), fp])
+            self.fps[step.output] = fp
+            checks = None
+            if self.validate and step.suite_path is not None and not built.noop:
+                checks = report.validate_step(self.reporter, self.parent, step, con, fp)
+                if not checks["success"]:
+                    # Forget the build so an unchanged re-run validates again, not a no-op.
+                    con.execute(f"delete from {STATE_TABLE} where output = ?", [step.output])
+        except BaseException as exc:
+            self._failed = self._failed or exc
+            raise
+        if self.progress:
+            self.progress(step.name, "noop" if built.noop else "done")
+        return StepResult(step.output, rows, fp, built.noop, time.perf_counter() - built.started,
+                          checks, built.step_report.run_id if built.step_report else None)
 
 
 def run_pipeline(
@@ -153,6 +257,12 @@ def run_pipeline(
     Steps report as children of ``parent`` (an open pipeline run) or, without one, of a new
     pipeline run (with id ``run_id`` if given). ``source_fps`` are the sources' fingerprints
     when the caller has just computed them.
+
+    This thread builds the steps in order; a second one checks them (:class:`_Governance`).
+    A step whose output is rebuilt anyway (no state from an earlier run, or no table) builds
+    while its inputs are still being checked, and commits only once they passed: if one
+    failed, the build is rolled back and its run ends ABORT, naming the input. A step that
+    may be a no-op waits for its inputs' fingerprints first.
     """
     started = time.perf_counter()
     workdir = Path(workdir).resolve()
@@ -161,34 +271,20 @@ def run_pipeline(
     if validate and any(s.suite_path for s in steps):
         quality.warm_up()  # GE's import (seconds of Python) runs while the first steps build
     result = PipelineResult(None, workdir, workdir / "features.duckdb")
-    fps: dict[str, str] = {}
-    blocked: set[str] = set()
     try:
         paths = source_paths(workdir)
+        fps: dict[str, str] = {}
         for source in SOURCES:
             # Landing just fingerprinted the sources; hashing them again would be wasted work.
             known = (source_fps or {}).get(source)
             fps[source] = known if known is not None else file_fingerprint(paths[source])
         with _parent(reporter, parent, run_id) as parent:
             result.run_id = parent.run_id if parent else None
-            for step in steps:
-                if blocked & set(step.inputs):
-                    result.skipped.append(step.output)
-                    blocked.add(step.output)
-                    continue
-                if progress:
-                    progress(step.name, "running")
-                outcome = _run_step(con, step, fps, reporter, parent, validate)
-                result.steps.append(outcome)
-                fps[step.output] = outcome.fingerprint
-                if outcome.checks and not outcome.checks["success"]:
-                    blocked.add(step.output)
-                    result.failed = (
-                        f"{step.output}: critical expectations failed: "
-                        + ", ".join(outcome.checks["critical_failed"])
-                    )
-                if progress:
-                    progress(step.name, "noop" if outcome.noop else "done")
+            governance = _Governance(con, reporter, parent, validate, fps, progress)
+            try:
+                _build_all(con, steps, fps, governance, reporter, parent, progress, result)
+            finally:
+                governance.close()
             if result.failed:
                 error = PipelineFailed(result.failed)
                 error.result = result  # the CLI still prints the summary of what ran
@@ -199,6 +295,104 @@ def run_pipeline(
     return result
 
 
+def _build_all(con, steps, fps, governance, reporter, parent, progress, result) -> None:
+    blocked: set[str] = set()
+    built: list[str] = []
+
+    def verdict(output: str) -> bool:
+        """Whether ``output`` may be built on (waits for its checks)."""
+        if output in blocked:
+            return False
+        done = governance.result(output)
+        if done is not None and done.checks and not done.checks["success"]:
+            blocked.add(output)
+            result.failed = (f"{output}: critical expectations failed: "
+                             + ", ".join(done.checks["critical_failed"]))
+            return False
+        return True
+
+    for step in steps:
+        for i in step.inputs:  # verdicts already in: a failed input skips the step unbuilt
+            future = governance.futures.get(i)
+            if future is not None and future.done():
+                verdict(i)
+        if blocked & set(step.inputs):
+            result.skipped.append(step.output)
+            blocked.add(step.output)
+            continue
+        t0 = time.perf_counter()
+        previous = _previous(con, step.output)
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_name = ?", [step.output]
+        ).fetchone()[0]
+        noop = False
+        fp = rows = None
+        if previous and exists:
+            # It may be a no-op: that needs the inputs' fingerprints, i.e. their checks first.
+            if not all([verdict(i) for i in step.inputs]):
+                result.skipped.append(step.output)
+                blocked.add(step.output)
+                continue
+            input_fps = {i: _fp_of(i, fps, governance) for i in step.inputs}
+            if previous[0] == _state_key(step, input_fps):
+                fp, rows = fingerprint(con, step.output)
+                noop = fp == previous[1]
+        if progress:
+            progress(step.name, "running")
+        known = {i: f for i in step.inputs if (f := _fp_known(i, fps, governance)) is not None}
+        stack = contextlib.ExitStack()
+        step_report = stack.enter_context(report.step_run(reporter, parent, step, con, known))
+        item = _Built(step, stack, step_report, t0, noop, fp, rows or 0)
+        if not noop:
+            try:
+                _build(con, step)
+            except PipelineFailed as exc:
+                item.error = exc
+                governance.submit(item)
+                governance.result(step.output)  # reports the FAIL, then raises it
+            try:
+                rejected = [i for i in step.inputs if not verdict(i)]
+            except BaseException as exc:
+                _discard(con)
+                stack.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            if rejected:
+                _discard(con)
+                abort = InputRejected(
+                    f"not completed: input {', '.join(rejected)} failed its critical "
+                    "expectations; the output built on it was discarded")
+                with contextlib.suppress(InputRejected):
+                    stack.__exit__(InputRejected, abort, None)
+                result.skipped.append(step.output)
+                blocked.add(step.output)
+                continue
+            _commit(con)
+        governance.submit(item)
+        built.append(step.output)
+    for output in built:
+        verdict(output)  # waits for every check; raises what governing raised
+    result.steps = [governance.result(o) for o in built]
+
+
+def _fp_known(table: str, fps: dict[str, str], governance: _Governance) -> str | None:
+    """``table``'s fingerprint if known now (a source, or a step already governed)."""
+    if table in fps:
+        return fps[table]
+    future = governance.futures.get(table)
+    if future is not None and future.done() and future.exception() is None:
+        return future.result().fingerprint
+    return None
+
+
+def _fp_of(table: str, fps: dict[str, str], governance: _Governance) -> str:
+    done = governance.result(table)
+    if done is not None:
+        return done.fingerprint
+    if table in fps:
+        return fps[table]
+    raise PipelineFailed(f"input {table} has not been built in this workdir")
+
+
 @contextlib.contextmanager
 def _parent(reporter, parent, run_id):
     if parent is not None:
@@ -206,38 +400,6 @@ def _parent(reporter, parent, run_id):
     else:
         with report.pipeline_run(reporter, run_id) as opened:
             yield opened
-
-
-def _run_step(con, step, fps, reporter, parent, validate) -> StepResult:
-    t0 = time.perf_counter()
-    input_fps = {i: fps[i] for i in step.inputs}
-    key = _state_key(step, input_fps)
-    previous = _previous(con, step.output)
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_name = ?", [step.output]
-    ).fetchone()[0]
-    noop = False
-    if previous and previous[0] == key and exists:
-        fp, rows = fingerprint(con, step.output)
-        noop = fp == previous[1]
-    with report.step_run(reporter, parent, step, con, input_fps) as step_report:
-        stats = None
-        if not noop:
-            _build(con, step)
-            fp, rows, stats = fingerprint_and_profile(con, step.output)
-        if step_report is not None:
-            step_report.finish(con, fp, rows, stats, noop)
-    con.execute(
-        f"insert or replace into {STATE_TABLE} values (?, ?, ?, now())", [step.output, key, fp]
-    )
-    checks = None
-    if validate and step.suite_path is not None and not noop:
-        checks = report.validate_step(reporter, parent, step, con, fp)
-        if not checks["success"]:
-            # Forget the build so an unchanged re-run validates again instead of a no-op.
-            con.execute(f"delete from {STATE_TABLE} where output = ?", [step.output])
-    return StepResult(step.output, rows, fp, noop, time.perf_counter() - t0, checks,
-                      step_report.run_id if step_report else None)
 
 
 def table_columns(con, table: str) -> list[str]:

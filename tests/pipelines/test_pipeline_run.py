@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pipelines import report, runner
 from pipelines.report import Reporter
 from pipelines.runner import PipelineFailed, run_pipeline
-from pipelines.service import land_and_run
+from pipelines.service import land_and_run, land_source
 from pipelines.steps import STEPS_DIR, load_steps
 
 STEP_NAMES = [s.name for s in load_steps()]
@@ -93,8 +95,8 @@ def test_unchanged_rerun_is_a_recorded_noop(tmp_path, catalog):
         "currentVersionNumber"] == 2
 
 
-def test_failed_critical_expectation_stops_downstream(tmp_path, catalog):
-    client, http = catalog
+def _failing_integration(tmp_path: Path) -> Path:
+    """A copy of the steps whose events_integrated suite fails a critical expectation."""
     steps_dir = tmp_path / "steps"
     shutil.copytree(STEPS_DIR, steps_dir)
     suite = json.loads((steps_dir / "events_integrated.suite.json").read_text())
@@ -102,6 +104,12 @@ def test_failed_critical_expectation_stops_downstream(tmp_path, catalog):
         "type": "expect_table_row_count_to_be_between",
         "kwargs": {"max_value": 10}, "meta": {"severity": "critical"}})
     (steps_dir / "events_integrated.suite.json").write_text(json.dumps(suite))
+    return steps_dir
+
+
+def test_failed_critical_expectation_stops_downstream(tmp_path, catalog):
+    client, http = catalog
+    steps_dir = _failing_integration(tmp_path)
     work = tmp_path / "work"
     land_and_run(work, "synthetic", reporter=Reporter(client), events=2_000)
     with pytest.raises(PipelineFailed, match="events_integrated: critical expectations failed: "
@@ -174,3 +182,51 @@ def test_landing_fingerprints_each_source_once(tmp_path, monkeypatch):
     again = runner.run_pipeline(tmp_path)
     assert sorted(hashed) == ["events.parquet", "items.parquet"]
     assert all(s.noop for s in again.steps)
+
+
+def test_step_built_ahead_of_a_failing_check_is_rolled_back(tmp_path, catalog, monkeypatch):
+    """The next step builds while its input is still being checked; the check then fails."""
+    client, http = catalog
+    steps = load_steps(_failing_integration(tmp_path))
+    work = tmp_path / "work"
+    land_source(work, "synthetic", events=2_000)
+    # Hold the check of events_integrated until interactions_split (built on it) is built, so
+    # the build is certain to be ahead of the verdict, however fast the machine.
+    built = threading.Event()
+    real_build, real_validate = runner._build, report.validate_step
+
+    def build(con, step):
+        real_build(con, step)
+        if step.output == "interactions_split":
+            built.set()
+
+    def validate(reporter, parent, step, con, fp):
+        if step.output == "events_integrated":
+            assert built.wait(60)
+        return real_validate(reporter, parent, step, con, fp)
+
+    monkeypatch.setattr(runner, "_build", build)
+    monkeypatch.setattr(report, "validate_step", validate)
+    with pytest.raises(PipelineFailed, match="events_integrated: critical expectations failed"
+                       ) as failed:
+        run_pipeline(work, reporter=Reporter(client), steps=steps)
+    result = failed.value.result
+    assert result.skipped == ["interactions_split", "item_features", "user_features",
+                              "feature_selection"]
+    assert [s.output for s in result.steps] == [s.output for s in steps][:6]
+    # The early build was rolled back: nothing built on the failed input is in the database.
+    con = duckdb.connect(str(work / "features.duckdb"), read_only=True)
+    tables = {t for (t,) in con.execute("select table_name from information_schema.tables")
+              .fetchall()}
+    con.close()
+    assert "events_integrated" in tables and "interactions_split" not in tables
+    # Its run ended ABORT, naming the input; it registered no version; nothing later started.
+    runs = _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/"
+                      "feature_pipeline.interactions_split/runs")["runs"]
+    assert [r["state"] for r in runs] == ["ABORTED"]
+    assert "input events_integrated failed its critical expectations" in runs[0]["errorMessage"]
+    assert runs[0]["outputDatasetVersions"] == []
+    assert http.get("/api/v1/namespaces/recsys-pipelines/jobs/"
+                    "feature_pipeline.user_features").status_code == 404
+    parent = _get(http, f"/api/v1/jobs/runs/{result.run_id}")
+    assert parent["state"] == "FAILED" and "events_integrated" in parent["errorMessage"]
