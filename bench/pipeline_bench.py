@@ -11,22 +11,25 @@ its own, over the same landed Parquet files:
   migrated SQLite file, in its own process, over HTTP.
 
 Columns: ``wall x`` is the fastest full run's seconds over the fastest bare run's (target
-<= 1.10x); ``full/build`` is the full run over the step builds inside it, which cancels the load
-that other work puts on a shared machine between runs; ``cpu x`` is CPU seconds (all threads,
-DuckDB's workers included) of the full side plus the catalog server's over the bare side's,
-which moves much less with that load than wall time. ``--repeat 2`` runs bare, full, bare, full
-and keeps each side's best. ``RSS`` is the child's peak ``ru_maxrss`` (Python, DuckDB and, on the
-full side, GE); ``ddb`` is the largest ``duckdb_memory()`` total seen by a sampler every 0.2 s
-(DuckDB's buffer-managed memory: table data, hash tables, sorts). The catalog server's memory is
-in neither.
+<= 1.10x); ``pairs x`` the median, over ``--repeat`` rounds, of each full run over the bare run
+just before it (the host's load drifts by tens of per cent within minutes, the same bare run
+took 35 s and 46 s within the hour; a pair shares most of that drift); ``full/build`` is the
+full run over the step builds inside it (the checks run beside the builds and slow them, so
+this understates the overhead); ``cpu x`` is CPU seconds (all threads, DuckDB's workers
+included) of the full side plus the catalog server's over the bare side's. ``--repeat 3`` runs
+bare, full, bare, full, bare, full. ``RSS`` is the child's peak ``ru_maxrss`` (Python, DuckDB
+and, on the full side, GE); ``ddb`` is the largest ``duckdb_memory()`` total seen by a sampler
+every 0.2 s (DuckDB's buffer-managed memory: table data, hash tables, sorts). The catalog
+server's memory is in neither.
 
-The full side also reports where its time went (``build`` is the same SQL inside the runner, so
-``full - build`` is the governance cost): source fingerprints, output fingerprint+profile, GE
-validation (what is left of GE's import after the runner's background warm-up, plus the suites),
-and the rest: what the pipeline's own thread spends outside those (state bookkeeping, schemas,
-queuing events, waiting at the end for the last ones). Catalog calls and column lineage run on
-the emitter's thread (``pipelines.emitter``) while DuckDB works, so only the part of them that
-does not overlap shows there; their CPU is in ``cpu x`` all the same. Same split per table.
+The full side also reports where its time went, per thread: the runner's own thread builds
+(``build``, the same SQL as the bare side, and the commit) and hashes the landed sources
+(``source fingerprints``); what is left of its time (``pipeline thread: rest``) is waiting for
+an input's checks before a commit, catalog bookkeeping and the wait for the last checks at the
+end. The checks thread fingerprints and profiles each output (``fingerprint+profile``) and
+validates it (``ge``: what is left of GE's import after the background warm-up, plus the
+suites) while the next steps build. Catalog calls and column lineage run on the emitter's thread
+(``pipelines.emitter``); their CPU is in ``cpu x``. Same split per table.
 
 Each ``--repeat`` runs the full side in two modes (``--modes``): ``cold``, GE imported inside
 the run (the runner starts the import in a background thread while the first steps build), as
@@ -39,7 +42,7 @@ events) is printed apart for the warm runs.
 chunked, so peak RSS stays flat as the event count grows.
 
     python bench/pipeline_bench.py                            # 10M and 50M events
-    python bench/pipeline_bench.py --events 10000000 20000000 --repeat 2 --modes cold
+    python bench/pipeline_bench.py --events 10000000 --repeat 3 --modes cold
     python bench/pipeline_bench.py --generate-only --events 10000000 20000000 50000000
 """
 
@@ -52,6 +55,7 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -353,8 +357,12 @@ def bench_size(events: int, tmp: Path, repeat: int, timeout: float,
         if bare["rows"] != full["rows"]:
             raise SystemExit(f"bare and full ({mode}) disagree on row counts:\n{bare['rows']}\n"
                              f"{full['rows']}")
+        pairs = sorted(f["seconds"] / b["seconds"] for f, b in zip(runs, bares, strict=True))
         result["modes"][mode] = {
             "full": full, "fulls": [f["seconds"] for f in runs],
+            # Each full run over the bare run just before it: the host's load drifts by tens of
+            # per cent within minutes, and a pair shares most of it.
+            "pair_ratios": pairs, "pair_median": statistics.median(pairs),
             "full_cpu": min(f["cpu_s"] for f in runs),
             "server_cpu": min(f["server_cpu_s"] for f in runs)}
     return result
@@ -363,7 +371,8 @@ def bench_size(events: int, tmp: Path, repeat: int, timeout: float,
 def print_tables(results: list[dict]) -> None:
     """The overhead table, the full side's phases and its per-table split, plain text."""
     print(f"{'events':>12} {'mode':>5} {'gen s':>6} {'bare s':>7} {'full s':>7} {'wall x':>7} "
-          f"{'build s':>8} {'full/build':>10} {'bare cpu':>9} {'full cpu':>9} {'cpu x':>6} "
+          f"{'pairs x':>8} {'build s':>8} {'full/build':>10} {'bare cpu':>9} {'full cpu':>9} "
+          f"{'cpu x':>6} "
           f"{'bare RSS':>9} {'full RSS':>9} {'bare ddb':>9} {'full ddb':>9}")
     for r in results:
         b = r["bare"]
@@ -373,16 +382,21 @@ def print_tables(results: list[dict]) -> None:
             full_cpu = m["full_cpu"] + m["server_cpu"]
             print(f"{r['events']:>12,} {mode:>5} {r['gen']['seconds']:>6.1f} "
                   f"{b['seconds']:>7.1f} {f['seconds']:>7.1f} {f['seconds'] / b['seconds']:>6.3f}x "
-                  f"{build:>8.1f} {f['seconds'] / build:>9.3f}x {r['bare_cpu']:>9.1f} "
+                  f"{m['pair_median']:>7.3f}x {build:>8.1f} {f['seconds'] / build:>9.3f}x "
+                  f"{r['bare_cpu']:>9.1f} "
                   f"{full_cpu:>9.1f} {full_cpu / r['bare_cpu']:>5.3f}x "
                   f"{b['peak_rss_mb']:>9.0f} {f['peak_rss_mb']:>9.0f} "
                   f"{b['duckdb_peak_mb']:>9.0f} {f['duckdb_peak_mb']:>9.0f}")
             if mode == "warm":
                 print(f"{'':>12} {'':>5} GE imported before the clock: {f['ge_import_s']:.1f} s "
                       f"({f['ge_import_cpu_s']:.1f} s CPU), once per process")
-    print("(wall x: fastest full / fastest bare; full/build: the fastest full run over its own "
-          "step builds;\n cpu x: least CPU of full + catalog server over least CPU of bare; "
-          "RSS and ddb (DuckDB) peaks in MB)")
+    print("(wall x: fastest full / fastest bare; pairs x: median over repeats of each full run "
+          "/ the bare run just before it\n (each pair: "
+          + "; ".join(f"{mode} " + " ".join(f"{x:.3f}" for x in m["pair_ratios"])
+                      for r in results for mode, m in r["modes"].items())
+          + ");\n full/build: the fastest full run over its own step builds (slowed by the "
+          "checks beside them);\n cpu x: least CPU of full + catalog server over least CPU of "
+          "bare; RSS and ddb (DuckDB) peaks in MB)")
     print()
     first = next(iter(results[0]["modes"].values()))
     names = list(first["full"]["phases"])
