@@ -168,7 +168,6 @@ class _Built:
     noop: bool = False
     fp: str | None = None
     rows: int = 0
-    error: BaseException | None = None
 
 
 class _Governance:
@@ -210,8 +209,6 @@ class _Governance:
             if self._failed is not None:
                 raise PipelineFailed(f"not completed: {self._failed}")
             try:
-                if built.error is not None:
-                    raise built.error
                 input_fps = {i: self.fps[i] for i in step.inputs}
                 stats = None
                 fp, rows = built.fp, built.rows
@@ -342,31 +339,34 @@ def _build_all(con, steps, fps, governance, reporter, parent, progress, result) 
         known = {i: f for i in step.inputs if (f := _fp_known(i, fps, governance)) is not None}
         stack = contextlib.ExitStack()
         step_report = stack.enter_context(report.step_run(reporter, parent, step, con, known))
-        item = _Built(step, stack, step_report, t0, noop, fp, rows or 0)
-        if not noop:
-            try:
+        in_transaction = False
+        try:
+            if not noop:
                 _build(con, step)
-            except PipelineFailed as exc:
-                item.error = exc
-                governance.submit(item)
-                governance.result(step.output)  # reports the FAIL, then raises it
-            try:
+                in_transaction = True
                 rejected = [i for i in step.inputs if not verdict(i)]
-            except BaseException as exc:
-                _discard(con)
-                stack.__exit__(type(exc), exc, exc.__traceback__)
-                raise
-            if rejected:
-                _discard(con)
-                abort = InputRejected(
-                    f"not completed: input {', '.join(rejected)} failed its critical "
-                    "expectations; the output built on it was discarded")
-                with contextlib.suppress(InputRejected):
-                    stack.__exit__(InputRejected, abort, None)
-                result.skipped.append(step.output)
-                blocked.add(step.output)
-                continue
-            _commit(con)
+                in_transaction = False
+                if rejected:
+                    _discard(con)
+                    raise InputRejected(
+                        f"not completed: input {', '.join(rejected)} failed its critical "
+                        "expectations; the output built on it was discarded")
+                _commit(con)
+        except InputRejected as exc:
+            with contextlib.suppress(InputRejected):
+                stack.__exit__(InputRejected, exc, exc.__traceback__)  # ABORT
+            result.skipped.append(step.output)
+            blocked.add(step.output)
+            continue
+        except BaseException as exc:
+            # The step's run ends FAIL (ABORT if interrupted); the checks of the steps before
+            # it still finish and report (run_pipeline waits for them) before the pipeline fails.
+            if in_transaction:
+                with contextlib.suppress(duckdb.Error):
+                    _discard(con)
+            stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        item = _Built(step, stack, step_report, t0, noop, fp, rows or 0)
         governance.submit(item)
         built.append(step.output)
     for output in built:

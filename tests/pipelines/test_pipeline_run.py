@@ -230,3 +230,36 @@ def test_step_built_ahead_of_a_failing_check_is_rolled_back(tmp_path, catalog, m
                     "feature_pipeline.user_features").status_code == 404
     parent = _get(http, f"/api/v1/jobs/runs/{result.run_id}")
     assert parent["state"] == "FAILED" and "events_integrated" in parent["errorMessage"]
+
+
+def test_step_failing_in_duckdb_fails_its_run_after_the_steps_before_it_report(tmp_path,
+                                                                              catalog):
+    client, http = catalog
+    steps_dir = tmp_path / "steps"
+    shutil.copytree(STEPS_DIR, steps_dir)
+    sql = steps_dir / "user_features.sql"
+    sql.write_text(sql.read_text().replace("group by user_id", "group by no_such_column", 1))
+    work = tmp_path / "work"
+    land_source(work, "synthetic", events=2_000)
+    with pytest.raises(PipelineFailed, match="step user_features failed in DuckDB: .*"
+                                             "no_such_column"):
+        run_pipeline(work, reporter=Reporter(client), steps=load_steps(steps_dir))
+
+    def latest(job):
+        return _get(http, f"/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline.{job}")[
+            "latestRun"]
+
+    failed = latest("user_features")
+    assert failed["state"] == "FAILED" and "no_such_column" in failed["errorMessage"]
+    # The steps built before it were checked and reported in full, with their versions.
+    for job in ("item_features", "interactions_split"):
+        assert latest(job)["state"] == "COMPLETED"
+        assert latest(f"{job}.validate")["state"] == "COMPLETED"
+    assert _get(http, "/api/v1/namespaces/recsys/datasets/item_features")[
+        "currentVersionNumber"] == 1
+    # Nothing after it started, and the pipeline run failed naming the step.
+    assert http.get("/api/v1/namespaces/recsys-pipelines/jobs/"
+                    "feature_pipeline.feature_selection").status_code == 404
+    assert latest("user_features")["parentRunId"]
+    parent = _get(http, f"/api/v1/jobs/runs/{failed['parentRunId']}")
+    assert parent["state"] == "FAILED" and "user_features" in parent["errorMessage"]
