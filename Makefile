@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export CATALOG_DATABASE_URL ?= sqlite:///$(CURDIR)/var/catalog.db
 
-.PHONY: run test test-slow lint install dev pg browsers clean
+.PHONY: run test test-slow lint install dev pg browsers screenshots clean
 
 # torch first and pinned: the CPU build comes from local disk; a looser pin downloads CUDA.
 $(BIN)/python:
@@ -48,6 +48,10 @@ test: dev pg browsers
 
 test-slow: dev pg browsers
 	$(BIN)/python -m pytest -q -m slow
+
+# Refresh the README's screenshots (the browser tests write them to a temporary folder otherwise).
+screenshots: dev browsers
+	CATALOG_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/web/test_browser.py
 
 lint: dev
 	$(BIN)/ruff check .

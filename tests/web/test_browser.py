@@ -2,13 +2,16 @@
 
 Covers a steward's and an auditor's path (search, open a dataset, expand lineage, follow a node,
 edit a description, export a trace) at desktop and phone widths, and a 10,000-node lineage
-neighbourhood. Screenshots of the main pages land in docs/screenshots/ (shown in the README).
+neighbourhood. Screenshots of the main pages land in a temporary folder, or in
+``$CATALOG_SCREENSHOTS`` when set: ``make screenshots`` sets it to docs/screenshots/ (shown in
+the README), so a plain test run leaves the checkout as it was.
 Chromium missing is a failure, not a skip: `.ci/run` and `make browsers` install it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +31,7 @@ from tests.web.webdata import populate
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = Path(os.environ["CATALOG_SCREENSHOTS"]) if os.environ.get("CATALOG_SCREENSHOTS") else None
 FANOUT = 10_000
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
@@ -95,9 +98,12 @@ def _login(page, server: str, path: str) -> None:
     page.wait_for_url(server + path)
 
 
-def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+def _shot(page, name: str, tmp: Path) -> None:
+    folder = SHOTS or tmp
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
@@ -111,7 +117,7 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error"
             and not m.text.startswith("Failed to load resource") else None)
     _login(page, server, "/")
-    _shot(page, f"home-{width}")
+    _shot(page, f"home-{width}", tmp_path)
 
     # Search from the header box, narrow by a facet, open the dataset.
     page.get_by_label("Search names, descriptions, columns, tags and owners").fill("events")
@@ -120,7 +126,7 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
     assert page.locator("#results-h").inner_text().startswith("3 results")
     page.get_by_role("link", name="table").first.click()
     assert page.locator("#results-h").inner_text().startswith("2 results")
-    _shot(page, f"search-{width}")
+    _shot(page, f"search-{width}", tmp_path)
     page.get_by_role("link", name="events_clean", exact=True).click()
     page.wait_for_url("**/datasets/shop/events_clean")
     assert page.locator("h1").inner_text() == "events_clean"
@@ -129,7 +135,7 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
     page.wait_for_selector("#graph[data-ready='1']")
     assert page.locator("#graph a.node").count() == 5
     page.locator("#graph").scroll_into_view_if_needed()
-    _shot(page, f"dataset-{width}")
+    _shot(page, f"dataset-{width}", tmp_path)
     page.locator("#graph a.node", has_text="user_features").click()
     page.wait_for_url("**/datasets/shop/user_features")
 
@@ -144,7 +150,7 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
     more.focus()
     page.keyboard.press("Enter")
     assert page.locator("#graph .node").count() == shown + 100
-    _shot(page, f"lineage-{width}")
+    _shot(page, f"lineage-{width}", tmp_path)
     page.goto(server + "/datasets/shop/events_clean")
 
     # Edit the description (CSRF token in the form), then see it saved.
@@ -164,7 +170,7 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
     page.goto(server + "/datasets/shop/user_features")
     page.get_by_role("link", name="Trace to raw sources").click()
     page.wait_for_url("**/trace/datasets/shop/user_features")
-    _shot(page, f"trace-{width}")
+    _shot(page, f"trace-{width}", tmp_path)
     with page.expect_download() as dl:
         page.locator("#export-json").click()
     doc = json.loads(Path(dl.value.path()).read_text())
@@ -176,10 +182,10 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
     assert lines[0].startswith("distance,namespace,dataset") and len(lines) == 4
 
     page.goto(server + "/health")
-    _shot(page, f"health-{width}")
+    _shot(page, f"health-{width}", tmp_path)
     page.goto(server + "/models/ranker")
     assert "valid.ndcg@10" in page.locator("table.metrics").inner_text()
-    _shot(page, f"model-{width}")
+    _shot(page, f"model-{width}", tmp_path)
     assert errors == []
     context.close()
 
