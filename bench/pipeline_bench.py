@@ -85,10 +85,17 @@ def _proc_cpu_s(pid: int) -> float:
 
 
 class DuckDBMemory:
-    """Samples ``duckdb_memory()`` on a sibling cursor of ``con`` until stopped; keeps the max."""
+    """Samples ``duckdb_memory()`` of the database at ``path`` until stopped; keeps the max.
 
-    def __init__(self, con, every: float = 0.2):
-        self._cur = con.cursor()
+    It samples on a connection of its own (DuckDB shares one database instance per file in a
+    process), not on a cursor of the runner's: closing a connection closes its cursors, and
+    DuckDB refuses to close one that is busy, so a sample caught mid-query would fail the run.
+    """
+
+    def __init__(self, path: Path, every: float = 0.2):
+        import duckdb
+
+        self._cur = duckdb.connect(str(path))
         self._every = every
         self._stop = threading.Event()
         self.peak_mb = 0.0
@@ -192,7 +199,7 @@ def worker_full(raw: Path, catalog_url: str, mode: str = "cold") -> dict:
 
     def connect_and_sample(workdir):
         con = connect(workdir)
-        memory.append(DuckDBMemory(con))
+        memory.append(DuckDBMemory(Path(workdir) / "features.duckdb"))
         return con
 
     runner.connect = connect_and_sample
