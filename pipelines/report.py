@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from catalog import client as cc
+from catalog import facets as cf
 from pipelines.emitter import Emitter, background
 from pipelines.steps import Step
 from pipelines.tables import columns
@@ -47,11 +48,11 @@ class Reporter:
         """dataSource facet: the DuckDB file or the landed Parquet file holding ``table``."""
         uri = (f"file://{workdir}/raw/{table.removeprefix('raw_')}.parquet"
                if table.startswith("raw_") else f"duckdb://{workdir}/features.duckdb")
-        return {"dataSource": cc.datasource(uri, uri)}
+        return {"dataSource": cf.datasource(uri, uri)}
 
 
 def _schema_facets(con, table: str) -> dict:
-    return {"schema": cc.schema(columns(con, table))}
+    return {"schema": cf.schema(columns(con, table))}
 
 
 @contextlib.contextmanager
@@ -85,12 +86,12 @@ def pipeline_run(reporter: Reporter | None, run_id: str | None = None):
 @contextlib.contextmanager
 def _parent_run(reporter: Reporter, run_id: str | None):
     job_facets = {
-        "jobType": cc.job_type("BATCH", "DUCKDB", "PIPELINE"),
-        "documentation": cc.job_documentation(
+        "jobType": cf.job_type("BATCH", "DUCKDB", "PIPELINE"),
+        "documentation": cf.job_documentation(
             "Cleans behaviour events, integrates item attributes and builds the user and item "
             f"feature tables and splits the ranker trains on (source: {reporter.source})."),
     }
-    run_facets = {"processing_engine": cc.processing_engine("duckdb", duckdb.__version__)}
+    run_facets = {"processing_engine": cf.processing_engine("duckdb", duckdb.__version__)}
     with reporter.run(reporter.pipeline, job_facets=job_facets, run_facets=run_facets,
                       run_id=run_id) as parent:
         yield parent
@@ -120,23 +121,23 @@ class StepReport:
         facets = {
             **_schema_facets(con, step.output),
             **r.dataset_source(self.workdir, step.output),
-            "version": cc.dataset_version(fp),
-            "datasetType": cc.dataset_type(KINDS.get(step.output, "table")),
-            "documentation": cc.dataset_documentation(f"{step.purpose} Grain: {step.grain}."),
-            "outputStatistics": cc.output_statistics(rows),
+            "version": cf.dataset_version(fp),
+            "datasetType": cf.dataset_type(KINDS.get(step.output, "table")),
+            "documentation": cf.dataset_documentation(f"{step.purpose} Grain: {step.grain}."),
+            "outputStatistics": cf.output_statistics(rows),
         }
         lineage = self.lineage.result()
         if lineage:
             facets["columnLineage"] = lineage
         if stats is not None:
-            metrics = cc.data_quality_metrics(stats["rowCount"], stats["columnMetrics"])
+            metrics = cf.data_quality_metrics(stats["rowCount"], stats["columnMetrics"])
             if "distinctCountMethod" in stats:
                 # Beyond the facet's spec: whether distinctCount is exact or an estimate.
                 metrics = metrics.with_additional_properties(
                     distinctCountMethod=stats["distinctCountMethod"])
             facets["dataQualityMetrics"] = metrics
         if noop:
-            self.run.add_run_facets(pipelineStep=cc.custom_facet(
+            self.run.add_run_facets(pipelineStep=cf.custom_facet(
                 noop=True, reason="SQL and input fingerprints unchanged; output not rebuilt"))
         self.run.add_output(r.namespace, step.output, facets=facets)
 
@@ -152,7 +153,7 @@ def _column_lineage(step: Step, schemas: dict[str, list[str]], namespace: str):
         log.warning("no column lineage for %s: %s", step.name, exc)
         return None
     fields = to_openlineage_facet_fields(lineage, namespace, {t: t for t in step.inputs})
-    return cc.column_lineage_from_fields(fields) if fields else None
+    return cf.column_lineage_from_fields(fields) if fields else None
 
 
 @contextlib.contextmanager
@@ -168,10 +169,10 @@ def step_run(reporter: Reporter | None, parent, step: Step, con, input_fps: dict
                               facets=_input_facets(reporter, con, workdir, t, fp))
               for t, fp in sorted(input_fps.items())]
     job_facets = {
-        "sql": cc.sql(step.sql, "duckdb"),
-        "jobType": cc.job_type("BATCH", "DUCKDB", "QUERY"),
-        "documentation": cc.job_documentation(f"{step.purpose} Grain: {step.grain}."),
-        "sourceCodeLocation": cc.source_code_location(REPO_URL + step.path.name),
+        "sql": cf.sql(step.sql, "duckdb"),
+        "jobType": cf.job_type("BATCH", "DUCKDB", "QUERY"),
+        "documentation": cf.job_documentation(f"{step.purpose} Grain: {step.grain}."),
+        "sourceCodeLocation": cf.source_code_location(REPO_URL + step.path.name),
     }
     # Column lineage needs only the SQL and the inputs' columns: parsed on the emitter's thread
     # while DuckDB builds the output (at once when there is no emitter).
@@ -187,7 +188,7 @@ def step_run(reporter: Reporter | None, parent, step: Step, con, input_fps: dict
 
 
 def _input_facets(reporter: Reporter, con, workdir: Path, table: str, fp: str) -> dict:
-    return {**_schema_facets(con, table), "version": cc.dataset_version(fp),
+    return {**_schema_facets(con, table), "version": cf.dataset_version(fp),
             **reporter.dataset_source(workdir, table)}
 
 
@@ -213,15 +214,15 @@ def validate_step(reporter: Reporter | None, parent, step: Step, con, fp: str) -
     }
     if reporter is None:
         return checks
-    assertions = cc.data_quality_assertions(to_openlineage_assertions(result))
-    job_facets = {"jobType": cc.job_type("BATCH", "GREAT_EXPECTATIONS", "VALIDATION"),
-                  "documentation": cc.job_documentation(
+    assertions = cf.data_quality_assertions(to_openlineage_assertions(result))
+    job_facets = {"jobType": cf.job_type("BATCH", "GREAT_EXPECTATIONS", "VALIDATION"),
+                  "documentation": cf.job_documentation(
                       f"Expectation suite {suite.get('name', step.output)} on {step.output}.")}
     with contextlib.suppress(QualityGateFailed):  # reported as FAIL; the runner stops downstream
         with reporter.run(f"{reporter.pipeline}.{step.name}.validate", job_facets=job_facets,
                           parent=parent) as run:
             run.add_input(reporter.namespace, step.output,
-                          facets={"version": cc.dataset_version(fp)},
+                          facets={"version": cf.dataset_version(fp)},
                           input_facets={"dataQualityAssertions": assertions})
             if not checks["success"]:
                 raise QualityGateFailed(
@@ -238,8 +239,8 @@ def landing_run(reporter: Reporter | None, source: str, inputs: list[str], paren
         yield lambda workdir, con, fps: None
         return
     job_facets = {
-        "jobType": cc.job_type("BATCH", "PYTHON", "INGEST"),
-        "documentation": cc.job_documentation(
+        "jobType": cf.job_type("BATCH", "PYTHON", "INGEST"),
+        "documentation": cf.job_documentation(
             f"Lands the {source} source as raw Parquet files (events and items)."),
     }
     ins = [cc.InputDataset("file", path) for path in inputs]
@@ -251,8 +252,8 @@ def landing_run(reporter: Reporter | None, source: str, inputs: list[str], paren
                 n = con.execute(f"select count(*) from {table}").fetchone()[0]
                 run.add_output(reporter.namespace, table, facets={
                     **_schema_facets(con, table), **reporter.dataset_source(workdir, table),
-                    "version": cc.dataset_version(fp), "outputStatistics": cc.output_statistics(n),
-                    "datasetType": cc.dataset_type("file"),
+                    "version": cf.dataset_version(fp), "outputStatistics": cf.output_statistics(n),
+                    "datasetType": cf.dataset_type("file"),
                 })
 
         yield declare

@@ -139,19 +139,20 @@ def simulate_and_report(
 ) -> dict:
     """Simulate feedback and report it: recommendations + old raw events -> new raw events."""
     from catalog import client as cc
+    from catalog import facets as cf
 
     raw = Path(workdir).resolve() / "raw" / "events.parquet"
     recs_fp, recs_rows, recs_cols = _parquet_facts(Path(recommendations))
     old_fp, _, raw_cols = _parquet_facts(raw, landed=True)
     inputs = [
         cc.InputDataset(namespace, "recommendations", facets={
-            "version": cc.dataset_version(recs_fp), "schema": cc.schema(recs_cols)}),
+            "version": cf.dataset_version(recs_fp), "schema": cf.schema(recs_cols)}),
         cc.InputDataset(namespace, "raw_events", facets={
-            "version": cc.dataset_version(old_fp), "schema": cc.schema(raw_cols)}),
+            "version": cf.dataset_version(old_fp), "schema": cf.schema(raw_cols)}),
     ]
     job_facets = {
-        "jobType": cc.job_type("BATCH", "DUCKDB", "FEEDBACK"),
-        "documentation": cc.job_documentation(
+        "jobType": cf.job_type("BATCH", "DUCKDB", "FEEDBACK"),
+        "documentation": cf.job_documentation(
             "Simulated users respond to the lists they were shown; responses are appended to "
             "the raw events as a new version."),
     }
@@ -161,8 +162,8 @@ def simulate_and_report(
         new_fp, new_rows, _ = _parquet_facts(raw, landed=True)
         uri = f"file://{raw}"
         run.add_output(namespace, "raw_events", facets={
-            "version": cc.dataset_version(new_fp), "schema": cc.schema(raw_cols),
-            "dataSource": cc.datasource(uri, uri), "datasetType": cc.dataset_type("file"),
-        }, output_facets={"outputStatistics": cc.output_statistics(new_rows)})
-        run.add_run_facets(feedback=cc.custom_facet(**counts, recommendations=recs_rows))
+            "version": cf.dataset_version(new_fp), "schema": cf.schema(raw_cols),
+            "dataSource": cf.datasource(uri, uri), "datasetType": cf.dataset_type("file"),
+        }, output_facets={"outputStatistics": cf.output_statistics(new_rows)})
+        run.add_run_facets(feedback=cf.custom_facet(**counts, recommendations=recs_rows))
     return {**counts, "run_id": run.run_id, "raw_events_rows": new_rows}

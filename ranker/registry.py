@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from catalog import client as cc
+from catalog import facets as cf
 from pipelines.tables import columns, fingerprint
 
 FEATURE_TABLES = ("interactions_split", "item_features", "feature_selection")
@@ -50,7 +51,7 @@ def feature_inputs(workdir: Path, namespace: str, tables=FEATURE_TABLES) -> list
         for t in tables:
             fp, rows = fingerprint(con, t)
             out.append(cc.InputDataset(namespace, t, facets={
-                "schema": cc.schema(columns(con, t)), "version": cc.dataset_version(fp)}))
+                "schema": cf.schema(columns(con, t)), "version": cf.dataset_version(fp)}))
         return out
     finally:
         con.close()
@@ -67,8 +68,8 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
     workdir = Path(workdir).resolve()
     inputs = feature_inputs(workdir, namespace)
     job_facets = {
-        "jobType": cc.job_type("BATCH", "TORCH", "TRAIN"),
-        "documentation": cc.job_documentation(
+        "jobType": cf.job_type("BATCH", "TORCH", "TRAIN"),
+        "documentation": cf.job_documentation(
             "Trains the Transformer ranker on the user behaviour sequences and item features; "
             "early stopping on validation NDCG@10."),
     }
@@ -78,9 +79,9 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
         sha = sha256_file(result.best_checkpoint)
         uri = f"file://{result.best_checkpoint.resolve()}"
         run.add_output(MODEL_NAMESPACE, model, facets={
-            "version": cc.dataset_version(sha), "datasetType": cc.dataset_type("model"),
-            "dataSource": cc.datasource(uri, uri)})
-        run.add_run_facets(training=cc.custom_facet(
+            "version": cf.dataset_version(sha), "datasetType": cf.dataset_type("model"),
+            "dataSource": cf.datasource(uri, uri)})
+        run.add_run_facets(training=cf.custom_facet(
             epochs=result.epochs, best_epoch=result.best_epoch,
             train_seconds=round(result.train_seconds, 3), dataset=dataset))
     metrics = {f"valid.{k}": v for k, v in result.valid_metrics.items() if k != "users"}
@@ -128,11 +129,11 @@ def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: in
     name = ref.partition("@")[0]
     output = Path(output or workdir / "recommendations.parquet").resolve()
     model_in = cc.InputDataset(MODEL_NAMESPACE, name, facets={
-        "version": cc.dataset_version(version["sha256"])})
+        "version": cf.dataset_version(version["sha256"])})
     inputs = [model_in] + feature_inputs(workdir, namespace, ("interactions_split",
                                                               "item_features"))
-    job_facets = {"jobType": cc.job_type("BATCH", "TORCH", "SCORE"),
-                  "documentation": cc.job_documentation(
+    job_facets = {"jobType": cf.job_type("BATCH", "TORCH", "SCORE"),
+                  "documentation": cf.job_documentation(
                       "Writes every user's personalised top-K list from a registered model "
                       "version.")}
     with client.run(JOB_NAMESPACE, f"score_{name}", inputs=inputs, job_facets=job_facets) as run:
@@ -152,16 +153,16 @@ def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: in
         names = {c if isinstance(c, str) else c[0] for c in cols}
         keys = {out: [(namespace, src, out)] for out, src in
                 (("user_id", "interactions_split"), ("item_id", "item_features")) if out in names}
-        lineage = {"columnLineage": cc.column_lineage(keys)} if keys else {}
+        lineage = {"columnLineage": cf.column_lineage(keys)} if keys else {}
         run.add_output(namespace, "recommendations", facets={
             **lineage,
-            "version": cc.dataset_version(fp), "schema": cc.schema(cols),
-            "datasetType": cc.dataset_type("recommendations"),
-            "dataSource": cc.datasource(uri, uri),
-            "documentation": cc.dataset_documentation(
+            "version": cf.dataset_version(fp), "schema": cf.schema(cols),
+            "datasetType": cf.dataset_type("recommendations"),
+            "dataSource": cf.datasource(uri, uri),
+            "documentation": cf.dataset_documentation(
                 f"Top-{k} recommendations per user from {name} version {version['version']}."),
-        }, output_facets={"outputStatistics": cc.output_statistics(rows)})
-        run.add_run_facets(scoring=cc.custom_facet(
+        }, output_facets={"outputStatistics": cf.output_statistics(rows)})
+        run.add_run_facets(scoring=cf.custom_facet(
             device=result.device, world_size=result.world_size, users=result.users,
             users_per_second=round(result.users_per_second, 2),
             wall_seconds=round(result.seconds, 3), top_k=k, model=name,

@@ -34,6 +34,7 @@ from openlineage.client.transport.http import (
 from sqlalchemy import func, select
 
 from catalog import client as cc
+from catalog import facets as cf
 from catalog.models import (
     ColumnLineage,
     Dataset,
@@ -258,25 +259,25 @@ def test_openlineage_python_dataset_and_job_events(live, session):
 def test_run_reporter_completes_with_outputs_and_facets(live, session):
     catalog = cc.CatalogClient(live, retries=1, compression=True)
     with catalog.run("ranker", "train", inputs=[("shop", "user_features")],
-                     job_facets={"jobType": cc.job_type("BATCH", "TORCH", "TRAIN")}) as run:
+                     job_facets={"jobType": cf.job_type("BATCH", "TORCH", "TRAIN")}) as run:
         with catalog.run("ranker", "train.evaluate", parent=run) as child:
-            child.add_run_facets(processing_engine=cc.processing_engine("torch", "2.13.0"),
-                                 evaluation=cc.custom_facet(ndcg_at_10=0.41))
+            child.add_run_facets(processing_engine=cf.processing_engine("torch", "2.13.0"),
+                                 evaluation=cf.custom_facet(ndcg_at_10=0.41))
         run.add_output("models", "ranker", facets={
-            "schema": cc.schema([("user_id", "BIGINT"), ("score", "DOUBLE")]),
-            "columnLineage": cc.column_lineage({"score": [
+            "schema": cf.schema([("user_id", "BIGINT"), ("score", "DOUBLE")]),
+            "columnLineage": cf.column_lineage({"score": [
                 ("shop", "user_features", "clicks", "INDIRECT", "AGGREGATION", "learned from")]}),
-            "dataQualityMetrics": cc.data_quality_metrics(100, {"score": {"nullCount": 0}}),
-            "dataQualityAssertions": cc.data_quality_assertions([
+            "dataQualityMetrics": cf.data_quality_metrics(100, {"score": {"nullCount": 0}}),
+            "dataQualityAssertions": cf.data_quality_assertions([
                 ("auc_above_0.6", True),
                 {"assertion": "no_null_scores", "success": True, "column": "score",
                  "severity": "critical"},
             ]),
-            "version": cc.dataset_version("sha256:abc"),
-            "datasetType": cc.dataset_type("model"),
-            "dataSource": cc.datasource("artifacts", "file:///srv/models"),
-            "documentation": cc.dataset_documentation("Transformer ranker weights"),
-        }, output_facets={"outputStatistics": cc.output_statistics(100)})
+            "version": cf.dataset_version("sha256:abc"),
+            "datasetType": cf.dataset_type("model"),
+            "dataSource": cf.datasource("artifacts", "file:///srv/models"),
+            "documentation": cf.dataset_documentation("Transformer ranker weights"),
+        }, output_facets={"outputStatistics": cf.output_statistics(100)})
 
     s = fresh(session)
     r = s.scalar(select(Run).where(Run.uuid == run.run_id))
@@ -310,7 +311,7 @@ def test_run_reporter_reports_failure_and_reraises(live, session):
     catalog = cc.CatalogClient(live, retries=1)
     with pytest.raises(ZeroDivisionError):
         with catalog.run("pipelines", "broken", inputs=[("shop", "events")]) as run:
-            run.add_output("shop", "never_written", facets={"schema": cc.schema(["a"])})
+            run.add_output("shop", "never_written", facets={"schema": cf.schema(["a"])})
             1 / 0  # noqa: B018 - the failure under test
 
     s = fresh(session)
