@@ -115,7 +115,9 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
 @ranker.command()
 @click.option("--model", "ref", default="ranker", show_default=True,
               help="NAME[@ALIAS|@VERSION] of a registered model (default: latest version).")
-@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True,
+              help="Held-out split to evaluate on: test (each user's last item) or valid "
+                   "(the second last).")
 @WORKDIR
 @CATALOG
 @AS_JSON
@@ -175,8 +177,10 @@ def promote(model, version, alias, tolerance, catalog_url, as_json):
 @ranker.command()
 @click.option("--model", "ref", default="ranker", show_default=True,
               help="NAME[@ALIAS|@VERSION] of a registered model (default: latest version).")
-@click.option("--top-k", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--top-k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many items each user's list holds.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Users scored per forward pass.")
 @click.option("--output", type=click.Path(path_type=Path),
               help="Parquet file to write (default: <workdir>/recommendations.parquet).")
 @click.option("--processes", type=click.IntRange(min=1),
