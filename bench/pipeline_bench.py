@@ -95,6 +95,8 @@ class DuckDBMemory:
     def __init__(self, path: Path, every: float = 0.2):
         import duckdb
 
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"DuckDBMemory wants the database's path, not {type(path).__name__}")
         self._cur = duckdb.connect(str(path))
         self._every = every
         self._stop = threading.Event()
@@ -149,7 +151,7 @@ def worker_bare(raw: Path) -> dict:
     steps = load_steps()
     t, cpu = time.perf_counter(), _cpu_s()
     con = runner.connect(work)  # the same source views and variables the runner sets
-    memory = DuckDBMemory(con)
+    memory = DuckDBMemory(work / "features.duckdb")
     rows = {}
     for step in steps:
         con.execute(f'create or replace table "{step.output}" as {step.sql}')
