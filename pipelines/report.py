@@ -14,7 +14,7 @@ from catalog import client as cc
 from catalog import facets as cf
 from pipelines.emitter import Emitter, background
 from pipelines.steps import Step
-from pipelines.tables import columns
+from pipelines.tables import columns, quote
 
 log = logging.getLogger(__name__)
 PIPELINE_JOB = "feature_pipeline"
@@ -249,7 +249,7 @@ def landing_run(reporter: Reporter | None, source: str, inputs: list[str], paren
 
         def declare(workdir: Path, con, fps: dict[str, str]) -> None:
             for table, fp in sorted(fps.items()):
-                n = con.execute(f"select count(*) from {table}").fetchone()[0]
+                n = con.execute(f"select count(*) from {quote(table)}").fetchone()[0]
                 run.add_output(reporter.namespace, table, facets={
                     **_schema_facets(con, table), **reporter.dataset_source(workdir, table),
                     "version": cf.dataset_version(fp), "outputStatistics": cf.output_statistics(n),

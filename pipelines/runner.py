@@ -36,6 +36,7 @@ from pipelines.tables import (
     file_fingerprint,
     fingerprint,
     fingerprint_and_profile,
+    literal,
     quote,
 )
 
@@ -98,11 +99,11 @@ def connect(workdir: Path) -> duckdb.DuckDBPyConnection:
         if not path.is_file():
             con.close()
             raise PipelineFailed(f"source file missing: {path}")
-        con.execute(
-            f"create or replace view {source} as select * from read_parquet('{path}')"
-        )
-    con.execute(f"set variable min_ts = {MIN_TS}")
-    con.execute(f"set variable max_ts = {int(datetime.now(UTC).timestamp()) + 86_400}")
+        # A view's definition cannot hold a parameter: the path goes in as a quoted literal.
+        con.execute(f"create or replace view {quote(source)} as "
+                    f"select * from read_parquet({literal(path)})")
+    con.execute("set variable min_ts = ?", [MIN_TS])
+    con.execute("set variable max_ts = ?", [int(datetime.now(UTC).timestamp()) + 86_400])
     con.execute(
         f"create table if not exists {STATE_TABLE} (output varchar primary key, "
         "state_key varchar, fingerprint varchar, updated_at timestamp)"

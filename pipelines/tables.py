@@ -17,6 +17,19 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal(value: str | Path) -> str:
+    """A DuckDB string literal holding ``value`` exactly: the one way a path or text reaches SQL
+    where a prepared parameter cannot (a view's definition).
+
+    DuckDB's standard strings know one escape, a doubled quote; backslashes and newlines stand
+    for themselves. A NUL cannot be held by a path and is refused.
+    """
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("a SQL string literal cannot hold the NUL character")
+    return "'" + text.replace("'", "''") + "'"
+
+
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
     """``(name, type)`` of a table or view, in order."""
     # pragma_table_info answers from the catalog entry; information_schema.columns builds

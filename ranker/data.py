@@ -18,6 +18,8 @@ import duckdb
 import numpy as np
 import torch
 
+from pipelines.tables import quote
+
 PRICE_BUCKETS = 20  # quantile buckets of price when the source has prices
 
 
@@ -127,7 +129,7 @@ def _dense_columns(con) -> list[str]:
 def _item_side(con, items: np.ndarray) -> ItemSide:
     """Side-feature tensors aligned with the item indices (row 0 = padding)."""
     dense_names = _dense_columns(con)
-    dense_sql = "".join(f", cast(f.{c} as DOUBLE) as {c}" for c in dense_names)
+    dense_sql = "".join(f", cast(f.{quote(c)} as DOUBLE) as {quote(c)}" for c in dense_names)
     rows = con.execute(f"""
         select i.item_id, f.category_id, f.brand_id, f.price, f.attributes {dense_sql}
         from (select unnest(?::BIGINT[]) as item_id) i

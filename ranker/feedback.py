@@ -40,18 +40,20 @@ def simulate(workdir: Path, recommendations: Path, cfg: FeedbackConfig = Feedbac
         raise FileNotFoundError(f"no recommendations at {recommendations}")
     con = duckdb.connect()
     try:
-        con.execute(f"create view raw as select * from read_parquet('{raw}')")
-        con.execute(f"create view recs as select * from read_parquet('{recommendations}')")
+        con.read_parquet(str(raw)).create_view("raw")
+        con.read_parquet(str(recommendations)).create_view("recs")
         # Responses start an hour after the latest plausible event (bad timestamps ignored).
         start_ts = con.execute(
             "select coalesce(max(try_cast(ts as BIGINT)), 0) + 3600 from raw "
             "where try_cast(ts as BIGINT) between 946684800 and 4000000000"
         ).fetchone()[0]
         next_row = con.execute("select coalesce(max(source_row), -1) + 1 from raw").fetchone()[0]
-        seed = int(cfg.seed)
         # u(stage) in [0, 1): a reproducible uniform per (seed, user, item, stage).
-        u = "(hash({seed}, r.user_id, r.item_id, '{stage}') % 1000000) / 1000000.0"
-        con.execute(f"""
+        params = {"seed": int(cfg.seed), "p_click_top": float(cfg.p_click_top),
+                  "rank_decay": float(cfg.rank_decay), "boost": float(cfg.category_boost),
+                  "p_cart": float(cfg.p_cart), "p_buy": float(cfg.p_buy),
+                  "start_ts": int(start_ts)}
+        con.execute("""
             create table responses as
             with favourite as (
                 select try_cast(user_id as BIGINT) as user_id,
@@ -65,12 +67,15 @@ def simulate(workdir: Path, recommendations: Path, cfg: FeedbackConfig = Feedbac
             ),
             shown as (
                 select r.user_id, r.item_id, r.rank,
-                       least(1.0, {cfg.p_click_top} * pow({cfg.rank_decay}, r.rank - 1)
+                       least(1.0, $p_click_top * pow($rank_decay, r.rank - 1)
                              * case when i.category_id = f.category_id
-                                    then {cfg.category_boost} else 1 end) as p_click,
-                       {u.format(seed=seed, stage='click')} as u_click,
-                       {u.format(seed=seed, stage='cart')} as u_cart,
-                       {u.format(seed=seed, stage='buy')} as u_buy
+                                    then $boost else 1 end) as p_click,
+                       (hash($seed, r.user_id, r.item_id, 'click') % 1000000) / 1000000.0
+                           as u_click,
+                       (hash($seed, r.user_id, r.item_id, 'cart') % 1000000) / 1000000.0
+                           as u_cart,
+                       (hash($seed, r.user_id, r.item_id, 'buy') % 1000000) / 1000000.0
+                           as u_buy
                 from recs r
                 left join items i on r.item_id = i.item_id
                 left join favourite f on r.user_id = f.user_id
@@ -79,31 +84,31 @@ def simulate(workdir: Path, recommendations: Path, cfg: FeedbackConfig = Feedbac
             events as (
                 select user_id, item_id, 'pv' as behavior, rank, 0 as step from clicked
                 union all
-                select user_id, item_id, 'cart', rank, 1 from clicked where u_cart < {cfg.p_cart}
+                select user_id, item_id, 'cart', rank, 1 from clicked where u_cart < $p_cart
                 union all
                 select user_id, item_id, 'buy', rank, 2 from clicked
-                where u_cart < {cfg.p_cart} and u_buy < {cfg.p_buy}
+                where u_cart < $p_cart and u_buy < $p_buy
             )
             select user_id, item_id, behavior,
-                   {start_ts} + (rank * 60) + step * 20 as ts
+                   $start_ts + (rank * 60) + step * 20 as ts
             from events
-        """)
+        """, params)
         counts = dict(con.execute(
             "select behavior, count(*) from responses group by 1").fetchall())
         out = raw.with_name("events.next.parquet")
-        con.execute(f"""
+        con.execute("""
             copy (
                 select * from raw
                 union all
-                select ({next_row} + row_number() over (order by ts, user_id, item_id, behavior)
+                select ($next_row + row_number() over (order by ts, user_id, item_id, behavior)
                         - 1)::BIGINT as source_row,
                        user_id::VARCHAR, item_id::VARCHAR,
                        (select any_value(category_id) from raw r2
                         where r2.item_id = responses.item_id::VARCHAR) as category_id,
                        behavior, ts::VARCHAR
                 from responses
-            ) to '{out}' (format parquet)
-        """)
+            ) to $out (format parquet)
+        """, {"next_row": int(next_row), "out": str(out)})
     finally:
         con.close()
     out.replace(raw)  # atomic: readers see the old version or the new one, never half
@@ -122,7 +127,7 @@ def _parquet_facts(path: Path, *,
 
     con = duckdb.connect()
     try:
-        con.execute(f"create view t as select * from read_parquet('{path}')")
+        con.read_parquet(str(path)).create_view("t")
         if landed:
             fp = file_fingerprint(path)
             (rows,) = con.execute("select count(*) from t").fetchone()

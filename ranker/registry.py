@@ -142,7 +142,7 @@ def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: in
                                  processes=processes or default_processes())
         con = duckdb.connect()
         try:
-            con.execute(f"create view recs as select * from read_parquet('{output}')")
+            con.read_parquet(str(output)).create_view("recs")
             fp, rows = fingerprint(con, "recs")
             cols = columns(con, "recs")
         finally:

@@ -100,7 +100,7 @@ def open_for(open_duckdb: Callable[[], duckdb.DuckDBPyConnection],
                       ).fetchone()
     if row and row[0]:
         bits = min(max(12, (2 * int(row[0])).bit_length()), _MAX_PERFECT_HASH_BITS)
-        con.execute(f"set perfect_ht_threshold = {bits}")
+        con.execute(f"set perfect_ht_threshold = {int(bits)}")
     return con
 
 

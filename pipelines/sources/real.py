@@ -51,10 +51,11 @@ def read_taobao(csv_path: Path, workdir: Path) -> dict:
         raise SourceError(f"{path} holds no rows")
     # COPY straight from DuckDB: the rows never pass through Python.
     with landing(raw / "events.parquet") as tmp:
-        con.execute(f"copy (select * from ev order by source_row) to '{tmp}' (format parquet)")
+        con.execute("copy (select * from ev order by source_row) to ? (format parquet)",
+                    [str(tmp)])
     with landing(raw / "items.parquet") as tmp:
         con.execute(
-            f"""
+            """
         copy (
             select try_cast(item_id as BIGINT) as item_id,
                    mode(try_cast(category_id as BIGINT)) as category_id,
@@ -62,10 +63,10 @@ def read_taobao(csv_path: Path, workdir: Path) -> dict:
                    list_value(mode(try_cast(category_id as BIGINT))) as attributes
             from ev where try_cast(item_id as BIGINT) is not null
             group by 1 order by 1
-        ) to '{tmp}' (format parquet)
-        """
-        )
-    n_items = con.execute(f"select count(*) from '{raw / 'items.parquet'}'").fetchone()[0]
+        ) to ? (format parquet)
+        """, [str(tmp)])
+    n_items = con.execute("select count(*) from read_parquet(?)",
+                          [str(raw / "items.parquet")]).fetchone()[0]
     con.close()
     return {"events": n, "items": n_items}
 
