@@ -99,6 +99,13 @@ def create_app(config: dict | Settings | None = None) -> Flask:
 
     register_web(app)
     register_auth(app)
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # The client's address (login lockout, request log) and scheme as the proxies saw them;
+        # without this setting X-Forwarded-* headers are ignored, since anyone can send them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies)
     if settings.reap_interval_seconds:
         from catalog.reaper import start_reaper
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -37,6 +38,9 @@ class CatalogGroup(click.Group):
 @click.group(cls=CatalogGroup)
 def main() -> None:
     """Data catalog for recommendation pipelines: lineage, quality, models."""
+    # Every file a catalog command creates (the SQLite database, logs, backups, a run's data)
+    # is readable by its owner only.
+    os.umask(0o077)
 
 
 @main.command()
@@ -46,8 +50,10 @@ def main() -> None:
 def serve(host: str, port: int, database_url: str | None) -> None:
     """Serve the catalog's API (development server; use gunicorn in production)."""
     from catalog.app import create_app
+    from catalog.config import own_url
 
-    app = create_app({"database_url": _url(database_url)})
+    # Workers started through the API report here unless CATALOG_PUBLIC_URL says otherwise.
+    app = create_app({"database_url": _url(database_url), "self_url": own_url(host, port)})
     click.echo(f"catalog serving on http://{host}:{port}", err=True)
     # The app writes one JSON line per request; werkzeug's own access line would repeat it.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

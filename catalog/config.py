@@ -13,7 +13,7 @@ DEFAULT_SQLITE = "sqlite:///" + str(Path.cwd() / "var" / "catalog.db")
 
 # Settings where 0 is meaningful (it switches the feature off); every other integer is positive.
 ZERO_MEANS_OFF = frozenset({"statement_timeout_ms", "reap_interval_seconds",
-                            "token_cache_seconds"})
+                            "token_cache_seconds", "trusted_proxies"})
 
 
 def _int(name: str, raw: str, minimum: int = 1) -> int:
@@ -58,10 +58,30 @@ class Settings:
     # How long a process trusts a bearer token it verified before asking the database again
     # (seconds; 0 = ask on every request). A revoked token keeps working this long at most.
     token_cache_seconds: int = 30
-    # Where pipeline runs started through the API keep their files.
+    # Where pipeline runs started through the API keep their files: each run gets
+    # <work_dir>/<pipeline>/<run id>, chosen by the server, never by the client.
     work_dir: str = str(Path.cwd() / "var" / "work")
-    # URL workers use to report back; default: the URL the request came in on.
+    # Folder whose files API-started runs may read, named relative to it. Unset: API runs accept
+    # the synthetic source only.
+    data_dir: str | None = None
+    # Most API-started pipeline runs in progress at once; one more is refused with 429.
+    max_api_runs: int = 2
+    # Largest synthetic run (events) and largest input file (bytes) an API-started run may take.
+    max_run_events: int = 20_000_000
+    max_run_input_bytes: int = 4 * 1024**3
+    # URL workers use to report back. Unset: the server's own address (self_url).
     public_url: str | None = None
+    # The address this server listens on, set by `catalog serve` and the gunicorn config from
+    # what they bind (never from a request's Host header).
+    self_url: str | None = None
+    # Host names requests may carry (comma-separated in CATALOG_TRUSTED_HOSTS; a leading dot
+    # matches subdomains). Empty: any host, as in development.
+    trusted_hosts: tuple[str, ...] = ()
+    # Reverse proxies in front of the server whose X-Forwarded-For/-Proto to believe (0: none).
+    # Login lockout counts per client address, which behind a proxy only this reveals.
+    trusted_proxies: int = 0
+    # Send the session cookie with the Secure flag (only over HTTPS); set it in production.
+    secure_cookies: bool = False
     # Skip the "database at head" check (tests that build the schema with create_all).
     skip_schema_check: bool = False
     # Let requests without credentials read the catalog as a viewer (a local demo only).
@@ -79,10 +99,13 @@ class Settings:
         kwargs: dict = {}
         if env.get("CATALOG_DATABASE_URL"):
             kwargs["database_url"] = env["CATALOG_DATABASE_URL"]
-        if env.get("CATALOG_ANONYMOUS_READ"):
-            kwargs["anonymous_read"] = _bool("CATALOG_ANONYMOUS_READ",
-                                             env["CATALOG_ANONYMOUS_READ"])
-        for key in ("work_dir", "public_url", "secret_key"):
+        for key in ("anonymous_read", "secure_cookies"):
+            if env.get("CATALOG_" + key.upper()):
+                kwargs[key] = _bool("CATALOG_" + key.upper(), env["CATALOG_" + key.upper()])
+        if env.get("CATALOG_TRUSTED_HOSTS"):
+            kwargs["trusted_hosts"] = tuple(
+                h.strip() for h in env["CATALOG_TRUSTED_HOSTS"].split(",") if h.strip())
+        for key in ("work_dir", "data_dir", "public_url", "self_url", "secret_key"):
             if env.get("CATALOG_" + key.upper()):
                 kwargs[key] = env["CATALOG_" + key.upper()]
         for f in fields(cls):
@@ -106,7 +129,26 @@ class Settings:
                 bound = ">= 0" if f.name in ZERO_MEANS_OFF else "positive"
                 raise ConfigError(f"CATALOG_{f.name.upper()} must be an integer {bound}, "
                                   f"got {value!r}")
-        if self.public_url and not self.public_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"CATALOG_PUBLIC_URL must be an http:// or https:// URL, got {self.public_url!r}")
+        for name in ("public_url", "self_url"):
+            url = getattr(self, name)
+            if url and not url.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"CATALOG_{name.upper()} must be an http:// or https:// URL, got {url!r}")
+        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+            raise ConfigError(f"CATALOG_DATA_DIR must be an existing folder, got {self.data_dir!r}")
         return self
+
+    @property
+    def callback_url(self) -> str | None:
+        """Where workers report: the public URL, else the server's own address."""
+        return self.public_url or self.self_url
+
+
+def own_url(host: str, port: int | str) -> str:
+    """The URL a process on this host reaches a server bound to ``host:port`` at."""
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -75,3 +75,21 @@ class Forbidden(CatalogError):
     """Authenticated, but the role lacks the permission the endpoint needs."""
 
     status = 403
+
+
+class UnsupportedMediaType(CatalogError):
+    """The body's Content-Type is not one the endpoint reads (JSON endpoints read JSON only)."""
+
+    status = 415
+
+
+class TooManyRequests(CatalogError):
+    """A limit on concurrent work is reached; the client may retry later."""
+
+    status = 429
+
+
+class Unavailable(CatalogError):
+    """The server cannot do this now, or is not set up to (the message says which setting)."""
+
+    status = 503

@@ -30,9 +30,19 @@ def _positive(name: str, default: str) -> int:
 # by one worker fails when posted to another. Without CATALOG_SECRET_KEY, the master draws one
 # before forking: shared by this server's workers, new at each restart (logins then end).
 os.environ.setdefault("CATALOG_SECRET_KEY", secrets.token_hex(32))
+# Files the server and its workers create (the SQLite database, run folders, logs) are their
+# owner's only.
+os.umask(0o077)
 
 wsgi_app = "catalog.app:create_app()"
 bind = os.environ.get("CATALOG_BIND", "0.0.0.0:8000")
+# The server's own address, for workers started through the API to report to when
+# CATALOG_PUBLIC_URL is unset (never a request's Host header).
+if ":" in bind and not bind.startswith("unix:"):
+    _host, _, _port = bind.rpartition(":")
+    from catalog.config import own_url
+
+    os.environ.setdefault("CATALOG_SELF_URL", own_url(_host, _port))
 workers = _positive("WEB_CONCURRENCY", "4")
 # gthread with one thread: each worker still serves one request at a time (no request threads
 # contending for the GIL), but keeps connections alive between requests. A sync worker closes

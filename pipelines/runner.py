@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from catalog.client import RunAborted
-from pipelines import quality, report
+from pipelines import quality, report, sandbox
 from pipelines.steps import SOURCES, Step, load_steps
 from pipelines.tables import (
     columns,
@@ -94,7 +94,7 @@ class PipelineResult:
 def connect(workdir: Path) -> duckdb.DuckDBPyConnection:
     """Open the feature database and expose the landed Parquet files as source views."""
     workdir = Path(workdir)
-    con = duckdb.connect(str(workdir / "features.duckdb"))
+    con = sandbox.connect(workdir / "features.duckdb")
     for source, path in source_paths(workdir).items():
         if not path.is_file():
             con.close()

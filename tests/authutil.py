@@ -56,3 +56,13 @@ def as_admin(app):
     app.config["TEST_TOKENS"] = {"admin": token}
     app.test_client_class = client_class(token)
     return app
+
+
+def form_csrf(page) -> str:
+    """The CSRF token a rendered page (a response, or its HTML) carries in its forms."""
+    import re
+
+    html = page if isinstance(page, str) else page.get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page carries no CSRF token"
+    return found.group(1)

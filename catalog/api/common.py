@@ -10,7 +10,7 @@ from flask import current_app, request
 
 from catalog import jsoncodec
 from catalog.db import session_scope
-from catalog.errors import BadRequest, PayloadTooLarge
+from catalog.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
 def state():
@@ -29,7 +29,17 @@ def read_session():
 
 
 def json_body() -> object:
-    """The request body as JSON, gunzipped when ``Content-Encoding: gzip``; 400 if malformed."""
+    """The request body as JSON, gunzipped when ``Content-Encoding: gzip``; 400 if malformed.
+
+    415 unless the body says it is JSON: a form or ``text/plain`` is what a cross-site page can
+    send without the browser asking first, so JSON endpoints read nothing else.
+    """
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not (
+            mimetype.startswith("application/") and mimetype.endswith("+json")):
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, got {mimetype or 'none'!r}",
+            field="Content-Type")
     raw = request.get_data(cache=False)
     limit = state().settings.max_body_bytes
     encoding = (request.headers.get("Content-Encoding") or "").strip().lower()
@@ -48,10 +58,14 @@ def json_body() -> object:
         raise BadRequest(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
     if not raw:
         raise BadRequest("request body is empty; expected JSON")
+    if jsoncodec.too_deep(raw):
+        raise BadRequest(f"JSON nested deeper than {jsoncodec.MAX_DEPTH} levels")
     try:
         body = jsoncodec.loads_document(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"JSON nested deeper than {jsoncodec.MAX_DEPTH} levels") from None
     if b"\\u0000" in raw and _has_nul(body):
         # PostgreSQL can store no NUL character in text or JSONB; refuse it on every backend.
         raise BadRequest("JSON strings must not contain the NUL character (\\u0000)")

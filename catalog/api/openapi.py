@@ -152,11 +152,15 @@ PATHS: dict[str, dict] = {
     },
     "/api/v1/pipelines/{name}/runs": {
         "post": _op("Start a pipeline run in a background worker", [_NAME], ok="202",
-                    body={"type": "object", "properties": {
+                    body={"type": "object", "additionalProperties": False, "properties": {
                         "source": {"enum": ["synthetic", "taobao", "amazon"]},
-                        "events": {"type": "integer"}, "seed": {"type": "integer"},
-                        "input": {"type": "string"}, "attributes": {"type": "string"},
-                        "workdir": {"type": "string"}}}, tag="pipelines"),
+                        "events": {"type": "integer", "minimum": 100},
+                        "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+                        "input": {"type": "string", "description":
+                                  "a file under the server's CATALOG_DATA_DIR, relative to it"},
+                        "attributes": {"type": "string", "description":
+                                       "a file under CATALOG_DATA_DIR, relative to it"}}},
+                    tag="pipelines", errors=("404", "415", "422", "429", "503")),
         "get": _op("Runs started through the catalog", [_NAME, *_PAGE], tag="pipelines"),
     },
     "/api/v1/openapi.json": {"get": _op("This document", tag="meta", errors=())},

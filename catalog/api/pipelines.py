@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Blueprint, g, jsonify, request
 
 from catalog.api.common import db_session, json_body, page_args, read_session, state
@@ -29,13 +27,8 @@ def get_pipeline(name: str):
 def start_run(name: str):
     """Start a run in a background worker (202); follow it at /api/v1/jobs/runs/{runId}."""
     body = json_body() if request.content_length else {}
-    settings = state().settings
     with db_session() as session:
-        ex = svc.start_run(
-            session, name, body,
-            catalog_url=settings.public_url or request.host_url.rstrip("/"),
-            work_root=Path(settings.work_dir), actor=g.actor,
-        )
+        ex = svc.start_run(session, name, body, settings=state().settings, actor=g.actor)
         payload = {"runId": ex.run_uuid, "pipeline": name, "params": ex.params,
                    "createdAt": iso(ex.created_at), "run": f"/api/v1/jobs/runs/{ex.run_uuid}"}
     return jsonify(payload), 202, {"Location": payload["run"]}

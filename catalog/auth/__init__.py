@@ -13,7 +13,14 @@ from urllib.parse import quote
 
 from flask import Flask, current_app, g, redirect, request, session
 
-from catalog.auth.policy import PUBLIC, required_permission, role_allows
+from catalog.auth import csrf
+from catalog.auth.policy import (
+    LINEAGE_WRITE,
+    PUBLIC,
+    READ,
+    required_permission,
+    role_allows,
+)
 from catalog.auth.token_cache import TokenCache
 from catalog.errors import Forbidden, Unauthorized
 from catalog.services import auth as auth_svc
@@ -21,6 +28,8 @@ from catalog.services.auth import Principal
 from catalog.warmup import WARMUP_ENVIRON
 
 ANONYMOUS = Principal("anonymous", "viewer", "anonymous")
+# All a run-scoped worker token may do, whatever its role allows (see services.run_tokens).
+SCOPED_PERMISSIONS = frozenset({LINEAGE_WRITE, READ})
 # Where the app keeps its TokenCache (one per app, so apps on different databases never mix).
 TOKEN_CACHE = "catalog_token_cache"
 
@@ -53,6 +62,8 @@ def _token_principal(token: str) -> Principal:
     if not hit:
         with read_session() as s:
             found = auth_svc.verify_token(s, token)
+        if found is not None and found.orphaned:
+            _end_orphaned(found)
         if found is not None:
             if found.stale:
                 with db_session() as s:
@@ -60,6 +71,20 @@ def _token_principal(token: str) -> Principal:
             cache.put(digest, found.principal, found.expires_at)
             return found.principal
     raise Unauthorized("the token is unknown, expired or revoked")
+
+
+def _end_orphaned(found: auth_svc.VerifiedToken):
+    """A worker token whose starter is gone: its run fails now, and the token is refused."""
+    from catalog.api.common import db_session
+    from catalog.services import run_tokens
+
+    scope = found.principal.scope
+    if scope is not None:
+        with db_session() as s:
+            row = s.get(auth_svc.ApiToken, found.token_id)
+            run_tokens.fail_orphaned_run(s, scope, row.on_behalf_of if row else "?")
+    raise Unauthorized("the token was refused: the principal that started its run was revoked "
+                       "or disabled")
 
 
 def authenticate() -> Principal | None:
@@ -72,10 +97,11 @@ def authenticate() -> Principal | None:
     token = _bearer()
     if token is not None:
         return _token_principal(token)
-    uid = session.get("uid")
+    uid, version = session.get("uid"), session.get("sv")
     if isinstance(uid, int):
         with read_session() as s:
-            principal = auth_svc.user_principal(s, uid)
+            principal = (auth_svc.user_principal(s, uid, version)
+                         if isinstance(version, int) else None)
         if principal is None:
             session.clear()
         return principal
@@ -106,6 +132,12 @@ def authorize_request():
                                "or log in at /login")
         principal = ANONYMOUS
     g.principal, g.actor = principal, principal.actor
+    if (principal.kind == "user" and request.method not in ("GET", "HEAD", "OPTIONS")
+            and request.path.startswith("/api/")):
+        csrf.check_api_write()  # the cookie alone does not make an API write
+    if principal.scope is not None and permission not in SCOPED_PERMISSIONS:
+        raise Forbidden(f"a run-scoped worker token may only read and report its run, not use "
+                        f"{request.endpoint}", permission=permission, role=principal.role)
     if principal is ANONYMOUS and not role_allows(principal.role, permission):
         # Anonymous reading is a demo convenience; anything more asks for credentials.
         raise Unauthorized("authentication required for this request: send 'Authorization: "
@@ -119,9 +151,20 @@ def authorize_request():
     return None
 
 
+# Scripts and styles come from our own static files only: user text can never become code.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 def _security_headers(response):
     # JSON must never be sniffed into HTML: reflected payloads stay inert.
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html":  # every page, the login page and error pages included
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
     if response.status_code == 401 and request.path.startswith("/api/"):
         response.headers.setdefault("WWW-Authenticate", 'Bearer realm="catalog"')
     return response
@@ -134,7 +177,11 @@ def register_auth(app: Flask) -> None:
     settings = app.extensions["catalog"].settings
     app.secret_key = settings.secret_key or secrets.token_hex(32)
     app.extensions[TOKEN_CACHE] = TokenCache(settings.token_cache_seconds)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.secure_cookies)
+    if settings.trusted_hosts:
+        # Werkzeug refuses (400) a Host header outside the list before any view runs.
+        app.config["TRUSTED_HOSTS"] = list(settings.trusted_hosts)
     app.register_blueprint(bp)
     app.before_request(authorize_request)
     app.after_request(_security_headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.models.base import Base, utcnow
@@ -26,6 +26,9 @@ class User(Base):
     # A disabled user keeps its audit history but can no longer log in.
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Written into each session cookie at login; logout bumps it, so every cookie issued
+    # before stops working (a copied cookie included).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):
@@ -51,6 +54,14 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
     # Updated at most once a minute per token, so reads do not turn into writes.
     last_used_at: Mapped[datetime | None] = mapped_column()
+    # A worker's token may report only one run (its id) of one job and that job's children;
+    # NULL for ordinary tokens. Revoked when that run ends.
+    scope_job_namespace: Mapped[str | None] = mapped_column(String(256))
+    scope_job_name: Mapped[str | None] = mapped_column(String(256))
+    scope_run_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    # The principal (actor name) a worker token acts for: it stops working once that user is
+    # disabled or that token revoked. NULL for ordinary tokens.
+    on_behalf_of: Mapped[str | None] = mapped_column(String(256))
 
 
 class LoginAttempt(Base):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from catalog import csvsafe
 from catalog.errors import BadRequest
 from catalog.models import AuditEntry
 from catalog.models.base import utcnow
@@ -142,8 +143,10 @@ EXPORT_BATCH = 1000
 
 
 def csv_row(entry: dict) -> list[str]:
-    """One entry as CSV cells; before and after as canonical JSON."""
-    return [canonical(entry[c]) if c in ("before", "after") else str(entry[c])
+    """One entry as CSV cells; before and after as canonical JSON; text a spreadsheet would run
+    as a formula made inert (see :mod:`catalog.csvsafe`)."""
+    return [canonical(entry[c]) if c in ("before", "after")
+            else csvsafe.cell(entry[c]) if isinstance(entry[c], str) else str(entry[c])
             for c in CSV_COLUMNS]
 
 

@@ -21,6 +21,7 @@ from catalog.models import ApiToken, LoginAttempt, User
 from catalog.models.auth import ROLES
 from catalog.models.base import utcnow
 from catalog.services.audit import record_change
+from catalog.services.run_tokens import RunScope, scope_of, starter_active
 
 # Tokens start with this, so a leaked one is recognisable (and greppable by secret scanners).
 TOKEN_PREFIX = "cat_"
@@ -28,7 +29,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:\-]{0,127}$")
 MIN_PASSWORD = 10
 # A token's last use is written at most this often (seconds): keeps reads from becoming writes.
 LAST_USED_RESOLUTION_S = 60
-# Failed logins tolerated per user name, and per client address, within the window.
+# Failed logins tolerated per (user name, client address), and per address, within the window.
+# Counting per name alone let anyone lock any user out from anywhere.
 LOGIN_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_ADDR = 20
@@ -53,6 +55,8 @@ class Principal:
     actor: str
     role: str
     kind: str  # "token", "user" or "anonymous"
+    # A worker's token: the one run it may report (see catalog.services.run_tokens).
+    scope: RunScope | None = None
 
 
 def _check_name(name: object, field: str = "name") -> str:
@@ -118,20 +122,22 @@ def set_user_disabled(session: Session, name: str, disabled: bool, *, actor: str
     return user
 
 
-def _recent_failures(session: Session, column, value: str, now: datetime) -> int:
+def _recent_failures(session: Session, now: datetime, *conditions) -> int:
     return session.scalar(
         select(func.count()).select_from(LoginAttempt)
-        .where(column == value, LoginAttempt.success.is_(False),
+        .where(*conditions, LoginAttempt.success.is_(False),
                LoginAttempt.at >= now - LOGIN_WINDOW)
     )
 
 
 def login_allowed(session: Session, name: str, remote_addr: str) -> None:
-    """Raise :class:`TooManyAttempts` when this name or address failed too often recently."""
+    """Raise :class:`TooManyAttempts` when this name from this address, or this address, failed
+    too often recently (failures from other addresses never lock a name out here)."""
     now = utcnow()
-    if (_recent_failures(session, LoginAttempt.name, name[:128], now) >= MAX_FAILURES_PER_NAME
-            or _recent_failures(session, LoginAttempt.remote_addr, remote_addr[:64], now)
-            >= MAX_FAILURES_PER_ADDR):
+    addr = LoginAttempt.remote_addr == remote_addr[:64]
+    if (_recent_failures(session, now, LoginAttempt.name == name[:128], addr)
+            >= MAX_FAILURES_PER_NAME
+            or _recent_failures(session, now, addr) >= MAX_FAILURES_PER_ADDR):
         raise TooManyAttempts(
             f"too many failed logins; try again in {int(LOGIN_WINDOW.total_seconds() // 60)} "
             "minutes", retryAfter=int(LOGIN_WINDOW.total_seconds()))
@@ -167,8 +173,12 @@ def token_json(t: ApiToken) -> dict:
 
 
 def create_token(session: Session, name: str, role: str, *, actor: str,
-                 expires_in: timedelta | None = None) -> tuple[str, ApiToken]:
-    """A new token: returns the plain token (shown once) and its stored row."""
+                 expires_in: timedelta | None = None, scope: RunScope | None = None,
+                 on_behalf_of: str | None = None) -> tuple[str, ApiToken]:
+    """A new token: returns the plain token (shown once) and its stored row.
+
+    ``scope`` limits it to reporting one run; ``on_behalf_of`` ends it with that principal.
+    """
     _check_name(name)
     check_role(role)
     if expires_in is not None and expires_in <= timedelta(0):
@@ -180,7 +190,11 @@ def create_token(session: Session, name: str, role: str, *, actor: str,
     now = utcnow()
     row = ApiToken(name=name, token_hash=hash_token(token), prefix=token[:10], role=role,
                    created_by=actor, created_at=now,
-                   expires_at=now + expires_in if expires_in else None)
+                   expires_at=now + expires_in if expires_in else None,
+                   scope_job_namespace=scope.namespace if scope else None,
+                   scope_job_name=scope.job if scope else None,
+                   scope_run_uuid=scope.run_uuid if scope else None,
+                   on_behalf_of=on_behalf_of)
     session.add(row)
     session.flush()
     record_change(session, actor=actor, action="token.create", entity_type="token",
@@ -218,6 +232,8 @@ class VerifiedToken:
     expires_at: datetime | None
     # True when its last use is older than LAST_USED_RESOLUTION_S and should be written.
     stale: bool
+    # A worker token whose starter was revoked or disabled: refuse it and fail its run.
+    orphaned: bool = False
 
 
 def verify_token(session: Session, token: str) -> VerifiedToken | None:
@@ -231,8 +247,9 @@ def verify_token(session: Session, token: str) -> VerifiedToken | None:
         return None
     stale = row.last_used_at is None or (
         (now - row.last_used_at).total_seconds() > LAST_USED_RESOLUTION_S)
-    return VerifiedToken(Principal(f"token:{row.name}", row.role, "token"), row.id,
-                         row.expires_at, stale)
+    orphaned = row.on_behalf_of is not None and not starter_active(session, row.on_behalf_of, now)
+    return VerifiedToken(Principal(f"token:{row.name}", row.role, "token", scope_of(row)), row.id,
+                         row.expires_at, stale, orphaned)
 
 
 def authenticate_token(session: Session, token: str) -> tuple[Principal, int | None] | None:
@@ -253,9 +270,16 @@ def touch_token(session: Session, token_id: int) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
-def user_principal(session: Session, user_id: int) -> Principal | None:
-    """The principal of a logged-in user, or None if the user is gone or disabled."""
+def user_principal(session: Session, user_id: int, session_version: int) -> Principal | None:
+    """The principal of a logged-in user, or None if the user is gone or disabled, or the
+    cookie's session version is not the user's (logged out since)."""
     user = session.get(User, user_id)
-    if user is None or user.disabled:
+    if user is None or user.disabled or user.session_version != session_version:
         return None
     return Principal(user.name, user.role, "user")
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Invalidate every session cookie issued to the user so far (logout)."""
+    session.execute(update(User).where(User.id == user_id)
+                    .values(session_version=User.session_version + 1))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 
 from catalog.models import Job, LineageEvent, Namespace, Run
 from catalog.services.ingest import ingest_event
+from catalog.services.run_tokens import revoke_run_tokens
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/catalog/reaper"
 SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -117,4 +118,5 @@ def reap_stale_runs(session: Session, older_than: timedelta, now: datetime | Non
         reaped.append(Reaped(run.uuid, job, run.state, last, message))
         if not dry_run:
             ingest_event(session, event)
+            revoke_run_tokens(session, run.uuid, actor="system:reaper")
     return reaped

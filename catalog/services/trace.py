@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from catalog import csvsafe
 from catalog.errors import NotFound
 from catalog.lineage_queries import version_ancestry
 from catalog.models import Dataset, DatasetVersion, QualityAssertion, Run, RunIO
@@ -150,13 +151,6 @@ def trace_json(t: Trace, iso) -> dict:
     }
 
 
-def _cell(value):
-    # A spreadsheet would run a cell starting with = + - @ as a formula: names are user text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def trace_csv(t: Trace, iso) -> str:
     """The trace's versions as CSV, one row per version (failed checks joined by "; ")."""
     out = io.StringIO()
@@ -165,5 +159,5 @@ def trace_csv(t: Trace, iso) -> str:
     for s in t.steps:
         row = _row(s, iso)
         row["failed_checks"] = "; ".join(row["failed_checks"])
-        writer.writerow({k: _cell(v) for k, v in row.items()})
+        writer.writerow({k: csvsafe.cell(v) for k, v in row.items()})
     return out.getvalue()

@@ -7,17 +7,12 @@ reads are GET, edits are POST forms carrying a CSRF token bound to the Flask ses
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask
 
 # Blueprint modules under catalog.web, in registration order.
 _MODULES = ("home", "datasets", "jobs", "models", "pipelines", "lineage", "trace", "health",
             "audit")
 
-# Scripts and styles come from our own static files only: user text can never become code.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
 
 
 def register_web(app: Flask) -> None:
@@ -38,12 +33,5 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters.update(when=common.when, pretty=common.pretty, run_state=api_state)
     app.jinja_env.globals["duration"] = common.duration
     app.jinja_env.globals["may"] = common.may
-
-    @app.after_request
-    def _page_headers(response):
-        if request.blueprint and request.blueprint.startswith("web_"):
-            response.headers.setdefault("Content-Security-Policy", CSP)
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    # Every HTML response gets the CSP and framing headers in catalog.auth (pages and login alike).
 

@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import hmac
 import json
-import secrets
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from flask import Blueprint, abort, render_template, request, session
+from flask import Blueprint, abort, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from catalog.api.common import db_session, read_session, state  # noqa: F401 - re-exported
+from catalog.auth.csrf import CSRF_FIELD, csrf_token, token_matches  # noqa: F401 - re-exported
 from catalog.errors import BadRequest, CatalogError
-
-# Form field and session key of the CSRF token.
-CSRF_FIELD = "csrf_token"
-_CSRF_KEY = "csrf"
-
 
 # --- CSRF -----------------------------------------------------------------------------------------
 
 
-def csrf_token() -> str:
-    """This browser session's CSRF token, created on first use (templates call it in forms)."""
-    token = session.get(_CSRF_KEY)
-    if not token:
-        token = session[_CSRF_KEY] = secrets.token_urlsafe(32)
-    return token
-
-
 def check_csrf() -> None:
     """Refuse (403) a form whose token is missing or not this session's."""
-    sent = request.form.get(CSRF_FIELD, "")
-    expected = session.get(_CSRF_KEY, "")
-    if not sent or not expected or not hmac.compare_digest(sent, expected):
+    if not token_matches(request.form.get(CSRF_FIELD, "")):
         abort(403, description="The form's CSRF token is missing or invalid (the page may be "
                                "stale or the session expired). Reload the page and try again.")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import g, redirect, render_template, request
 
 from catalog.auth.policy import PIPELINES_RUN
@@ -61,13 +59,10 @@ def _form_body(form) -> dict:
 def start_run(name: str):
     """Start a run in a background worker, then show its run page (form with CSRF token)."""
     check_csrf()
-    settings = state().settings
     try:
         body = _form_body(request.form)
         with db_session() as session:
-            ex = svc.start_run(session, name, body,
-                               catalog_url=settings.public_url or request.host_url.rstrip("/"),
-                               work_root=Path(settings.work_dir), actor=g.actor)
+            ex = svc.start_run(session, name, body, settings=state().settings, actor=g.actor)
             run_id = ex.run_uuid
     except ValidationFailed as exc:
         return _render(errors={"pipeline": name, "field": exc.field or "",

@@ -47,6 +47,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines import sandbox
 from pipelines.quality.duckdb_adapter import enable_regex, engine_kwargs, open_for
 from pipelines.quality.uniqueness import install_duckdb_uniqueness
 
@@ -173,7 +174,7 @@ def validate_duckdb(
     if isinstance(db, duckdb.DuckDBPyConnection):
         open_duckdb = db.cursor
     elif Path(db).is_file():
-        open_duckdb = functools.partial(duckdb.connect, str(db))
+        open_duckdb = functools.partial(sandbox.connect, db)
     else:
         # duckdb.connect would quietly create an empty database instead.
         raise FileNotFoundError(f"DuckDB database not found: {db}")

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines import sandbox
 from pipelines.sources import EVENTS_SCHEMA, ITEMS_SCHEMA, SourceError, landing
 
 AMAZON_BASE_TS = 1_388_534_400  # 2014-01-01 00:00 UTC
@@ -34,7 +35,7 @@ def read_taobao(csv_path: Path, workdir: Path) -> dict:
     path = _need_file(csv_path, "Taobao CSV")
     raw = Path(workdir) / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
+    con = sandbox.connect()
     try:
         con.execute(
             "create table ev as select (row_number() over () - 1)::BIGINT as source_row, * "

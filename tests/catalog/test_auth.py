@@ -13,7 +13,7 @@ from catalog.client import CatalogRequestError
 from catalog.db import session_scope
 from catalog.models import ApiToken, AuditEntry
 from catalog.services import auth
-from tests.authutil import client_class
+from tests.authutil import client_class, form_csrf
 from tests.factories import run_event
 from tests.wsgi_client import in_process_client
 
@@ -99,15 +99,18 @@ def test_login_sets_a_safe_cookie_that_authenticates_pages_and_api(app, anon_cli
     with _write(app) as s:
         auth.create_user(s, "stella", "correct horse battery", "steward", actor="admin")
     r = _login(anon_client, "stella", "correct horse battery")
-    assert r.status_code == 200 and r.get_json() == {"user": "stella", "role": "steward"}
+    assert r.status_code == 200
+    assert {k: v for k, v in r.get_json().items() if k != "csrfToken"} == {
+        "user": "stella", "role": "steward"}
+    csrf = {"X-CSRF-Token": r.get_json()["csrfToken"]}
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert anon_client.get("/api/v1/namespaces").status_code == 200
     r = anon_client.get("/api/v1/audit")
     assert r.status_code == 403 and r.get_json()["role"] == "steward"
-    r = anon_client.put("/api/v1/namespaces/shop/datasets/d", json={})
-    assert r.status_code == 403
-    anon_client.post("/logout")
+    r = anon_client.put("/api/v1/namespaces/shop/datasets/d", json={}, headers=csrf)
+    assert r.status_code == 403 and r.get_json()["permission"] == "datasets.write"
+    assert anon_client.post("/logout", json={}).status_code == 200
     assert anon_client.get("/api/v1/namespaces").status_code == 401
     session.rollback()
     user = session.scalar(select(AuditEntry).where(AuditEntry.action == "user.create"))
@@ -120,10 +123,12 @@ def test_login_page_form_and_wrong_password(app, anon_client):
     assert page.status_code == 200 and b'name="password"' in page.data
     with _write(app) as s:
         auth.create_user(s, "ann", "a long password", "viewer", actor="admin")
-    r = anon_client.post("/login", data={"name": "ann", "password": "nope", "next": "/x"})
+    token = form_csrf(page)
+    r = anon_client.post("/login", data={"name": "ann", "password": "nope", "next": "/x",
+                                         "csrf_token": token})
     assert r.status_code == 401 and b"wrong user name or password" in r.data
     r = anon_client.post("/login", data={"name": "ann", "password": "a long password",
-                                         "next": "https://evil.example/"})
+                                         "next": "https://evil.example/", "csrf_token": token})
     assert r.status_code == 302 and r.headers["Location"] == "/"
 
 
@@ -166,9 +171,10 @@ def test_actor_of_a_change_is_the_token_or_user(app, client, anon_client, sessio
                       json={"description": "by token"}).status_code == 200
     with _write(app) as s:
         auth.create_user(s, "dora", "a long password", "admin", actor="admin")
-    _login(anon_client, "dora", "a long password")
+    csrf = _login(anon_client, "dora", "a long password").get_json()["csrfToken"]
     assert anon_client.put("/api/v1/namespaces/shop/datasets/orders",
-                           json={"description": "by dora"}).status_code == 200
+                           json={"description": "by dora"},
+                           headers={"X-CSRF-Token": csrf}).status_code == 200
     session.rollback()
     rows = session.execute(select(AuditEntry.actor, AuditEntry.action).where(
         AuditEntry.entity_type == "dataset").order_by(AuditEntry.seq)).all()

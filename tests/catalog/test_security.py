@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from catalog.api.openapi import document
+from tests.authutil import form_csrf
 from tests.factories import complete_run, ds, facet, schema
 
 PAYLOADS = [
@@ -83,7 +84,8 @@ def test_payloads_in_every_text_field_are_stored_verbatim(client, session, paylo
 def test_login_page_escapes_what_it_reflects(app, anon_client):
     r = anon_client.get("/login", query_string={"next": '/x"><script>alert(1)</script>'})
     assert b"<script>alert(1)</script>" not in r.data
-    r = anon_client.post("/login", data={"name": "<script>alert(1)</script>", "password": "p"})
+    r = anon_client.post("/login", data={"name": "<script>alert(1)</script>", "password": "p",
+                                         "csrf_token": form_csrf(anon_client.get("/login"))})
     assert r.status_code == 401 and b"<script>" not in r.data
 
 

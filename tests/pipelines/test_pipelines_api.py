@@ -29,9 +29,11 @@ def test_bad_run_requests_are_refused_and_start_nothing(catalog, tmp_path):
     cases = [
         ({"source": "csv"}, "source"),
         ({"events": 5}, "events"),
-        ({"source": "taobao"}, "input"),
-        ({"source": "taobao", "input": str(tmp_path / "missing.csv")}, "input"),
+        ({"events": 10**9}, "events"),  # past CATALOG_MAX_RUN_EVENTS
+        ({"source": "taobao"}, "source"),  # no data folder: files cannot be read at all
+        ({"source": "taobao", "input": "missing.csv"}, "input"),
         ({"source": "synthetic", "input": "/etc/hostname"}, "input"),
+        ({"workdir": str(tmp_path)}, "workdir"),
         ({"colour": 1}, "colour"),
     ]
     for body, field in cases:
@@ -77,7 +79,11 @@ def test_run_started_through_the_api_reports_back(sqlite_url, tmp_path, catalog)
         listed = requests.get(f"{url}/api/v1/pipelines/feature_pipeline/runs",
                               headers=_auth(), timeout=5).json()
         assert [x["runId"] for x in listed["runs"]] == [run_id]
-        assert (tmp_path / "work" / "feature_pipeline" / "features.duckdb").is_file()
+        # The server chose the folder: <work_dir>/<pipeline>/<run id>, its owner's only.
+        run_dir = tmp_path / "work" / "feature_pipeline" / run_id
+        assert (run_dir / "features.duckdb").is_file()
+        assert run_dir.stat().st_mode & 0o777 == 0o700
+        assert (run_dir / f"worker-{run_id}.log").stat().st_mode & 0o777 == 0o600
 
 
 def _created_by(url: str, name: str) -> str:
@@ -87,11 +93,16 @@ def _created_by(url: str, name: str) -> str:
 
 
 def test_worker_with_a_malformed_source_fails_and_registers_nothing(sqlite_url, tmp_path,
-                                                                   catalog, shared_data):
-    bad = shared_data / "amazon" / "Beauty_item2attributes.json"
-    with live_server(sqlite_url, tmp_path, work_dir=tmp_path / "work") as url:
+                                                                   catalog):
+    data = tmp_path / "data" / "amazon"
+    data.mkdir(parents=True)
+    # An item -> attributes map (JSON) where a Taobao CSV belongs.
+    (data / "Beauty_item2attributes.json").write_text('{"1": [3, 4], "2": [5]}\n')
+    with live_server(sqlite_url, tmp_path, work_dir=tmp_path / "work",
+                     data_dir=tmp_path / "data") as url:
         r = requests.post(f"{url}/api/v1/pipelines/feature_pipeline/runs",
-                          json={"source": "taobao", "input": str(bad)},
+                          json={"source": "taobao",
+                                "input": "amazon/Beauty_item2attributes.json"},
                           headers=_auth(), timeout=10)
         assert r.status_code == 202, r.text
         run = _wait_for_end(url, r.json()["runId"], timeout=60)
