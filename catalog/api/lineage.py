@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, g, jsonify
 
 from catalog.api.common import json_body, page_args, read_session, state, time_arg
 from catalog.db import DatabaseBusy, in_transaction
 from catalog.errors import BadRequest, CatalogError, ValidationFailed
-from catalog.services import browse
+from catalog.services import browse, run_tokens
 from catalog.services.ingest import IngestResult, ingest_batch, ingest_event
 
 bp = Blueprint("lineage", __name__)
@@ -26,7 +26,17 @@ def post_lineage():
     A transaction that loses a race with concurrent writers is retried; 503 if it keeps losing.
     """
     event = json_body()
-    result = in_transaction(state().sessions, lambda session: ingest_event(session, event))
+    scope = _scope()
+
+    def work(session):
+        if scope is not None:
+            run_tokens.check_event(session, scope, -1, event)
+        result = ingest_event(session, event)
+        if scope is not None:
+            run_tokens.after_ingest(session, scope, [event], [result], actor=g.actor)
+        return result
+
+    result = in_transaction(state().sessions, work)
     return jsonify({"status": result.status, "kind": result.kind, "runId": result.run_id}), 201
 
 
@@ -40,6 +50,12 @@ def _result(index: int, outcome: IngestResult | Exception) -> dict:
     current_app.logger.error("event %d of a batch failed", index, exc_info=outcome)
     return {"index": index, "status": "error", "code": 500, "error": "InternalServerError",
             "message": "internal error"}
+
+
+def _scope() -> run_tokens.RunScope | None:
+    """The run a worker's token is confined to, or None for an ordinary caller."""
+    principal = g.get("principal")
+    return principal.scope if principal is not None else None
 
 
 def _one_by_one(events: list) -> list[IngestResult | Exception]:
@@ -72,12 +88,20 @@ def post_lineage_batch():
     cap = state().settings.max_batch_events
     if len(events) > cap:
         raise BadRequest(f"batch holds {len(events)} events; the limit is {cap}")
+    scope = _scope()
+    if scope is not None:  # a worker's token: every event must be its run's, or none is stored
+        with read_session() as session:
+            for i, event in enumerate(events):
+                run_tokens.check_event(session, scope, i, event)
     try:
         outcomes = in_transaction(state().sessions, lambda session: ingest_batch(session, events))
     except Exception:  # noqa: BLE001 - fall back to one transaction per event
         current_app.logger.warning("batch of %d events failed as a whole; retrying one by one",
                                    len(events), exc_info=True)
         outcomes = _one_by_one(events)
+    if scope is not None:
+        in_transaction(state().sessions, lambda session: run_tokens.after_ingest(
+            session, scope, events, outcomes, actor=g.actor))
     results = [_result(i, outcome) for i, outcome in enumerate(outcomes)]
     failed = sum(r["status"] == "error" for r in results)
     code = 201 if failed == 0 else 207

@@ -99,6 +99,14 @@ def ends_scope(scope: RunScope, event: object) -> bool:
             and _field(event, "run", "runId") == scope.run_uuid)
 
 
+def after_ingest(session: Session, scope: RunScope, events: list, outcomes: list, *,
+                 actor: str) -> None:
+    """Revoke the scope's tokens once one of ``events`` that was stored ended its run."""
+    if any(ends_scope(scope, e) and not isinstance(o, Exception)
+           for e, o in zip(events, outcomes, strict=True)):
+        revoke_run_tokens(session, scope.run_uuid, actor=actor)
+
+
 def revoke_run_tokens(session: Session, run_uuid: str, *, actor: str) -> int:
     """Revoke every live token scoped to ``run_uuid`` (its run ended); the number revoked."""
     now = utcnow()
