@@ -55,6 +55,9 @@ def serve(host: str, port: int, database_url: str | None) -> None:
     # Workers started through the API report here unless CATALOG_PUBLIC_URL says otherwise.
     app = create_app({"database_url": _url(database_url), "self_url": own_url(host, port)})
     click.echo(f"catalog serving on http://{host}:{port}", err=True)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        click.echo("warning: serving as root; pipeline runs started through the API run as root "
+                   "too. Serve as an unprivileged user in production.", err=True)
     # The app writes one JSON line per request; werkzeug's own access line would repeat it.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app.run(host=host, port=port, threaded=True)

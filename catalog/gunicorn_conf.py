@@ -30,19 +30,9 @@ def _positive(name: str, default: str) -> int:
 # by one worker fails when posted to another. Without CATALOG_SECRET_KEY, the master draws one
 # before forking: shared by this server's workers, new at each restart (logins then end).
 os.environ.setdefault("CATALOG_SECRET_KEY", secrets.token_hex(32))
-# Files the server and its workers create (the SQLite database, run folders, logs) are their
-# owner's only.
-os.umask(0o077)
 
 wsgi_app = "catalog.app:create_app()"
 bind = os.environ.get("CATALOG_BIND", "0.0.0.0:8000")
-# The server's own address, for workers started through the API to report to when
-# CATALOG_PUBLIC_URL is unset (never a request's Host header).
-if ":" in bind and not bind.startswith("unix:"):
-    _host, _, _port = bind.rpartition(":")
-    from catalog.config import own_url
-
-    os.environ.setdefault("CATALOG_SELF_URL", own_url(_host, _port))
 workers = _positive("WEB_CONCURRENCY", "4")
 # gthread with one thread: each worker still serves one request at a time (no request threads
 # contending for the GIL), but keeps connections alive between requests. A sync worker closes
@@ -64,10 +54,20 @@ errorlog = "-"
 
 
 def on_starting(server) -> None:
-    """Validate settings and the database schema; exit 1 with one line if either is wrong."""
+    """Validate settings and the database schema; exit 1 with one line if either is wrong.
+
+    Also, before any worker forks: files the server and its workers create (the SQLite database,
+    run folders, logs) become their owner's only, and the workers learn the server's own address,
+    for pipeline workers to report to when CATALOG_PUBLIC_URL is unset (never a Host header).
+    """
     from sqlalchemy.exc import DBAPIError
 
-    from catalog.config import Settings
+    from catalog.config import Settings, own_url
+
+    os.umask(0o077)
+    if ":" in bind and not bind.startswith("unix:"):
+        host, _, port = bind.rpartition(":")
+        os.environ.setdefault("CATALOG_SELF_URL", own_url(host, port))
     from catalog.db import check_at_head, make_engine
     from catalog.errors import CatalogError
 

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines import sandbox
 
     sandbox.confine(args.workdir, root)
+    logging.info("DuckDB confined to %s", ", ".join(sandbox.allowed()))
     client = CatalogClient(args.catalog_url, retries=3, timeout=30)
     reporter = Reporter(client, namespace=args.namespace, source=args.source)
     try:

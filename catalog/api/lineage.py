@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify
 
 from catalog.api.common import json_body, page_args, read_session, state, time_arg
+from catalog.auth import token_cache
 from catalog.db import DatabaseBusy, in_transaction
 from catalog.errors import BadRequest, CatalogError, ValidationFailed
 from catalog.services import browse, run_tokens
@@ -33,10 +34,11 @@ def post_lineage():
             run_tokens.check_event(session, scope, -1, event)
         result = ingest_event(session, event)
         if scope is not None:
-            run_tokens.after_ingest(session, scope, [event], [result], actor=g.actor)
+            g.revoked = run_tokens.after_ingest(session, scope, [event], [result], actor=g.actor)
         return result
 
     result = in_transaction(state().sessions, work)
+    _forget_revoked()
     return jsonify({"status": result.status, "kind": result.kind, "runId": result.run_id}), 201
 
 
@@ -56,6 +58,13 @@ def _scope() -> run_tokens.RunScope | None:
     """The run a worker's token is confined to, or None for an ordinary caller."""
     principal = g.get("principal")
     return principal.scope if principal is not None else None
+
+
+def _forget_revoked() -> None:
+    """A run ended and its tokens were revoked: this process stops trusting them at once (other
+    processes within CATALOG_TOKEN_CACHE_SECONDS)."""
+    if g.get("revoked"):
+        token_cache().clear()
 
 
 def _one_by_one(events: list) -> list[IngestResult | Exception]:
@@ -100,8 +109,9 @@ def post_lineage_batch():
                                    len(events), exc_info=True)
         outcomes = _one_by_one(events)
     if scope is not None:
-        in_transaction(state().sessions, lambda session: run_tokens.after_ingest(
+        g.revoked = in_transaction(state().sessions, lambda session: run_tokens.after_ingest(
             session, scope, events, outcomes, actor=g.actor))
+        _forget_revoked()
     results = [_result(i, outcome) for i, outcome in enumerate(outcomes)]
     failed = sum(r["status"] == "error" for r in results)
     code = 201 if failed == 0 else 207

@@ -100,11 +100,13 @@ def ends_scope(scope: RunScope, event: object) -> bool:
 
 
 def after_ingest(session: Session, scope: RunScope, events: list, outcomes: list, *,
-                 actor: str) -> None:
-    """Revoke the scope's tokens once one of ``events`` that was stored ended its run."""
+                 actor: str) -> bool:
+    """Revoke the scope's tokens once one of ``events`` that was stored ended its run; whether
+    it did."""
     if any(ends_scope(scope, e) and not isinstance(o, Exception)
            for e, o in zip(events, outcomes, strict=True)):
-        revoke_run_tokens(session, scope.run_uuid, actor=actor)
+        return revoke_run_tokens(session, scope.run_uuid, actor=actor) > 0
+    return False
 
 
 def revoke_run_tokens(session: Session, run_uuid: str, *, actor: str) -> int:

@@ -83,7 +83,9 @@ def test_run_started_through_the_api_reports_back(sqlite_url, tmp_path, catalog)
         run_dir = tmp_path / "work" / "feature_pipeline" / run_id
         assert (run_dir / "features.duckdb").is_file()
         assert run_dir.stat().st_mode & 0o777 == 0o700
-        assert (run_dir / f"worker-{run_id}.log").stat().st_mode & 0o777 == 0o600
+        log = run_dir / f"worker-{run_id}.log"
+        assert log.stat().st_mode & 0o777 == 0o600
+        assert f"DuckDB confined to {run_dir}/" in log.read_text()
 
 
 def _created_by(url: str, name: str) -> str:

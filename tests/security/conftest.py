@@ -13,9 +13,12 @@ from tests.dbutil import wipe
 
 
 @pytest.fixture
-def make_app(engine, db_url):
-    """``make_app(**settings)``: a catalog app over the empty test database with those settings;
-    its ``test_client()`` sends no credentials."""
+def make_app(engine, db_url, monkeypatch):
+    """``make_app(**settings)``: a catalog app over the empty test database with those settings
+    (and none of the environment's addresses); its ``test_client()`` sends no credentials."""
+    for name in ("CATALOG_SELF_URL", "CATALOG_PUBLIC_URL", "CATALOG_DATA_DIR",
+                 "CATALOG_TRUSTED_HOSTS", "CATALOG_TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
     made = []
 
     def make(**settings):

@@ -181,3 +181,14 @@ def test_reaping_a_stale_run_revokes_its_token(started):
         reaped = reap_stale_runs(s, timedelta(0), now=utcnow() + timedelta(days=3650))
     assert run_id in [r.run_id for r in reaped]
     assert worker.get("/api/v1/namespaces").status_code == 401
+
+
+@pytest.mark.parametrize(("host", "url"), [
+    ("0.0.0.0", "http://127.0.0.1:8000"), ("", "http://127.0.0.1:8000"),
+    ("::", "http://[::1]:8000"), ("[::]", "http://[::1]:8000"),
+    ("10.1.2.3", "http://10.1.2.3:8000"), ("catalog.internal", "http://catalog.internal:8000"),
+])
+def test_the_servers_own_address_comes_from_what_it_binds(host, url):
+    from catalog.config import own_url
+
+    assert own_url(host, 8000) == url
