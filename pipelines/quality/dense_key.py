@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.quality.keysql import materialize, pack_key
+
 # The bitmap's size, at most (32 MB per DuckDB thread).
 MAX_POSITIONS = 2**28
 
@@ -36,12 +38,11 @@ def proven_unique_by_offsets(execution_engine: Any, source: Any, cols: list, bou
     """
     import sqlalchemy as sa
 
-    from pipelines.quality.uniqueness import _pack
 
     (rows,) = execution_engine.execute_query(
         sa.select(sa.func.count()).select_from(source)).fetchone()
     for inner in sorted(range(len(cols)), key=lambda i: bounds[i][1] - bounds[i][0]):
-        outer = _pack([c for i, c in enumerate(cols) if i != inner],
+        outer = pack_key([c for i, c in enumerate(cols) if i != inner],
                       [b for i, b in enumerate(bounds) if i != inner], 2**bits)
         if outer is not None and rows:
             proof = _prove(execution_engine, source, outer, cols[inner], rows)
@@ -54,13 +55,12 @@ def _prove(execution_engine: Any, source: Any, outer: Any, inner: Any, rows: int
     """The proof with ``outer`` (a packed expression) and counter ``inner``; None if too wide."""
     import sqlalchemy as sa
 
-    from pipelines.quality.uniqueness import _materialize
 
     value = sa.cast(inner, sa.BigInteger)
     lo, hi = sa.func.min(value), sa.func.max(value)
     spans = (sa.select(outer.label("k"), lo.label("lo"), (hi - lo + 1).label("span"))
              .select_from(source).where(outer.is_not(None)).group_by(outer).subquery("spans"))
-    offsets = _materialize(execution_engine, sa.select(
+    offsets = materialize(execution_engine, sa.select(
         spans.c.k, spans.c.lo, spans.c.span,
         sa.cast(sa.func.sum(spans.c.span).over(order_by=spans.c.k) - spans.c.span,
                 sa.BigInteger).label("off")), ["k", "lo", "span", "off"])

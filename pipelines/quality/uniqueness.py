@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import functools
 import math
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ClauseElement, Executable
+from pipelines.quality.keysql import materialize, pack_key
 
 
 @functools.cache
@@ -97,7 +95,7 @@ def _duckdb_count_per_value(cls, column, _table, **kwargs):
         _table.subquery() if isinstance(_table, sa.Select) else _table
     ).subquery("column_values_unique_source")
     engine = kwargs[_ENGINE_KWARG]
-    dups = _materialize(
+    dups = materialize(
         engine,
         sa.select(source.c[name], sa.func.count().label(label))
         .group_by(source.c[name])
@@ -152,11 +150,11 @@ def _duckdb_compound_count(cls, column_list, **kwargs):
     if subkey is not None and not empty:
         # Materialized first, so that DuckDB sees how few they are and probes with the table
         # (as one query its estimate is rows/2, and it builds a hash table of the whole table).
-        repeated = _materialize(
+        repeated = materialize(
             engine, sa.select(subkey.label("_subkey")).group_by(subkey)
             .having(sa.func.count() >= 2), ["_subkey"])
         grouped = grouped.where(subkey.in_(sa.select(repeated.c["_subkey"])))
-    dups = _materialize(engine, grouped.group_by(*column_list).having(sa.func.count() >= 2),
+    dups = materialize(engine, grouped.group_by(*column_list).having(sa.func.count() >= 2),
                         [*names, "_num_rows"], empty=empty)
     on = sa.and_(*(dups.c[n] == original.c[n] for n in names))
     return (
@@ -206,7 +204,7 @@ def _integer_subkey(execution_engine: Any, source: Any, names: list[str], rows: 
         return None
     if math.prod(unique[names[i]] for i in ints) < _NEAR_UNIQUE * rows:
         return None
-    return _pack([cols[i] for i in ints], [bounds[i] for i in ints], _MAX_PACKED_SPAN)
+    return pack_key([cols[i] for i in ints], [bounds[i] for i in ints], _MAX_PACKED_SPAN)
 
 
 _PROVEN_ATTR = "_pipelines_proven_unique"
@@ -257,9 +255,9 @@ def _proven_unique(execution_engine: Any, table: Any, names: list[str]) -> bool:
             cols[i], bounds[i] = coded
     bits = _perfect_hash_bits(execution_engine)
     # Bitmaps of up to ~16 bits per row (bits: twice the rows, see duckdb_adapter.open_for).
-    key = _pack(cols, bounds, min(MAX_POSITIONS, 2 ** (bits + 3)))
+    key = pack_key(cols, bounds, min(MAX_POSITIONS, 2 ** (bits + 3)))
     if key is None:
-        packed = _pack(cols, bounds, _MAX_PACKED_SPAN)
+        packed = pack_key(cols, bounds, _MAX_PACKED_SPAN)
         query = sa.select(sa.literal("offsets"), *cols).select_from(source)
 
         def prove():
@@ -331,53 +329,3 @@ def _integer_bounds(execution_engine: Any, source: Any, cols: list) -> list:
     ).fetchone()
     return [(lo, hi) if all(type(v) is int and abs(v) < _MAX_PACKED_SPAN for v in (lo, hi))
             else None for lo, hi in zip(values[::2], values[1::2], strict=True)]
-
-
-def _pack(cols: list, bounds: list, limit: int) -> Any:
-    """``(a - min a) * span b + (b - min b)``...: one to one while spans multiply to <= limit."""
-    import sqlalchemy as sa
-
-    if math.prod(hi - lo + 1 for lo, hi in bounds) > limit:
-        return None
-    key, multiplier = None, 1
-    for col, (lo, hi) in reversed(list(zip(cols, bounds, strict=True))):
-        term = (sa.cast(col, sa.BigInteger) - sa.literal(lo, sa.BigInteger)) * sa.literal(
-            multiplier, sa.BigInteger)
-        key = term if key is None else key + term
-        multiplier *= hi - lo + 1
-    return key
-
-
-def _materialize(execution_engine: Any, query: Any, names: list[str], *,
-                 empty: bool = False) -> Any:
-    """Run ``query`` once into a temporary table of GE's connection; that table, as a selectable.
-
-    The validation holds one DuckDB connection (StaticPool), so the table is visible to every
-    later query and goes when the connection closes at the end of the validation. ``empty``:
-    the query is known to return no rows, so only its columns are created (``LIMIT 0``, which
-    DuckDB answers without running it).
-    """
-    import sqlalchemy as sa
-
-    if empty:
-        query = query.limit(0)
-    table = f"_pipelines_dups_{uuid.uuid4().hex}"
-    execution_engine.execute_query_in_transaction(_CreateTempTableAs(table, query))
-    return sa.table(table, *[sa.column(n) for n in names])
-
-
-class _CreateTempTableAs(Executable, ClauseElement):
-    """``CREATE TEMPORARY TABLE name AS <select>``, the select compiled with its bound values."""
-
-    inherit_cache = False  # one-off statements: nothing to gain from SQLAlchemy's cache
-
-    def __init__(self, name: str, select: Any) -> None:
-        self.name, self.select = name, select
-
-
-@compiles(_CreateTempTableAs)
-def _compile_create_temp_table_as(element: _CreateTempTableAs, compiler: Any, **kw: Any) -> str:
-    name = compiler.preparer.quote(element.name)
-    return f"CREATE TEMPORARY TABLE {name} AS {compiler.process(element.select, **kw)}"
-
-

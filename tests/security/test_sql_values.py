@@ -87,7 +87,7 @@ _SAFE_CALLS = {"quote", "literal", "int", "float"}
 _VETTED = {
     "pipelines/runner.py": {"step.sql": "a step's SQL file from the repository, not a value"},
     "pipelines/tables.py": {"', '.join(parts)": "aggregates over quote()d column names"},
-    "pipelines/quality/uniqueness.py": {
+    "pipelines/quality/keysql.py": {
         "name": "compiler.preparer.quote() of a generated table name",
         "compiler.process(element.select, **kw)": "SQLAlchemy's own compiled select",
     },
