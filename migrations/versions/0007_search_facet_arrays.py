@@ -17,9 +17,7 @@ catalogs are small). GIN indexes on both arrays serve tag and owner filters with
 restores 0004's refresh function.
 """
 
-import importlib.util
 from collections.abc import Sequence
-from pathlib import Path
 
 from alembic import op
 
@@ -35,24 +33,63 @@ _OWNER_ARRAY = ("ARRAY(SELECT o.name FROM dataset_owners o WHERE o.dataset_id = 
                 "ORDER BY o.name)")
 
 
-def _search_index_0004():
-    """Migration 0004's module: the document SQL and the original refresh function."""
-    path = Path(__file__).with_name("0004_search_index.py")
-    spec = importlib.util.spec_from_file_location("search_index_0004", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# What this revision uses of 0004's SQL, frozen here as it was (a revision never imports another:
+# 0004's module may change without changing what this one did).
+_DOC_COLUMNS = 'doc_id, entity, entity_id, namespace, name, kind, quality'
+_PG_DATASET_DOC = """
+SELECT d.id * 2::bigint, 'd', d.id, n.name, d.name, d.kind,
+CASE
+  WHEN d.current_version_id IS NULL THEN 'unchecked'
+  WHEN NOT EXISTS (SELECT 1 FROM quality_assertions qa
+                   WHERE qa.dataset_version_id = d.current_version_id) THEN 'unchecked'
+  WHEN EXISTS (
+    SELECT 1 FROM quality_assertions qa
+    WHERE qa.dataset_version_id = d.current_version_id AND NOT qa.success
+      AND COALESCE(qa.run_id, -1) = COALESCE((
+        SELECT q2.run_id FROM quality_assertions q2
+        WHERE q2.dataset_version_id = d.current_version_id
+        ORDER BY q2.created_at DESC, q2.id DESC LIMIT 1), -1)) THEN 'failing'
+  ELSE 'passing'
+END, setweight(to_tsvector('simple', regexp_replace(COALESCE(d.name, ''), '[^[:alnum:]]+', ' ', 'g')), 'A') || setweight(to_tsvector('simple', regexp_replace(COALESCE((SELECT string_agg(f.name || ' ' || COALESCE(f.description, ''), ' ') FROM dataset_fields f WHERE f.dataset_id = d.id), ''), '[^[:alnum:]]+', ' ', 'g')), 'B') || setweight(to_tsvector('simple', regexp_replace(COALESCE((SELECT string_agg(t.name, ' ') FROM dataset_tags dt JOIN tags t ON t.id = dt.tag_id WHERE dt.dataset_id = d.id), ''), '[^[:alnum:]]+', ' ', 'g')), 'B') || setweight(to_tsvector('simple', regexp_replace(COALESCE(d.description, ''), '[^[:alnum:]]+', ' ', 'g')), 'C') || setweight(to_tsvector('simple', regexp_replace(COALESCE(n.name, ''), '[^[:alnum:]]+', ' ', 'g')), 'C') || setweight(to_tsvector('simple', regexp_replace(COALESCE((SELECT string_agg(o.name, ' ') FROM dataset_owners o WHERE o.dataset_id = d.id), ''), '[^[:alnum:]]+', ' ', 'g')), 'C')
+FROM datasets d JOIN namespaces n ON n.id = d.namespace_id"""
+# 0004's search_refresh_dataset, restored by the downgrade.
+_PG_DATASET_FUNCTION_0004 = """
+CREATE FUNCTION search_refresh_dataset(ds_id integer) RETURNS void LANGUAGE sql AS $$
+    DELETE FROM search_documents WHERE doc_id = ds_id * 2::bigint
+      AND NOT EXISTS (SELECT 1 FROM datasets WHERE id = ds_id);
+    INSERT INTO search_documents (doc_id, entity, entity_id, namespace, name, kind, quality, document)
+
+SELECT d.id * 2::bigint, 'd', d.id, n.name, d.name, d.kind,
+CASE
+  WHEN d.current_version_id IS NULL THEN 'unchecked'
+  WHEN NOT EXISTS (SELECT 1 FROM quality_assertions qa
+                   WHERE qa.dataset_version_id = d.current_version_id) THEN 'unchecked'
+  WHEN EXISTS (
+    SELECT 1 FROM quality_assertions qa
+    WHERE qa.dataset_version_id = d.current_version_id AND NOT qa.success
+      AND COALESCE(qa.run_id, -1) = COALESCE((
+        SELECT q2.run_id FROM quality_assertions q2
+        WHERE q2.dataset_version_id = d.current_version_id
+        ORDER BY q2.created_at DESC, q2.id DESC LIMIT 1), -1)) THEN 'failing'
+  ELSE 'passing'
+END, setweight(to_tsvector('simple', regexp_replace(COALESCE(d.name, ''), '[^[:alnum:]]+', ' ', 'g')), 'A') || setweight(to_tsvector('simple', regexp_replace(COALESCE((SELECT string_agg(f.name || ' ' || COALESCE(f.description, ''), ' ') FROM dataset_fields f WHERE f.dataset_id = d.id), ''), '[^[:alnum:]]+', ' ', 'g')), 'B') || setweight(to_tsvector('simple', regexp_replace(COALESCE((SELECT string_agg(t.name, ' ') FROM dataset_tags dt JOIN tags t ON t.id = dt.tag_id WHERE dt.dataset_id = d.id), ''), '[^[:alnum:]]+', ' ', 'g')), 'B') || setweight(to_tsvector('simple', regexp_replace(COALESCE(d.description, ''), '[^[:alnum:]]+', ' ', 'g')), 'C') || setweight(to_tsvector('simple', regexp_replace(COALESCE(n.name, ''), '[^[:alnum:]]+', ' ', 'g')), 'C') || setweight(to_tsvector('simple', regexp_replace(COALESCE((SELECT string_agg(o.name, ' ') FROM dataset_owners o WHERE o.dataset_id = d.id), ''), '[^[:alnum:]]+', ' ', 'g')), 'C')
+FROM datasets d JOIN namespaces n ON n.id = d.namespace_id
+    WHERE d.id = ds_id
+    ON CONFLICT (doc_id) DO UPDATE SET namespace = EXCLUDED.namespace, name = EXCLUDED.name,
+        kind = EXCLUDED.kind, quality = EXCLUDED.quality, document = EXCLUDED.document;
+$$;
+"""
 
 
-def _refresh_dataset_function(m) -> str:
+def _refresh_dataset_function() -> str:
     """0004's ``search_refresh_dataset`` with the tags and owners columns written as well."""
     return f"""
 CREATE OR REPLACE FUNCTION search_refresh_dataset(ds_id integer) RETURNS void LANGUAGE sql AS $$
     DELETE FROM search_documents WHERE doc_id = ds_id * 2::bigint
       AND NOT EXISTS (SELECT 1 FROM datasets WHERE id = ds_id);
-    INSERT INTO search_documents ({m._DOC_COLUMNS}, document, tags, owners)
+    INSERT INTO search_documents ({_DOC_COLUMNS}, document, tags, owners)
     SELECT doc.*, {_TAG_ARRAY.format(id="ds_id")}, {_OWNER_ARRAY.format(id="ds_id")}
-    FROM ({m._PG_DATASET_DOC}
+    FROM ({_PG_DATASET_DOC}
           WHERE d.id = ds_id) doc
     ON CONFLICT (doc_id) DO UPDATE SET namespace = EXCLUDED.namespace, name = EXCLUDED.name,
         kind = EXCLUDED.kind, quality = EXCLUDED.quality, document = EXCLUDED.document,
@@ -66,7 +103,7 @@ def upgrade() -> None:
         return
     op.execute("ALTER TABLE search_documents ADD COLUMN tags TEXT[] NOT NULL DEFAULT '{}', "
                "ADD COLUMN owners TEXT[] NOT NULL DEFAULT '{}'")
-    op.execute(_refresh_dataset_function(_search_index_0004()))
+    op.execute(_refresh_dataset_function())
     op.execute(f"""
         UPDATE search_documents s SET tags = {_TAG_ARRAY.format(id="s.entity_id")},
                                       owners = {_OWNER_ARRAY.format(id="s.entity_id")}
@@ -82,9 +119,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    m = _search_index_0004()
-    # 0004's functions, minus the job function (unchanged here), restore the old refresh.
-    dataset_fn = m._PG_FUNCTIONS.split("CREATE FUNCTION search_refresh_job")[0]
-    op.execute(dataset_fn.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
+    # 0004's dataset function (its job function is unchanged here) restores the old refresh.
+    op.execute(_PG_DATASET_FUNCTION_0004.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
     op.execute("DROP INDEX ix_search_documents_name")
     op.execute("ALTER TABLE search_documents DROP COLUMN tags, DROP COLUMN owners")

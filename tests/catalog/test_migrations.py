@@ -76,3 +76,21 @@ def test_bad_database_url_is_a_clear_error(runner):
 
     r = runner.invoke(main, ["serve", "--database-url", "mysql://x/y"])
     assert r.exit_code == 1 and "CATALOG_DATABASE_URL must be" in r.output
+
+
+def test_revisions_never_load_one_another():
+    """A revision is frozen: it must not import or load another revision's file, whose text may
+    change later (0007 and 0008 once loaded 0004 by path)."""
+    import ast
+    from pathlib import Path
+
+    versions = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+    for path in sorted(versions.glob("*.py")):
+        text = path.read_text()
+        assert "spec_from_file_location" not in text and "import_module" not in text, path.name
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith(("migrations", "catalog")), path.name
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith(("migrations", "catalog"))
+                               for a in node.names), path.name
