@@ -19,7 +19,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import jsoncodec
-from catalog.errors import CatalogError, SchemaNotCurrent
+from catalog.errors import (
+    CatalogError,
+    DatabaseBusy,
+    DatabaseUnavailable,
+    QueryTimeout,
+    SchemaNotCurrent,
+)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -120,24 +126,6 @@ TRANSACTION_ATTEMPTS = 5
 RETRY_BACKOFF_S = 0.02
 # What a 503 tells the client to wait before sending again (seconds).
 RETRY_AFTER_S = 1
-
-
-class DatabaseBusy(CatalogError):
-    """The transaction kept losing races with concurrent writers; the client should retry later."""
-
-    status = 503
-
-
-class QueryTimeout(CatalogError):
-    """A statement ran past the configured statement timeout and was cancelled."""
-
-    status = 503
-
-
-class DatabaseUnavailable(CatalogError):
-    """The database could not be reached (refused, dropped or timed-out connection)."""
-
-    status = 503
 
 
 # PostgreSQL's query_canceled: statement_timeout fired (or an operator cancelled the query).
@@ -249,13 +237,20 @@ def in_transaction(
 
 
 def alembic_config(url: str):
-    """Alembic configuration pointing at this project's ``migrations`` package."""
+    """Alembic configuration pointing at this project's ``migrations`` folder.
+
+    The folder is found, not imported: migrations depend on the catalog's models, never the
+    other way round.
+    """
+    import importlib.util
+
     from alembic.config import Config
 
-    import migrations
-
+    spec = importlib.util.find_spec("migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the migrations package is not installed beside catalog")
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    cfg.set_main_option("script_location", spec.submodule_search_locations[0])
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

@@ -93,3 +93,33 @@ class Unavailable(CatalogError):
     """The server cannot do this now, or is not set up to (the message says which setting)."""
 
     status = 503
+
+
+class DatabaseBusy(CatalogError):
+    """The transaction kept losing races with concurrent writers; the client should retry later."""
+
+    status = 503
+
+
+class QueryTimeout(CatalogError):
+    """A statement ran past the configured statement timeout and was cancelled."""
+
+    status = 503
+
+
+class DatabaseUnavailable(CatalogError):
+    """The database could not be reached (refused, dropped or timed-out connection)."""
+
+    status = 503
+
+
+class TooManyAttempts(CatalogError):
+    """Too many failed logins recently; the client must wait."""
+
+    status = 429
+
+
+class LoginFailed(CatalogError):
+    """Unknown user, wrong password or disabled account (never says which)."""
+
+    status = 401

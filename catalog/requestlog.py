@@ -16,7 +16,7 @@ import uuid
 
 from flask import Flask, g, request
 
-from catalog.warmup import WARMUP_ENVIRON
+from catalog.environ import WARMUP_ENVIRON
 
 log = logging.getLogger("catalog.requests")
 # What we accept as a caller's request id: short and printable, so it cannot forge log lines.

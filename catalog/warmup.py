@@ -33,17 +33,17 @@ from urllib.parse import quote
 from flask import Flask
 from sqlalchemy import select
 
+from catalog.environ import WARMUP_ENVIRON
 from catalog.services.auth import Principal
 
 log = logging.getLogger(__name__)
 
-WARMUP_ENVIRON = "catalog.warmup_principal"
 WARMUP_PRINCIPAL = Principal(actor="system:warmup", role="viewer", kind="internal")
 
 
 def _samples(app: Flask) -> tuple[tuple[str, str] | None, tuple[str, str] | None, str | None]:
     """One dataset (namespace, name), one job (namespace, name) and one run id, when there are."""
-    from catalog.api.common import read_session
+    from catalog.context import read_session
     from catalog.models import Dataset, Job, Namespace, Run
 
     with app.app_context(), read_session() as s:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
-from catalog.api.common import page_args, read_session, time_arg
+from catalog.api.common import page_args, time_arg
+from catalog.context import read_session
 from catalog.errors import BadRequest
 from catalog.services import audit
 

@@ -6,26 +6,11 @@ import gzip
 import zlib
 from datetime import UTC, datetime
 
-from flask import current_app, request
+from flask import request
 
 from catalog import jsoncodec
-from catalog.db import session_scope
+from catalog.context import state
 from catalog.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-
-
-def state():
-    """The app's :class:`catalog.app.CatalogState`."""
-    return current_app.extensions["catalog"]
-
-
-def db_session():
-    """One write transaction for this request: commits on success, rolls back on error."""
-    return session_scope(state().sessions)
-
-
-def read_session():
-    """One read-only transaction for this request (never waits for SQLite's write lock)."""
-    return session_scope(state().read_sessions)
 
 
 def json_body() -> object:

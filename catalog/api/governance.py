@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from catalog.api.common import db_session, json_body, read_session, time_arg
+from catalog.api.common import json_body, time_arg
+from catalog.context import db_session, read_session
 from catalog.errors import ValidationFailed
 from catalog.services import classification as cls
 from catalog.services import exemptions as exm

@@ -7,7 +7,8 @@ from datetime import UTC
 from flask import Blueprint, jsonify, request
 
 from catalog.api import shapes
-from catalog.api.common import bool_arg, depth_arg, read_session, time_arg
+from catalog.api.common import bool_arg, depth_arg, time_arg
+from catalog.context import read_session
 from catalog.services import lineage as svc
 
 bp = Blueprint("graph", __name__)

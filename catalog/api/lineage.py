@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify
 
-from catalog.api.common import json_body, page_args, read_session, state, time_arg
+from catalog.api.common import json_body, page_args, time_arg
 from catalog.auth import token_cache
-from catalog.db import DatabaseBusy, in_transaction
-from catalog.errors import BadRequest, CatalogError, ValidationFailed
+from catalog.context import read_session, state
+from catalog.db import in_transaction
+from catalog.errors import BadRequest, CatalogError, DatabaseBusy, ValidationFailed
 from catalog.services import browse, run_tokens
 from catalog.services.ingest import IngestResult, ingest_batch, ingest_event
 

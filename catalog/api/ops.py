@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from catalog.api.common import state
+from catalog.context import state
 from catalog.db import current_revision
 
 bp = Blueprint("ops", __name__)

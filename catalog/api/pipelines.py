@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from catalog.api.common import db_session, json_body, page_args, read_session, state
+from catalog.api.common import json_body, page_args
 from catalog.api.shapes import iso
+from catalog.context import db_session, read_session, state
 from catalog.services import pipelines as svc
 
 bp = Blueprint("pipelines", __name__)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from catalog.api.common import page_args, read_session, time_arg
+from catalog.api.common import page_args, time_arg
 from catalog.api.shapes import iso
+from catalog.context import read_session
 from catalog.errors import BadRequest
 from catalog.services.search import search
 

@@ -22,10 +22,10 @@ from catalog.auth.policy import (
     role_allows,
 )
 from catalog.auth.token_cache import TokenCache
+from catalog.environ import WARMUP_ENVIRON
 from catalog.errors import Forbidden, Unauthorized
 from catalog.services import auth as auth_svc
 from catalog.services.auth import Principal
-from catalog.warmup import WARMUP_ENVIRON
 
 ANONYMOUS = Principal("anonymous", "viewer", "anonymous")
 # All a run-scoped worker token may do, whatever its role allows (see services.run_tokens).
@@ -52,7 +52,7 @@ def token_cache(app: Flask | None = None) -> TokenCache:
 
 def _token_principal(token: str) -> Principal:
     """The principal of a bearer token: from this process's cache, else from the database."""
-    from catalog.api.common import db_session, read_session
+    from catalog.context import db_session, read_session
 
     cache = token_cache()
     digest = auth_svc.hash_token(token)
@@ -75,7 +75,7 @@ def _token_principal(token: str) -> Principal:
 
 def _end_orphaned(found: auth_svc.VerifiedToken):
     """A worker token whose starter is gone: its run fails now, and the token is refused."""
-    from catalog.api.common import db_session
+    from catalog.context import db_session
     from catalog.services import run_tokens
 
     scope = found.principal.scope
@@ -89,7 +89,7 @@ def _end_orphaned(found: auth_svc.VerifiedToken):
 
 def authenticate() -> Principal | None:
     """The caller, from a bearer token or the session cookie; None without credentials."""
-    from catalog.api.common import read_session
+    from catalog.context import read_session
 
     internal = request.environ.get(WARMUP_ENVIRON)
     if isinstance(internal, Principal):
@@ -115,7 +115,7 @@ def _wants_page() -> bool:
 
 def authorize_request():
     """The hook: authenticate, then check the endpoint's permission (default deny)."""
-    from catalog.api.common import state
+    from catalog.context import state
 
     permission = required_permission(request.endpoint, request.method)
     if request.endpoint is None:

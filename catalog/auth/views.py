@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, session
 
-from catalog.api.common import db_session
 from catalog.auth.csrf import CSRF_FIELD, csrf_token, token_matches
-from catalog.errors import BadRequest, UnsupportedMediaType
+from catalog.context import db_session
+from catalog.errors import BadRequest, LoginFailed, TooManyAttempts, UnsupportedMediaType
 from catalog.services import auth as auth_svc
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -61,14 +61,14 @@ def login():
         with db_session() as s:
             user = auth_svc.check_login(s, name, password, addr)
             principal = (user.id, user.name, user.role, user.session_version) if user else None
-    except auth_svc.TooManyAttempts as exc:
+    except TooManyAttempts as exc:
         if as_json:
             raise
         return render_template("login.html", error=exc.message, next=target), 429
     if principal is None:
         message = "wrong user name or password"
         if as_json:
-            raise auth_svc.LoginFailed(message)
+            raise LoginFailed(message)
         return render_template("login.html", error=message, next=target), 401
     session.clear()  # a new session (and CSRF token) at login: no fixation
     session["uid"], session["sv"] = principal[0], principal[3]

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from catalog.errors import CatalogError, Conflict, NotFound, ValidationFailed
+from catalog.errors import Conflict, NotFound, TooManyAttempts, ValidationFailed
 from catalog.models import ApiToken, LoginAttempt, User
 from catalog.models.auth import ROLES
 from catalog.models.base import utcnow
@@ -34,18 +34,6 @@ LAST_USED_RESOLUTION_S = 60
 LOGIN_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_ADDR = 20
-
-
-class TooManyAttempts(CatalogError):
-    """Too many failed logins recently; the client must wait."""
-
-    status = 429
-
-
-class LoginFailed(CatalogError):
-    """Unknown user, wrong password or disabled account (never says which)."""
-
-    status = 401
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ def register_web(app: Flask) -> None:
     """Attach the page blueprints, their HTML error pages and template helpers."""
     import importlib
 
+    from catalog.auth import csrf
     from catalog.services.run_states import api_state
     from catalog.web import common
 
@@ -26,7 +27,7 @@ def register_web(app: Flask) -> None:
         module = importlib.import_module(f"catalog.web.{name}")
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
-        csrf_token=common.csrf_token, dataset_url=common.dataset_url, job_url=common.job_url,
+        csrf_token=csrf.csrf_token, dataset_url=common.dataset_url, job_url=common.job_url,
         run_url=common.run_url, model_url=common.model_url, node_url=common.node_url,
     )
     # Pages name run states as the API does (Marquez's COMPLETED, not the stored COMPLETE).

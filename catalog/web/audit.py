@@ -6,9 +6,10 @@ from urllib.parse import urlencode
 
 from flask import render_template, request
 
+from catalog.context import read_session
 from catalog.errors import BadRequest
 from catalog.services import audit
-from catalog.web.common import int_param, page_blueprint, read_session, time_param
+from catalog.web.common import int_param, page_blueprint, time_param
 
 bp = page_blueprint("web_audit", __name__)
 

@@ -9,8 +9,7 @@ from urllib.parse import quote
 from flask import Blueprint, abort, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from catalog.api.common import db_session, read_session, state  # noqa: F401 - re-exported
-from catalog.auth.csrf import CSRF_FIELD, csrf_token, token_matches  # noqa: F401 - re-exported
+from catalog.auth.csrf import CSRF_FIELD, token_matches
 from catalog.errors import BadRequest, CatalogError
 
 # --- CSRF -----------------------------------------------------------------------------------------

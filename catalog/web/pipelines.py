@@ -5,17 +5,10 @@ from __future__ import annotations
 from flask import g, redirect, render_template, request
 
 from catalog.auth.policy import PIPELINES_RUN
+from catalog.context import db_session, read_session, state
 from catalog.errors import ValidationFailed
 from catalog.services import pipelines as svc
-from catalog.web.common import (
-    check_csrf,
-    db_session,
-    may,
-    page_blueprint,
-    read_session,
-    run_url,
-    state,
-)
+from catalog.web.common import check_csrf, may, page_blueprint, run_url
 
 bp = page_blueprint("web_pipelines", __name__)
 
