@@ -13,6 +13,7 @@ COPY catalog ./catalog
 COPY migrations ./migrations
 COPY pipelines ./pipelines
 COPY ranker ./ranker
+COPY recocatalog ./recocatalog
 RUN pip install . \
     && useradd --system --uid 10001 --home /data catalog \
     && mkdir -p /data && chown catalog /data

@@ -14,20 +14,13 @@ from datetime import timedelta
 
 import click
 
+from catalog.cli_options import DB_URL_OPTION
 from catalog.models.auth import ROLES
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-# The same option as catalog.cli's (not imported: `python -m catalog.cli` runs that module as
-# __main__, and importing it back from here would run it twice).
-_db_option = click.option(
-    "--database-url",
-    envvar="CATALOG_DATABASE_URL",
-    help="SQLAlchemy URL of the catalog database (env CATALOG_DATABASE_URL; default: SQLite "
-    "file var/catalog.db).",
-)
 
 
 def _actor() -> str:
@@ -82,7 +75,7 @@ def users() -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="The user's role.")
 @click.option("--password", envvar="CATALOG_NEW_PASSWORD", default=None,
               help="Password (env CATALOG_NEW_PASSWORD); prompted for when omitted.")
-@_db_option
+@DB_URL_OPTION
 def users_create(name: str, role: str, password: str | None, database_url: str | None) -> None:
     """Create a user with a role and a password (at least 10 characters)."""
     from catalog.services import auth
@@ -95,7 +88,7 @@ def users_create(name: str, role: str, password: str | None, database_url: str |
 
 
 @users.command("list")
-@_db_option
+@DB_URL_OPTION
 def users_list(database_url: str | None) -> None:
     """List users: name, role, whether disabled."""
     from catalog.services import auth
@@ -115,7 +108,7 @@ def tokens() -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="The token's role.")
 @click.option("--expires-in", default=None, help="Lifetime such as 30d, 12h or 2w (default: "
               "no expiry).")
-@_db_option
+@DB_URL_OPTION
 def tokens_create(name: str, role: str, expires_in: str | None, database_url: str | None) -> None:
     """Create a token; it is printed once, as the last line, and stored only as a hash."""
     from catalog.services import auth
@@ -131,7 +124,7 @@ def tokens_create(name: str, role: str, expires_in: str | None, database_url: st
 
 @tokens.command("revoke")
 @click.argument("name")
-@_db_option
+@DB_URL_OPTION
 def tokens_revoke(name: str, database_url: str | None) -> None:
     """Revoke a token by name, effective at once."""
     from catalog.services import auth
@@ -142,7 +135,7 @@ def tokens_revoke(name: str, database_url: str | None) -> None:
 
 
 @tokens.command("list")
-@_db_option
+@DB_URL_OPTION
 def tokens_list(database_url: str | None) -> None:
     """List tokens: name, role, prefix, state, expiry, last use (never the tokens themselves)."""
     from catalog.models.base import utcnow
@@ -165,7 +158,7 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@_db_option
+@DB_URL_OPTION
 def audit_verify(database_url: str | None) -> None:
     """Walk the hash chain; exit 1 naming the first broken entry."""
     from catalog.services import audit as svc
@@ -184,7 +177,7 @@ def audit_verify(database_url: str | None) -> None:
               show_default=True, help="JSON lines or CSV.")
 @click.option("--entity-type", default=None, help="Only entries of this entity type.")
 @click.option("--actor", default=None, help="Only entries by this actor.")
-@_db_option
+@DB_URL_OPTION
 def audit_export(fmt: str, entity_type: str | None, actor: str | None,
                  database_url: str | None) -> None:
     """Write the audit trail to stdout, oldest entry first."""

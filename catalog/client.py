@@ -39,6 +39,7 @@ from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import (
     InputDataset,
     Job,
+    JobEvent,
     OutputDataset,
     Run,
     RunEvent,
@@ -60,6 +61,8 @@ from catalog.facets import PRODUCER, error_message, parent_run
 
 DEFAULT_URL = "http://127.0.0.1:5000"
 LINEAGE_ENDPOINT = "api/v1/lineage"
+# Event time of job definitions: fixed, so identical definitions make identical events.
+DEFINED_AT = "2000-01-01T00:00:00+00:00"
 # Answers that mean "not now" from a proxy or a busy server; everything else is final.
 RETRY_STATUSES = (502, 503, 504)
 
@@ -191,6 +194,20 @@ class CatalogClient:
             )
             raise CatalogRequestError(207, body, message)
         return body
+
+    def define_jobs(self, jobs: Iterable[tuple[str, str, dict, Iterable, Iterable]], *,
+                    at: str = DEFINED_AT) -> dict:
+        """Register job definitions (no run): ``(namespace, name, facets, inputs, outputs)``.
+
+        Sent as OpenLineage JobEvents stamped ``at`` (a fixed time by default), so registering an
+        unchanged definition again is a no-op in the catalog.
+        """
+        events = [JobEvent(eventTime=at, producer=self.producer,
+                           job=Job(namespace=ns, name=name, facets=dict(facets)),
+                           inputs=[_as_input(d) for d in inputs],
+                           outputs=[_as_output(d) for d in outputs])
+                  for ns, name, facets, inputs, outputs in jobs]
+        return self.emit_batch(events)
 
     def run(
         self,

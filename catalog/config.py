@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -64,6 +65,8 @@ class Settings:
     # Folder whose files API-started runs may read, named relative to it. Unset: API runs accept
     # the synthetic source only.
     data_dir: str | None = None
+    # The module a run's worker process runs (``python -m``): a setting, never request data.
+    worker_module: str = "pipelines.worker"
     # Most API-started pipeline runs in progress at once; one more is refused with 429.
     max_api_runs: int = 2
     # Largest synthetic run (events) and largest input file (bytes) an API-started run may take.
@@ -105,7 +108,8 @@ class Settings:
         if env.get("CATALOG_TRUSTED_HOSTS"):
             kwargs["trusted_hosts"] = tuple(
                 h.strip() for h in env["CATALOG_TRUSTED_HOSTS"].split(",") if h.strip())
-        for key in ("work_dir", "data_dir", "public_url", "self_url", "secret_key"):
+        for key in ("work_dir", "data_dir", "public_url", "self_url", "secret_key",
+                    "worker_module"):
             if env.get("CATALOG_" + key.upper()):
                 kwargs[key] = env["CATALOG_" + key.upper()]
         for f in fields(cls):
@@ -134,6 +138,10 @@ class Settings:
             if url and not url.startswith(("http://", "https://")):
                 raise ConfigError(
                     f"CATALOG_{name.upper()} must be an http:// or https:// URL, got {url!r}")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*",
+                            self.worker_module):
+            raise ConfigError("CATALOG_WORKER_MODULE must be a dotted module name, got "
+                              f"{self.worker_module!r}")
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise ConfigError(f"CATALOG_DATA_DIR must be an existing folder, got {self.data_dir!r}")
         return self

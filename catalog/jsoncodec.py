@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 import numpy as np
 import orjson
 
-__all__ = ["JSONDecodeError", "canonical", "dumps", "dumps_response", "loads",
-           "loads_document"]
+__all__ = ["JSONDecodeError", "canonical", "dumps", "dumps_response", "iso", "loads",
+           "loads_document", "too_deep"]
 
 JSONDecodeError = json.JSONDecodeError  # orjson's error is a subclass
 _LONG_NUMBER = re.compile(rb"\d{19,}")
@@ -40,6 +41,11 @@ def loads(data: bytes | str):
     if pattern.search(data):
         return json.loads(data)
     return orjson.loads(data)
+
+
+def iso(t: datetime | None) -> str | None:
+    """A time as JSON shows it: ISO-8601 UTC with a Z, or None."""
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
 
 
 def _refuse_constant(name: str):

@@ -7,12 +7,7 @@ from datetime import timedelta
 
 import click
 
-DB_URL_OPTION = click.option(
-    "--database-url",
-    envvar="CATALOG_DATABASE_URL",
-    help="SQLAlchemy URL of the catalog database (env CATALOG_DATABASE_URL; default: SQLite "
-    "file var/catalog.db).",
-)
+from catalog.cli_options import DB_URL_OPTION
 
 
 def _engine(database_url: str | None, *, at_head: bool = True):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from catalog.client_options import CATALOG_URL_OPTION, JSON_OPTION
+
 SOURCES = ("synthetic", "taobao", "amazon")
 
 
@@ -35,19 +37,18 @@ def _fail(message: str, as_json: bool, summary: dict | None = None) -> None:
 @click.option("--seed", type=int, default=7, show_default=True, help="Synthetic generator seed.")
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("work"),
               show_default=True, help="Folder for raw Parquet files and features.duckdb.")
-@click.option("--catalog-url", envvar="CATALOG_URL", default="http://127.0.0.1:5000",
-              show_default=True, help="Catalog to report to (env CATALOG_URL).")
+@CATALOG_URL_OPTION
 @click.option("--namespace", default="recsys", show_default=True,
               help="Catalog namespace of the datasets.")
 @click.option("--skip-landing", is_flag=True,
               help="Use the raw files already in --workdir (e.g. with feedback appended) "
               "instead of landing the source again.")
-@click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary at the end.")
+@JSON_OPTION
 def run(source, input_path, attributes, events, seed, workdir, catalog_url, namespace,
         skip_landing, as_json):
     """Land the source, run every SQL step in DuckDB, validate, and report to the catalog."""
     from catalog.client import CatalogClient, CatalogRequestError, CatalogUnavailable
-    from pipelines.report import Reporter
+    from pipelines.report import Reporter, register
     from pipelines.runner import PipelineFailed
     from pipelines.service import land_and_run
     from pipelines.sources import SourceError
@@ -72,6 +73,7 @@ def run(source, input_path, attributes, events, seed, workdir, catalog_url, name
     error = None
     with _progress(as_json) as progress:
         try:
+            register(reporter)  # the catalog knows the pipeline as this code defines it
             result = land_and_run(
                 workdir, source, reporter=reporter, input_path=input_path,
                 attributes=attributes, events=events, seed=seed, progress=progress,
@@ -88,6 +90,28 @@ def run(source, input_path, attributes, events, seed, workdir, catalog_url, name
     else:
         click.echo(f"pipeline {result.run_id}: {len(result.steps)} steps in "
                    f"{result.seconds:.1f}s, feature tables in {result.database}")
+
+
+@pipeline.command("register")
+@CATALOG_URL_OPTION
+@click.option("--namespace", default="recsys", show_default=True,
+              help="Catalog namespace of the datasets.")
+def register_command(catalog_url, namespace):
+    """Register the pipeline's definition (its steps as jobs with SQL and I/O) in the catalog.
+
+    The catalog lists the pipeline and starts runs of it only once it is registered; every
+    `catalog pipeline run` registers it too. Registering an unchanged definition is a no-op.
+    """
+    from catalog.client import CatalogClient, CatalogRequestError, CatalogUnavailable
+    from pipelines.report import Reporter, register
+    from pipelines.steps import StepError
+
+    client = CatalogClient(catalog_url, retries=2, timeout=30)
+    try:
+        n = register(Reporter(client, namespace=namespace))
+    except (StepError, CatalogUnavailable, CatalogRequestError) as exc:
+        _fail(str(exc), False)
+    click.echo(f"registered {n} jobs of {Reporter.pipeline} at {catalog_url}")
 
 
 class _progress:

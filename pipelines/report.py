@@ -24,6 +24,52 @@ KINDS = {"user_features": "feature_table", "item_features": "feature_table",
 REPO_URL = "https://github.com/recocatalog/recocatalog/blob/main/pipelines/steps/"
 
 
+# Schema of the custom job facets below: what a catalog needs to list a pipeline and its steps.
+DEFINITION_SCHEMA = REPO_URL + "../README.md#pipeline-definitions"
+
+
+def definition(reporter: Reporter, steps: list[Step]) -> list[tuple]:
+    """The pipeline and each step as job definitions: SQL, declared inputs and output, grain,
+    purpose and suite, in the order the runner builds them."""
+    pipeline_facets = {
+        "jobType": cf.job_type("BATCH", "DUCKDB", "PIPELINE"),
+        "documentation": cf.job_documentation(
+            "Cleans behaviour events, integrates item attributes and builds the user and item "
+            "feature tables and splits the ranker trains on."),
+        "pipelineDefinition": cf.custom_facet(
+            DEFINITION_SCHEMA, steps=[s.name for s in steps], datasetNamespace=reporter.namespace),
+    }
+    jobs = [(reporter.job_namespace, reporter.pipeline, pipeline_facets, [], [])]
+    for position, s in enumerate(steps):
+        facets = {
+            "sql": cf.sql(s.sql, "duckdb"),
+            "jobType": cf.job_type("BATCH", "DUCKDB", "QUERY"),
+            "documentation": cf.job_documentation(f"{s.purpose} Grain: {s.grain}."),
+            "sourceCodeLocation": cf.source_code_location(REPO_URL + s.path.name),
+            "pipelineStep": cf.custom_facet(
+                DEFINITION_SCHEMA, pipeline=reporter.pipeline, position=position,
+                inputs=list(s.inputs), output=s.output, grain=s.grain, purpose=s.purpose,
+                suite=s.suite_path.name if s.suite_path else None),
+        }
+        jobs.append((reporter.job_namespace, f"{reporter.pipeline}.{s.name}", facets,
+                     [(reporter.namespace, i) for i in s.inputs],
+                     [(reporter.namespace, s.output)]))
+    return jobs
+
+
+def register(reporter: Reporter, steps: list[Step] | None = None) -> int:
+    """Register the pipeline's definition in the catalog (idempotent); the number of jobs.
+
+    The catalog lists pipelines and starts runs of them only from what was registered here: it
+    never reads this package.
+    """
+    from pipelines.steps import load_steps
+
+    jobs = definition(reporter, steps if steps is not None else load_steps())
+    reporter.client.define_jobs(jobs)
+    return len(jobs)
+
+
 class QualityGateFailed(Exception):
     """A critical expectation failed on a step's output."""
 

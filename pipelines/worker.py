@@ -12,55 +12,60 @@ writes is readable by its owner only.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 from pathlib import Path
 
+import click
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run the pipeline, return the exit status."""
+
+@click.command("pipelines.worker")
+@click.option("--run-id", required=True, help="The run to report under (the catalog made it).")
+@click.option("--catalog-url", required=True, help="Where to report.")
+@click.option("--workdir", required=True, type=click.Path(path_type=Path),
+              help="The run's own folder; DuckDB may write only here.")
+@click.option("--source", required=True, type=click.Choice(("synthetic", "taobao", "amazon")),
+              help="Where raw events come from.")
+@click.option("--input", "input_path", type=click.Path(path_type=Path),
+              help="Source file (taobao, amazon), inside --data-root.")
+@click.option("--attributes", type=click.Path(path_type=Path),
+              help="Amazon item attributes JSON, inside --data-root.")
+@click.option("--events", type=int, default=200_000, show_default=True,
+              help="Synthetic events.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Synthetic generator seed.")
+@click.option("--namespace", default="recsys", show_default=True,
+              help="Catalog namespace of the datasets.")
+@click.option("--data-root", type=click.Path(path_type=Path),
+              help="The only folder input files may be read from (none: no input files).")
+def command(run_id, catalog_url, workdir, source, input_path, attributes, events, seed,
+            namespace, data_root) -> int:
+    """Run one pipeline run the catalog started, confined, reporting back over HTTP."""
     from catalog.client import CatalogClient, CatalogRequestError, CatalogUnavailable
+    from pipelines import sandbox
     from pipelines.report import Reporter
     from pipelines.runner import PipelineFailed
     from pipelines.service import land_and_run
     from pipelines.sources import SourceError
 
-    p = argparse.ArgumentParser(prog="pipelines.worker", description=__doc__.splitlines()[0])
-    p.add_argument("--run-id", required=True)
-    p.add_argument("--catalog-url", required=True)
-    p.add_argument("--workdir", required=True, type=Path)
-    p.add_argument("--source", required=True, choices=("synthetic", "taobao", "amazon"))
-    p.add_argument("--input", type=Path)
-    p.add_argument("--attributes", type=Path)
-    p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--namespace", default="recsys")
-    p.add_argument("--data-root", type=Path,
-                   help="the only folder input files may be read from (none: no input files)")
-    args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     os.umask(0o077)
-    root = args.data_root.resolve() if args.data_root else None
-    for key in ("input", "attributes"):
-        path = getattr(args, key)
+    root = data_root.resolve() if data_root else None
+    files = {"input": input_path, "attributes": attributes}
+    for key, path in files.items():
         if path is not None:
-            path = path.resolve()
+            files[key] = path = path.resolve()
             if root is None or not path.is_relative_to(root):
                 logging.error("--%s must lie inside --data-root", key)
                 return 2
-            setattr(args, key, path)
-    from pipelines import sandbox
-
-    sandbox.confine(args.workdir, root)
+    sandbox.confine(workdir, root)
     logging.info("DuckDB confined to %s", ", ".join(sandbox.allowed()))
-    client = CatalogClient(args.catalog_url, retries=3, timeout=30)
-    reporter = Reporter(client, namespace=args.namespace, source=args.source)
+    client = CatalogClient(catalog_url, retries=3, timeout=30)
+    reporter = Reporter(client, namespace=namespace, source=source)
     try:
         result = land_and_run(
-            args.workdir, args.source, reporter=reporter, input_path=args.input,
-            attributes=args.attributes, events=args.events, seed=args.seed, run_id=args.run_id,
+            workdir, source, reporter=reporter, input_path=files["input"],
+            attributes=files["attributes"], events=events, seed=seed, run_id=run_id,
             progress=lambda step, state: logging.info("%s: %s", step, state),
         )
     except (PipelineFailed, SourceError, CatalogUnavailable, CatalogRequestError) as exc:
@@ -68,6 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     logging.info("pipeline complete in %.1fs", result.seconds)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: the command line), run, return the exit status (2: usage)."""
+    try:
+        return command.main(args=argv, prog_name="pipelines.worker", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
 
 
 if __name__ == "__main__":

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import click
 
+from catalog.client_options import CATALOG_URL_OPTION, JSON_OPTION
+
 WORKDIR = click.option("--workdir", type=click.Path(path_type=Path), default=Path("work"),
                        show_default=True, help="Folder holding features.duckdb (the pipeline's).")
-CATALOG = click.option("--catalog-url", envvar="CATALOG_URL", default="http://127.0.0.1:5000",
-                       show_default=True, help="Catalog to report to (env CATALOG_URL).")
-AS_JSON = click.option("--json", "as_json", is_flag=True,
-                       help="End with a one-line JSON summary.")
 
 
 @click.group("ranker")
@@ -71,8 +69,8 @@ def _need_features(workdir: Path) -> None:
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Cap on epochs.")
 @click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads.")
 @WORKDIR
-@CATALOG
-@AS_JSON
+@CATALOG_URL_OPTION
+@JSON_OPTION
 def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url, as_json):
     """Train on the workdir's feature tables and register the model version."""
     from catalog.client import CatalogRequestError, CatalogUnavailable
@@ -119,8 +117,8 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
               help="Held-out split to evaluate on: test (each user's last item) or valid "
                    "(the second last).")
 @WORKDIR
-@CATALOG
-@AS_JSON
+@CATALOG_URL_OPTION
+@JSON_OPTION
 def evaluate(ref, split, workdir, catalog_url, as_json):
     """Evaluate a registered model version on the workdir's leave-one-out split."""
     from catalog.client import CatalogRequestError
@@ -154,8 +152,8 @@ def evaluate(ref, split, workdir, catalog_url, as_json):
 @click.option("--alias", required=True, help="Alias to point at the version (e.g. production).")
 @click.option("--tolerance", type=float, default=0.05, show_default=True,
               help="Allowed relative regression of validation metrics against production.")
-@CATALOG
-@AS_JSON
+@CATALOG_URL_OPTION
+@JSON_OPTION
 def promote(model, version, alias, tolerance, catalog_url, as_json):
     """Point an alias at a model version; production refuses failed data or regressions."""
     from catalog.client import CatalogRequestError
@@ -187,8 +185,8 @@ def promote(model, version, alias, tolerance, catalog_url, as_json):
               help="Shard users over N torchrun processes (default: one per GPU if several, "
                    "else 1).")
 @WORKDIR
-@CATALOG
-@AS_JSON
+@CATALOG_URL_OPTION
+@JSON_OPTION
 def score(ref, top_k, batch_size, output, processes, workdir, catalog_url, as_json):
     """Write every user's top-K list and record the scoring run in the catalog."""
     from catalog.client import CatalogRequestError, CatalogUnavailable

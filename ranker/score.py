@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import click
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -189,30 +190,30 @@ def score_processes(workdir: Path, checkpoint: Path, output: Path, *, processes:
     return ScoreResult(**{**fields, "output": Path(fields["output"])})
 
 
-def main(argv: list[str] | None = None) -> int:
+@click.command("ranker.score")
+@click.option("--workdir", type=click.Path(path_type=Path), required=True,
+              help="Folder holding features.duckdb.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), required=True,
+              help="The model version's checkpoint.")
+@click.option("--output", type=click.Path(path_type=Path), required=True,
+              help="Parquet file of the top-K lists.")
+@click.option("--top-k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Items per user.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Users scored per forward pass.")
+@click.option("--result-json", type=click.Path(path_type=Path),
+              help="Rank 0 writes its ScoreResult here as JSON (for the launching process).")
+def main(workdir, checkpoint, output, top_k, batch_size, result_json) -> None:
     """``torchrun --nproc_per_node N -m ranker.score ...``: score sharded over N processes."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="ranker.score", description=main.__doc__)
-    p.add_argument("--workdir", type=Path, required=True)
-    p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--output", type=Path, required=True)
-    p.add_argument("--top-k", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--result-json", type=Path,
-                   help="rank 0 writes its ScoreResult here as JSON (for the launching process)")
-    args = p.parse_args(argv)
-    result = score(args.workdir, args.checkpoint, args.output, k=args.top_k,
-                   batch_size=args.batch_size)
-    if result is not None and args.result_json:
-        args.result_json.write_text(json.dumps({**asdict(result), "output": str(result.output)}))
+    result = score(workdir, checkpoint, output, k=top_k, batch_size=batch_size)
+    if result is not None and result_json:
+        result_json.write_text(json.dumps({**asdict(result), "output": str(result.output)}))
     if result is not None:
-        print(f"{result.rows} rows, {result.users_per_second:.1f} users/s, "
-              f"world size {result.world_size}")
+        click.echo(f"{result.rows} rows, {result.users_per_second:.1f} users/s, "
+                   f"world size {result.world_size}")
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main(prog_name="ranker.score")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 
 from catalog.api.common import json_body, page_args
-from catalog.api.shapes import iso
 from catalog.context import db_session, read_session
 from catalog.errors import PromotionRefused, ValidationFailed
+from catalog.jsoncodec import iso
 from catalog.services import models as registry
 
 bp = Blueprint("models", __name__)

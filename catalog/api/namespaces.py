@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from catalog.api.common import page_args
-from catalog.api.shapes import iso
 from catalog.context import read_session
+from catalog.jsoncodec import iso
 from catalog.services import browse
 from catalog.services.common import find_namespace
 

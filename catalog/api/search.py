@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from catalog.api.common import page_args, time_arg
-from catalog.api.shapes import iso
 from catalog.context import read_session
 from catalog.errors import BadRequest
+from catalog.jsoncodec import iso
 from catalog.services.search import search
 
 bp = Blueprint("search", __name__)

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from catalog.jsoncodec import iso
 from catalog.models import Dataset, DatasetVersion, Job, JobVersion, Run
 from catalog.services.run_states import api_state
 
 # Marquez dataset types by our kinds.
 _MARQUEZ_TYPE = {"stream": "STREAM"}
-
-
-def iso(t: datetime | None) -> str | None:
-    """ISO-8601 UTC with a Z, or None."""
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
 
 
 def field_json(f) -> dict:

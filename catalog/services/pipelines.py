@@ -1,23 +1,21 @@
-"""Pipelines the catalog knows and drives: their steps as jobs, and runs in worker processes."""
+"""Pipelines the catalog knows (as their code registered them) and runs requested of them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from catalog.config import Settings
 from catalog.errors import NotFound, TooManyRequests, Unavailable, ValidationFailed
-from catalog.models import PipelineExecution, Run
+from catalog.models import Job, Namespace, PipelineExecution, Run
 from catalog.services import auth
 from catalog.services.ingest import ingest_event
-from catalog.services.run_tokens import RunScope
+from catalog.services.run_tokens import RunScope, revoke_run_tokens
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/catalog"
 BASE = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -28,71 +26,52 @@ SOURCES = ("synthetic", "taobao", "amazon")
 WORKER_TOKEN_TTL = timedelta(days=1)
 
 
-def _definitions() -> dict[str, list]:
-    from pipelines.report import PIPELINE_JOB
-    from pipelines.steps import load_steps
-
-    return {PIPELINE_JOB: load_steps()}
-
-
-def describe(name: str | None = None) -> list[dict]:
-    """Known pipelines with their steps (name, job, inputs, output, SQL, suite)."""
-    defs = _definitions()
-    if name is not None and name not in defs:
-        raise NotFound(f"pipeline {name!r} not found; known: {sorted(defs)}", field="pipeline")
-    out = []
-    for pname, steps in sorted(defs.items()):
-        if name is not None and pname != name:
-            continue
-        out.append({
-            "name": pname,
-            "namespace": JOB_NAMESPACE,
-            "steps": [
-                {"name": s.name, "job": f"{pname}.{s.name}", "inputs": list(s.inputs),
-                 "output": s.output, "grain": s.grain, "purpose": s.purpose, "sql": s.sql,
-                 "suite": s.suite_path.name if s.suite_path else None}
-                for s in steps
-            ],
-        })
-    return out
+def _pipeline_jobs(session: Session, name: str | None) -> list[Job]:
+    """Registered pipeline jobs (jobType PIPELINE in the pipelines' job namespace), by name."""
+    query = (select(Job).join(Namespace, Namespace.id == Job.namespace_id)
+             .where(Namespace.name == JOB_NAMESPACE, Job.job_type == "PIPELINE")
+             .order_by(Job.name))
+    if name is not None:
+        query = query.where(Job.name == name)
+    return list(session.scalars(query))
 
 
-def _facet(name: str, **fields) -> dict:
+def _run_facet(name: str, **fields) -> dict:
     return {"_producer": PRODUCER, "_schemaURL": f"{BASE}#/$defs/{name}", **fields}
 
 
-def register(session: Session, name: str, at: datetime | None = None) -> int:
-    """Record the pipeline and each step as jobs (JobEvents with SQL and declared I/O).
+def _facet_of(job: Job, name: str) -> dict:
+    value = (job.facets or {}).get(name)
+    return value if isinstance(value, dict) else {}
 
-    Idempotent: identical definitions produce identical events, which the catalog stores once.
-    Returns the number of jobs described.
-    """
-    (definition,) = describe(name)
-    at = at or datetime(2000, 1, 1, tzinfo=UTC)  # fixed so re-registration is a no-op
-    events = [{
-        "eventTime": at.isoformat(), "producer": PRODUCER, "schemaURL": f"{BASE}#/$defs/JobEvent",
-        "job": {"namespace": JOB_NAMESPACE, "name": name, "facets": {
-            "jobType": _facet("JobTypeJobFacet", processingType="BATCH", integration="DUCKDB",
-                              jobType="PIPELINE")}},
-        "inputs": [], "outputs": [],
-    }]
-    for s in definition["steps"]:
-        events.append({
-            "eventTime": at.isoformat(), "producer": PRODUCER,
-            "schemaURL": f"{BASE}#/$defs/JobEvent",
-            "job": {"namespace": JOB_NAMESPACE, "name": s["job"], "facets": {
-                "sql": _facet("SQLJobFacet", query=s["sql"], dialect="duckdb"),
-                "jobType": _facet("JobTypeJobFacet", processingType="BATCH",
-                                  integration="DUCKDB", jobType="QUERY"),
-                "documentation": _facet("DocumentationJobFacet",
-                                        description=f"{s['purpose']} Grain: {s['grain']}."),
-            }},
-            "inputs": [{"namespace": DATA_NAMESPACE, "name": i} for i in s["inputs"]],
-            "outputs": [{"namespace": DATA_NAMESPACE, "name": s["output"]}],
-        })
-    for event in events:
-        ingest_event(session, event)
-    return len(events)
+
+def describe(session: Session, name: str | None = None) -> list[dict]:
+    """Registered pipelines with their steps (name, job, inputs, output, SQL, suite), as the
+    pipelines registered them (``pipelines.report.register``); 404 for an unknown name."""
+    pipelines = _pipeline_jobs(session, name)
+    if name is not None and not pipelines:
+        known = [p.name for p in _pipeline_jobs(session, None)]
+        raise NotFound(f"pipeline {name!r} is not registered; known: {known}", field="pipeline")
+    step_jobs = {j.name: j for j in session.scalars(
+        select(Job).join(Namespace, Namespace.id == Job.namespace_id)
+        .where(Namespace.name == JOB_NAMESPACE,
+               Job.name.in_([f"{p.name}.{s}" for p in pipelines
+                             for s in _facet_of(p, "pipelineDefinition").get("steps") or []
+                             if isinstance(s, str)])))}
+    out = []
+    for p in pipelines:
+        steps = []
+        for step in _facet_of(p, "pipelineDefinition").get("steps") or []:
+            job = step_jobs.get(f"{p.name}.{step}")
+            if job is None:
+                continue  # defined, its job not (yet) registered
+            spec = _facet_of(job, "pipelineStep")
+            steps.append({"name": step, "job": job.name, "inputs": list(spec.get("inputs") or []),
+                          "output": spec.get("output"), "grain": spec.get("grain"),
+                          "purpose": spec.get("purpose"),
+                          "sql": _facet_of(job, "sql").get("query"), "suite": spec.get("suite")})
+        out.append({"name": p.name, "namespace": JOB_NAMESPACE, "steps": steps})
+    return out
 
 
 # Keys a run request may hold. A work folder is not one: the server chooses it.
@@ -189,15 +168,33 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def start_run(session: Session, name: str, body: object, *, settings: Settings,
-              actor: str) -> PipelineExecution:
-    """Register the pipeline, create its run (state NEW) and start a worker process for it.
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What starting one run's worker takes: everything decided, nothing left to the client."""
+
+    run_id: str
+    pipeline: str
+    # <work_dir>/<pipeline>/<run id>, created (mode 0700) before the launch.
+    workdir: Path
+    # Validated parameters: source, events, seed, input and attributes resolved in the data root.
+    params: dict
+    # The worker's run-scoped token (see catalog.services.run_tokens).
+    token: str = field(repr=False)
+    # Where the worker reports: CATALOG_PUBLIC_URL or the server's own address.
+    catalog_url: str
+    data_root: Path | None
+
+
+def request_run(session: Session, name: str, body: object, *, settings: Settings,
+                actor: str) -> tuple[PipelineExecution, LaunchRequest]:
+    """Record a run of a registered pipeline (state NEW) and what its worker needs to start.
 
     The run works in ``<work_dir>/<pipeline>/<run id>``, reads only under the data root, and
     reports to the server's configured address with a token scoped to this run, which acts for
-    ``actor`` (see :mod:`catalog.services.run_tokens`). 429 past ``max_api_runs`` runs at once.
+    ``actor``. 429 past ``max_api_runs`` runs at once. Starting the worker is the launcher's
+    (:mod:`catalog.launcher`), after this transaction commits.
     """
-    describe(name)
+    describe(session, name)
     params = check_params(body, settings)
     if settings.callback_url is None:
         raise Unavailable("API-started runs report back over HTTP, and this server does not "
@@ -206,7 +203,6 @@ def start_run(session: Session, name: str, body: object, *, settings: Settings,
     if active >= settings.max_api_runs:
         raise TooManyRequests(f"{active} API-started runs are in progress; the limit is "
                               f"{settings.max_api_runs} (CATALOG_MAX_API_RUNS)", retryAfter=60)
-    register(session, name)
     run_id = str(uuid.uuid4())
     workdir = Path(settings.work_dir).resolve() / name / run_id
     params["workdir"] = str(workdir)
@@ -215,55 +211,45 @@ def start_run(session: Session, name: str, body: object, *, settings: Settings,
     ingest_event(session, {
         "eventType": "OTHER", "eventTime": now.isoformat(), "producer": PRODUCER,
         "schemaURL": f"{BASE}#/$defs/RunEvent",
-        "run": {"runId": run_id, "facets": {"pipelineRequest": _facet(
+        "run": {"runId": run_id, "facets": {"pipelineRequest": _run_facet(
             "PipelineRequestRunFacet", params=params)}},
         "job": {"namespace": JOB_NAMESPACE, "name": name, "facets": {}},
         "inputs": [], "outputs": [],
     })
-    _private_dir(workdir)
-    log_path = workdir / f"worker-{run_id}.log"
-    argv = [sys.executable, "-m", "pipelines.worker", "--run-id", run_id,
-            "--catalog-url", settings.callback_url, "--workdir", params["workdir"],
-            "--source", params["source"], "--events", str(params["events"]),
-            "--seed", str(params["seed"])]
-    if settings.data_dir:
-        argv += ["--data-root", str(Path(settings.data_dir).resolve())]
-    for key in ("input", "attributes"):
-        if key in params:
-            argv += [f"--{key}", params[key]]
     token, _ = auth.create_token(
         session, f"worker:{run_id}", "pipeline", actor=actor, expires_in=WORKER_TOKEN_TTL,
         scope=RunScope(JOB_NAMESPACE, name, run_id), on_behalf_of=actor)
-    # The worker talks to the catalog over HTTP only: no database URL or cookie key.
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CATALOG_DATABASE_URL", "CATALOG_SECRET_KEY")}
-    env["CATALOG_TOKEN"] = token
-    _reap_workers()
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with open(fd, "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=workdir)
-    _WORKERS.append(proc)
-    execution = PipelineExecution(pipeline=name, run_uuid=run_id, params=params, pid=proc.pid,
-                                  log_path=str(log_path), created_at=now)
+    execution = PipelineExecution(pipeline=name, run_uuid=run_id, params=params, created_at=now)
     session.add(execution)
     session.flush()
-    return execution
+    _private_dir(workdir)
+    return execution, LaunchRequest(
+        run_id, name, workdir, params, token, settings.callback_url,
+        Path(settings.data_dir).resolve() if settings.data_dir else None)
 
 
-# Workers this process started and has not yet seen exit: kept so that each is waited for
-# (no zombie processes) and no Popen is dropped while its child still runs.
-_WORKERS: list[subprocess.Popen] = []
+def record_launch(session: Session, run_id: str, pid: int, log_path: Path) -> None:
+    """Remember the started worker's process id and log."""
+    session.execute(update(PipelineExecution).where(PipelineExecution.run_uuid == run_id)
+                    .values(pid=pid, log_path=str(log_path)))
 
 
-def _reap_workers() -> None:
-    """Wait for (reap) the workers that have exited since the last call."""
-    _WORKERS[:] = [p for p in _WORKERS if p.poll() is None]
+def fail_launch(session: Session, request: LaunchRequest, message: str) -> None:
+    """The worker could not be started: the run fails now, and its token goes."""
+    ingest_event(session, {
+        "eventType": "FAIL", "eventTime": datetime.now(UTC).isoformat(), "producer": PRODUCER,
+        "schemaURL": f"{BASE}#/$defs/RunEvent",
+        "run": {"runId": request.run_id, "facets": {"errorMessage": _run_facet(
+            "ErrorMessageRunFacet", message=message, programmingLanguage="python")}},
+        "job": {"namespace": JOB_NAMESPACE, "name": request.pipeline, "facets": {}},
+        "inputs": [], "outputs": [],
+    })
+    revoke_run_tokens(session, request.run_id, actor="system:launcher")
 
 
 def list_executions(session: Session, name: str, limit: int, offset: int):
     """Executions of a pipeline started through the catalog, newest first."""
-    describe(name)
+    describe(session, name)
     return session.scalars(
         select(PipelineExecution).where(PipelineExecution.pipeline == name)
         .order_by(PipelineExecution.id.desc()).limit(limit).offset(offset)

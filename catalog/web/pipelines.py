@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import g, redirect, render_template, request
 
+from catalog import launcher
 from catalog.auth.policy import PIPELINES_RUN
-from catalog.context import db_session, read_session, state
+from catalog.context import read_session, state
 from catalog.errors import ValidationFailed
 from catalog.services import pipelines as svc
 from catalog.web.common import check_csrf, may, page_blueprint, run_url
@@ -17,12 +18,13 @@ RECENT_RUNS = 20
 
 def _render(errors: dict | None = None, form: dict | None = None, status: int = 200):
     with read_session() as session:
-        pipelines = svc.describe()
+        pipelines = svc.describe(session)
         runs = {p["name"]: svc.list_executions(session, p["name"], RECENT_RUNS, 0)
                 for p in pipelines}
         page = render_template("pipelines.html", pipelines=pipelines, runs=runs,
                                job_namespace=svc.JOB_NAMESPACE, sources=svc.SOURCES,
-                               may_run=may(PIPELINES_RUN), errors=errors or {}, form=form or {})
+                               may_run=may(PIPELINES_RUN), errors=errors or {}, form=form or {},
+                               max_events=state().settings.max_run_events)
     return page, status
 
 
@@ -54,9 +56,8 @@ def start_run(name: str):
     check_csrf()
     try:
         body = _form_body(request.form)
-        with db_session() as session:
-            ex = svc.start_run(session, name, body, settings=state().settings, actor=g.actor)
-            run_id = ex.run_uuid
+        run_id = launcher.start_run(state().sessions, name, body, settings=state().settings,
+                                    actor=g.actor).run_uuid
     except ValidationFailed as exc:
         return _render(errors={"pipeline": name, "field": exc.field or "",
                                "message": exc.message},

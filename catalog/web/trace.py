@@ -7,9 +7,9 @@ import re
 
 from flask import Response, render_template, request
 
-from catalog.api.shapes import iso
 from catalog.context import read_session
 from catalog.errors import BadRequest, NotFound
+from catalog.jsoncodec import iso
 from catalog.services import models as registry
 from catalog.services import trace as svc
 from catalog.services.dataset_view import dataset_by_path

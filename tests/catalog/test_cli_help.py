@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from click.testing import CliRunner
 
-from catalog.cli import main
+from recocatalog.cli import main
 
 
 def _commands(cmd: click.Command, path: tuple[str, ...] = ("catalog",)):

@@ -16,7 +16,11 @@ SHA = "b" * 64
 
 
 def populate(client, session_factory=None) -> None:
-    """Fill an empty catalog through its API (and one pipeline execution row directly)."""
+    """Fill an empty catalog through its API (and one pipeline execution row directly); the
+    feature pipeline registers itself first, as before its first run."""
+    from tests.pipeline_defs import register_pipeline
+
+    register_pipeline(client.application)
     col = facet("ColumnLineageDatasetFacet", fields={"b": {"inputFields": [
         {"namespace": "shop", "name": "raw", "field": "a"}]}})
     quality = facet("DataQualityAssertionsDatasetFacet", assertions=[

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from catalog.cli import main
+from recocatalog.cli import main
 from tests.live_server import free_port, live_server
 
 

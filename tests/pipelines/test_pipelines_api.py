@@ -10,10 +10,16 @@ import requests
 from pipelines.steps import load_steps
 from tests.authutil import bearer
 from tests.live_server import live_server
+from tests.pipeline_defs import register_live, register_pipeline
 
 
-def test_pipelines_are_listed_with_their_steps(catalog):
+def test_pipelines_are_listed_as_they_registered_themselves(catalog, catalog_app):
     _, http = catalog
+    assert http.get("/api/v1/pipelines").get_json() == {"pipelines": []}
+    assert http.get("/api/v1/pipelines/feature_pipeline").status_code == 404
+    steps = load_steps()
+    assert register_pipeline(catalog_app) == len(steps) + 1
+    assert register_pipeline(catalog_app) == len(steps) + 1  # again: a no-op
     body = http.get("/api/v1/pipelines").get_json()
     (p,) = body["pipelines"]
     assert p["name"] == "feature_pipeline"
@@ -21,11 +27,15 @@ def test_pipelines_are_listed_with_their_steps(catalog):
     clean = next(s for s in p["steps"] if s["name"] == "events_clean")
     assert clean["job"] == "feature_pipeline.events_clean"
     assert clean["inputs"] == ["events_checked"] and clean["suite"] == "events_clean.suite.json"
+    assert clean["sql"] == next(s for s in steps if s.name == "events_clean").sql
     assert http.get("/api/v1/pipelines/nope").status_code == 404
+    job = http.get("/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline.events_clean")
+    assert job.get_json()["latestRun"] is None  # registered, never run
 
 
-def test_bad_run_requests_are_refused_and_start_nothing(catalog, tmp_path):
+def test_bad_run_requests_are_refused_and_start_nothing(catalog, catalog_app, tmp_path):
     _, http = catalog
+    register_pipeline(catalog_app)
     cases = [
         ({"source": "csv"}, "source"),
         ({"events": 5}, "events"),
@@ -41,7 +51,9 @@ def test_bad_run_requests_are_refused_and_start_nothing(catalog, tmp_path):
         assert r.status_code == 422, body
         assert r.get_json()["field"] == field
     assert http.get("/api/v1/pipelines/feature_pipeline/runs").get_json()["runs"] == []
-    assert http.get("/api/v1/namespaces").get_json()["totalCount"] == 0
+    # Only the registration's jobs and datasets: no run of any of them.
+    runs = http.get("/api/v1/namespaces/recsys-pipelines/jobs/feature_pipeline/runs").get_json()
+    assert runs["runs"] == []
 
 
 def _auth() -> dict:
@@ -61,6 +73,7 @@ def _wait_for_end(url: str, run_id: str, timeout: float = 180) -> dict:
 
 def test_run_started_through_the_api_reports_back(sqlite_url, tmp_path, catalog):
     with live_server(sqlite_url, tmp_path, work_dir=tmp_path / "work") as url:
+        register_live(url)
         r = requests.post(f"{url}/api/v1/pipelines/feature_pipeline/runs",
                           json={"events": 2000}, headers=_auth(), timeout=10)
         assert r.status_code == 202, r.text
@@ -102,6 +115,7 @@ def test_worker_with_a_malformed_source_fails_and_registers_nothing(sqlite_url, 
     (data / "Beauty_item2attributes.json").write_text('{"1": [3, 4], "2": [5]}\n')
     with live_server(sqlite_url, tmp_path, work_dir=tmp_path / "work",
                      data_dir=tmp_path / "data") as url:
+        register_live(url)
         r = requests.post(f"{url}/api/v1/pipelines/feature_pipeline/runs",
                           json={"source": "taobao",
                                 "input": "amazon/Beauty_item2attributes.json"},

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from catalog.cli import main
 from catalog.client import CatalogClient
 from pipelines.report import Reporter
 from pipelines.service import land_and_run
+from recocatalog.cli import main
 from tests.live_server import live_server
 
 TINY = {"max_epochs": 2, "batch_size": 64, "threads": 1, "patience": 2,

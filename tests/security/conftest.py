@@ -10,22 +10,27 @@ import pytest
 from catalog.app import create_app
 from tests.authutil import client_class, mint_token
 from tests.dbutil import wipe
+from tests.pipeline_defs import register_pipeline
 
 
 @pytest.fixture
 def make_app(engine, db_url, monkeypatch):
-    """``make_app(**settings)``: a catalog app over the empty test database with those settings
-    (and none of the environment's addresses); its ``test_client()`` sends no credentials."""
+    """``make_app(pipeline=False, **settings)``: a catalog app over the empty test database with
+    those settings (and none of the environment's addresses); its ``test_client()`` sends no
+    credentials. ``pipeline``: the feature pipeline has registered itself."""
     for name in ("CATALOG_SELF_URL", "CATALOG_PUBLIC_URL", "CATALOG_DATA_DIR",
                  "CATALOG_TRUSTED_HOSTS", "CATALOG_TRUSTED_PROXIES"):
         monkeypatch.delenv(name, raising=False)
     made = []
 
-    def make(**settings):
+    def make(*, pipeline: bool = False, **settings):
         if not made:
             wipe(engine)
         application = create_app({"database_url": db_url, "token_cache_seconds": 0, **settings})
         application.test_client_class = client_class(None)
+        if pipeline:  # the pipeline registers itself, as it would before its first run
+            register_pipeline(application, mint_token(application, "pipeline",
+                                                        name=f"registrar-{len(made)}"))
         made.append(application)
         return application
 
@@ -74,7 +79,7 @@ class _FakeProcess:
 @pytest.fixture
 def launches(monkeypatch) -> Launches:
     """Record worker starts instead of starting processes."""
-    from catalog.services import pipelines as svc
+    from catalog import launcher
 
     record = Launches()
 
@@ -82,6 +87,6 @@ def launches(monkeypatch) -> Launches:
         record.started.append(Launch(list(argv), dict(env or {}), str(cwd)))
         return _FakeProcess()
 
-    monkeypatch.setattr(svc.subprocess, "Popen", fake_popen)
+    monkeypatch.setattr(launcher.subprocess, "Popen", fake_popen)
     yield record
-    svc._WORKERS[:] = [p for p in svc._WORKERS if not isinstance(p, _FakeProcess)]
+    launcher._WORKERS[:] = [p for p in launcher._WORKERS if not isinstance(p, _FakeProcess)]

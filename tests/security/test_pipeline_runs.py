@@ -28,7 +28,7 @@ def served(make_app, tmp_path):
     (tmp_path / "data" / "taobao").mkdir(parents=True)
     (tmp_path / "data" / "taobao" / "ok.csv").write_text("1,2,3,pv,1511544070\n")
     (tmp_path / "secret.csv").write_text("1,2,3,pv,1511544070\n")
-    app = make_app(work_dir=str(tmp_path / "work"), data_dir=str(tmp_path / "data"),
+    app = make_app(pipeline=True, work_dir=str(tmp_path / "work"), data_dir=str(tmp_path / "data"),
                    self_url="http://127.0.0.1:9")
     return app, bearer_client(app, "pipeline")
 
@@ -111,7 +111,7 @@ def test_a_file_inside_the_root_starts_a_confined_worker(served, tmp_path, launc
 
 
 def test_without_a_data_folder_only_the_synthetic_source_runs(make_app, tmp_path, launches):
-    app = make_app(work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:9")
+    app = make_app(pipeline=True, work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:9")
     client = bearer_client(app, "pipeline")
     (tmp_path / "x.csv").write_text("1,2,3,pv,1\n")
     for body in ({"source": "taobao"}, {"source": "taobao", "input": "x.csv"},
@@ -123,7 +123,7 @@ def test_without_a_data_folder_only_the_synthetic_source_runs(make_app, tmp_path
 
 
 def test_runs_at_once_are_capped(make_app, tmp_path, launches):
-    app = make_app(work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:9",
+    app = make_app(pipeline=True, work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:9",
                    max_api_runs=2)
     client = bearer_client(app, "pipeline")
     assert [client.post(RUNS, json={"events": 1000}).status_code for _ in range(2)] == [202, 202]

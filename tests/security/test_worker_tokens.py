@@ -20,7 +20,7 @@ NS = "recsys-pipelines"
 @pytest.fixture
 def started(make_app, tmp_path, launches):
     """An app, the pipeline client that started a run, the run id and the worker's client."""
-    app = make_app(work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:5001")
+    app = make_app(pipeline=True, work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:5001")
     starter = bearer_client(app, "pipeline", name="ci")
     r = starter.post(RUNS, json={"events": 1000})
     assert r.status_code == 202
@@ -44,7 +44,7 @@ def _run(app, run_id: str) -> Run | None:
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "127.0.0.1:5001@evil.example"])
 def test_the_callback_is_never_the_host_header(make_app, tmp_path, launches, host):
-    app = make_app(work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:5001")
+    app = make_app(pipeline=True, work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:5001")
     client = bearer_client(app, "pipeline")
     r = client.post(RUNS, json={"events": 1000}, headers={"Host": host})
     assert r.status_code == 202
@@ -52,12 +52,12 @@ def test_the_callback_is_never_the_host_header(make_app, tmp_path, launches, hos
 
 
 def test_the_public_url_wins_and_without_any_address_nothing_starts(make_app, tmp_path, launches):
-    app = make_app(work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:5001",
+    app = make_app(pipeline=True, work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:5001",
                    public_url="https://catalog.example")
     client = bearer_client(app, "pipeline")
     assert client.post(RUNS, json={"events": 1000}).status_code == 202
     assert launches.started[0].arg("catalog-url") == "https://catalog.example"
-    bare = make_app(work_dir=str(tmp_path / "work"))
+    bare = make_app(pipeline=True, work_dir=str(tmp_path / "work"))
     r = bearer_client(bare, "pipeline", name="p2").post(RUNS, json={"events": 1000},
                                                         headers={"Host": "evil.example"})
     assert r.status_code == 503 and "CATALOG_PUBLIC_URL" in r.get_json()["message"]
@@ -151,7 +151,7 @@ def test_a_run_whose_starting_user_is_disabled_fails(make_app, tmp_path, launche
     from catalog.db import session_scope
     from catalog.services import auth
 
-    app = make_app(work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:5001")
+    app = make_app(pipeline=True, work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:5001")
     with session_scope(app.extensions["catalog"].sessions) as s:
         auth.create_user(s, "pia", "a long password", "pipeline", actor="admin")
     browser = app.test_client()

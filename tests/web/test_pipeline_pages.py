@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from catalog.models import PipelineExecution
 from pipelines.steps import load_steps
+from tests.pipeline_defs import register_pipeline
 
 
 def _text(r) -> str:
@@ -19,6 +20,12 @@ def _csrf(client) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', _text(client.get("/pipelines"))).group(1)
 
 
+@pytest.fixture(autouse=True)
+def registered(app):
+    """The feature pipeline registered itself, as before its first run."""
+    register_pipeline(app, app.config["TEST_TOKENS"]["admin"])
+
+
 @pytest.fixture
 def work(app, tmp_path):
     """Runs started in the tests work under tmp_path; their workers are stopped afterwards."""
@@ -27,13 +34,13 @@ def work(app, tmp_path):
     # No server listens there: the worker fails to report, and is stopped below.
     settings["self_url"] = "http://127.0.0.1:9"
     yield tmp_path
-    from catalog.services import pipelines as svc
+    from catalog import launcher
 
-    for proc in list(svc._WORKERS):  # started by this test process: stop and reap them
+    for proc in list(launcher._WORKERS):  # started by this test process: stop and reap them
         proc.kill()
         proc.wait(timeout=30)
-    svc._reap_workers()
-    assert svc._WORKERS == []
+    launcher.reap()
+    assert launcher._WORKERS == []
 
 
 def test_page_lists_steps_as_jobs_with_a_run_form(client):
