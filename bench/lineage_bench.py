@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from catalog import db as catalog_db
 from catalog import lineage_queries as q
 
-DEPTHS = (1, 5, 20)
+DEPTHS = (1, 5, 20, 50)  # 50: the deepest the API allows (CATALOG_MAX_LINEAGE_DEPTH)
 OPS = ("neighbourhood", "downstream", "upstream")
 LAYERS = 8
 DOMAIN_SIZE = 200  # datasets per domain
@@ -199,8 +199,10 @@ class Memory:
         self.mark = np.zeros(n, dtype=np.int64)  # query stamp per node: no reallocation per query
         self.stamp = 0
 
-    def bfs(self, op: str, start: int, depth: int) -> dict[tuple[str, int], int]:
-        """Nodes within ``depth`` hops of ``start`` and their distances, frontier by frontier."""
+    def bfs(self, op: str, start: int, depth: int,
+            cap: int | None = None) -> dict[tuple[str, int], int]:
+        """Nodes within ``depth`` hops of ``start`` and their distances, frontier by frontier;
+        with ``cap``, the first ``cap`` of them (by distance, then id), as the catalog cuts."""
         m = self.graphs[op]
         indptr, indices = m.indptr, m.indices
         self.stamp += 1
@@ -208,6 +210,7 @@ class Memory:
         mark[start] = stamp
         frontier = np.array([start])
         levels = [frontier]
+        seen = 1
         for _ in range(depth):
             lo, hi = indptr[frontier], indptr[frontier + 1]
             lens = hi - lo
@@ -220,8 +223,14 @@ class Memory:
             frontier = nbrs[mark[nbrs] != stamp]
             if len(frontier) == 0:
                 break
+            full = cap is not None and seen + len(frontier) > cap
+            if full:  # a level holds one kind, so index order is id order
+                frontier = frontier[:cap - seen]
             mark[frontier] = stamp
             levels.append(frontier)
+            seen += len(frontier)
+            if full:
+                break
         d = self.g["datasets"]
         out = {}
         for dist, level in enumerate(levels):
@@ -244,9 +253,9 @@ class Memory:
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def _db_query(conn, op: str, key: tuple[str, int], depth: int) -> dict:
+def _db_query(conn, op: str, key: tuple[str, int], depth: int, cap: int | None) -> dict:
     if op == "neighbourhood":
-        return q.neighbourhood(conn, *key, depth).nodes
+        return q.neighbourhood(conn, *key, depth, max_nodes=cap).nodes
     return q.walk(conn, *key, op, depth)
 
 
@@ -255,13 +264,16 @@ def _pct(xs: list[float], p: float) -> float:
 
 
 def run(url: str, datasets: int = 100_000, edges: int = 300_000, seed: int = 0,
-        queries: int = 200, check: int = 20, budget_s: float = 20.0) -> list[dict]:
+        queries: int = 200, check: int = 20, budget_s: float = 20.0,
+        cap: int | None = 10_000) -> list[dict]:
     """Migrate the empty database at ``url``, load a generated graph, time DB against BFS.
 
     Returns one row per (op, depth): p50/p95 milliseconds of each and the result sizes. The
     first ``check`` start nodes of each (op, depth) assert that DB and BFS agree exactly. A cell
     stops early (after at least 3 starts) once its DB queries took ``budget_s``: a depth-20
-    neighbourhood spans most of the graph, and 200 of them would take an hour.
+    neighbourhood spans most of the graph, and 200 of them would take an hour. Neighbourhoods
+    stop at ``cap`` nodes (the catalog's CATALOG_MAX_LINEAGE_NODES; None: no cap), in the
+    database and in memory alike.
     """
     t0 = time.perf_counter()
     g = generate(datasets, edges, seed)
@@ -282,7 +294,7 @@ def run(url: str, datasets: int = 100_000, edges: int = 300_000, seed: int = 0,
         for op in OPS:
             # Untimed warm-up: depth is a parameter, so this prepares the statement for all depths.
             for start in starts[:10].tolist():
-                _db_query(conn, op, node_key(g, start), 1)
+                _db_query(conn, op, node_key(g, start), 1, cap)
             for depth in DEPTHS:
                 db_t, mem_t, sizes = [], [], []
                 for n, start in enumerate(starts.tolist()):
@@ -290,16 +302,16 @@ def run(url: str, datasets: int = 100_000, edges: int = 300_000, seed: int = 0,
                         break
                     key = node_key(g, start)
                     t = time.perf_counter()
-                    got = _db_query(conn, op, key, depth)
+                    got = _db_query(conn, op, key, depth, cap)
                     db_t.append(time.perf_counter() - t)
                     t = time.perf_counter()
-                    want = mem.bfs(op, start, depth)
+                    want = mem.bfs(op, start, depth, cap if op == "neighbourhood" else None)
                     mem_t.append(time.perf_counter() - t)
                     sizes.append(len(got))
                     if n < check:
                         assert got == want, (op, depth, key)
                         if op == "neighbourhood" and depth <= 5:
-                            graph = q.neighbourhood(conn, *key, depth)
+                            graph = q.neighbourhood(conn, *key, depth, max_nodes=cap)
                             assert graph.edges == mem.induced_edges(want), (op, depth, key)
                 row = {
                     "op": op, "depth": depth, "queries": len(db_t),
@@ -335,6 +347,38 @@ def print_table(rows: list[dict], title: str) -> None:
     Console(width=120).print(table)
 
 
+# The issue's target: any depth the API allows, a neighbourhood answers within this (p95).
+TARGET_P95_MS = 500.0
+
+
+def append_results(rows: list[dict], title: str, command: str, load: tuple[str, str]) -> None:
+    """Append the table, the machine, the load and the verdict to bench/RESULTS.md."""
+    import os
+    import platform
+
+    worst = max((r["db_p95_ms"] for r in rows if r["op"] == "neighbourhood"), default=0.0)
+    lines = ["", f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command}`", "",
+             f"{title}. Machine: {platform.node()}, {os.cpu_count()} cores, Python "
+             f"{platform.python_version()}; load average before/after: {load[0]} / {load[1]}.",
+             "", "| op | depth | queries | nodes mean/max | DB p50 | DB p95 | BFS p50 | BFS p95 "
+             "| DB/BFS p95 |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['op']} | {r['depth']} | {r['queries']} | {r['nodes_mean']:.0f}/"
+              f"{r['nodes_max']} | {r['db_p50_ms']:.2f} | {r['db_p95_ms']:.2f} | "
+              f"{r['bfs_p50_ms']:.2f} | {r['bfs_p95_ms']:.2f} | {r['ratio_p95']:.1f}x |"
+              for r in rows]
+    lines += ["", f"Target: neighbourhood p95 <= {TARGET_P95_MS:.0f} ms at every depth: "
+              f"**{'met' if worst <= TARGET_P95_MS else 'not met'}** (worst {worst:.1f} ms)."]
+    path = Path(__file__).with_name("RESULTS.md")
+    with path.open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def _load() -> str:
+    import os
+
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark in a scratch database and print the table (times in ms)."""
     p = argparse.ArgumentParser(description=main.__doc__)
@@ -345,16 +389,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--edges", type=int, default=300_000, help="number of lineage edges")
     p.add_argument("--queries", type=int, default=200, help="start nodes per (op, depth)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the graph and starts")
+    p.add_argument("--max-nodes", type=int, default=10_000,
+                   help="node cap of a neighbourhood (the catalog's default; 0: none)")
     args = p.parse_args(argv)
     url = make_url(args.url)
-    title = f"{url.get_backend_name()}: {args.datasets} datasets, {args.edges} edges, ms"
+    cap = args.max_nodes or None
+    title = (f"{url.get_backend_name()}: {args.datasets} datasets, {args.edges} edges, "
+             f"neighbourhood cap {cap or 'none'}, ms")
+    load_before = _load()
     if url.get_backend_name() == "sqlite":
         path = Path(url.database or "")
         if not url.database or path.exists():
             p.error(f"--url must name a SQLite file that does not exist yet: {path}")
         try:
             rows = run(url.render_as_string(hide_password=False), args.datasets, args.edges,
-                       args.seed, args.queries)
+                       args.seed, args.queries, cap=cap)
         finally:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -368,11 +417,14 @@ def main(argv: list[str] | None = None) -> None:
         admin.execute('CREATE DATABASE "lineage_bench"')
         try:
             bench_url = url.set(database="lineage_bench").render_as_string(hide_password=False)
-            rows = run(bench_url, args.datasets, args.edges, args.seed, args.queries)
+            rows = run(bench_url, args.datasets, args.edges, args.seed, args.queries, cap=cap)
         finally:
             admin.execute('DROP DATABASE IF EXISTS "lineage_bench" WITH (FORCE)')
             admin.close()
     print_table(rows, title)
+    command = "python bench/lineage_bench.py " + " ".join(argv if argv is not None
+                                                          else sys.argv[1:])
+    append_results(rows, title, command.strip(), (load_before, _load()))
 
 
 if __name__ == "__main__":

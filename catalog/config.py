@@ -47,6 +47,9 @@ class Settings:
     max_page_size: int = 1000
     # Upper bound of `depth` on lineage queries.
     max_lineage_depth: int = 50
+    # Most nodes a lineage neighbourhood returns (and walks): past it the answer is truncated
+    # and names its frontier. Also the upper bound of its `limit`.
+    max_lineage_nodes: int = 10_000
     # Most events accepted in one batch request.
     max_batch_events: int = 5000
     # PostgreSQL statement_timeout for every statement the service runs (ms; 0 = none). A query

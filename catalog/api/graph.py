@@ -7,8 +7,8 @@ from datetime import UTC
 from flask import Blueprint, jsonify, request
 
 from catalog.api import shapes
-from catalog.api.common import bool_arg, depth_arg, time_arg
-from catalog.context import read_session
+from catalog.api.common import bool_arg, depth_arg, int_arg, time_arg
+from catalog.context import read_session, state
 from catalog.services import lineage as svc
 
 bp = Blueprint("graph", __name__)
@@ -23,11 +23,16 @@ def get_lineage():
     """Datasets and jobs within ``depth`` hops of ``nodeId`` either way (Marquez's shape).
 
     Query: ``nodeId`` (``dataset:NS:NAME`` or ``job:NS:NAME``), ``depth`` (edges, default 20),
-    ``asOf`` (only edges first seen by then).
+    ``asOf`` (only edges first seen by then), ``limit`` (most nodes, nearest first; at most
+    CATALOG_MAX_LINEAGE_NODES). Past the limit the answer says ``truncated`` and lists its
+    ``frontier``: ids of nodes with neighbours left out, to ask about next.
     """
     depth, as_of = depth_arg(), time_arg("asOf")
+    cap = state().settings.max_lineage_nodes
+    limit = int_arg("limit", cap, minimum=1, maximum=cap)
     with read_session() as session:
-        nodes = svc.lineage_graph(session, request.args.get("nodeId"), depth, as_of)
+        result = svc.lineage_graph(session, request.args.get("nodeId"), depth, as_of, limit)
+        nodes = result.nodes
         graph = [
             {
                 "id": n.id,
@@ -40,7 +45,7 @@ def get_lineage():
             }
             for n in nodes
         ]
-    return jsonify({"graph": graph})
+    return jsonify({"graph": graph, "truncated": result.truncated, "frontier": result.frontier})
 
 
 @bp.get("/column-lineage")

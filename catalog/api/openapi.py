@@ -21,7 +21,10 @@ PATHS: dict[str, dict] = {
     "/api/v1/lineage": {
         "post": op("Ingest one OpenLineage event", body=_EVENT, ok="201", tag="lineage",
                    errors=("400", "413", "422")),
-        "get": op("Lineage graph around a node (Marquez shape)", [NODE, DEPTH, ASOF],
+        "get": op("Lineage graph around a node (Marquez shape); truncated past `limit` nodes, "
+                  "with the frontier to continue from",
+                  [NODE, DEPTH, ASOF, param("limit", schema={"type": "integer", "minimum": 1},
+                                             desc="Most nodes, nearest first.")],
                   tag="lineage"),
     },
     "/api/v1/lineage/batch": {

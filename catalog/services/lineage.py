@@ -235,16 +235,28 @@ def _names(session: Session, kind: str, ids) -> dict[int, tuple[str, str]]:
 # --- graphs ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class LineageGraph:
+    """A neighbourhood as the API shows it."""
+
+    nodes: list[GraphNode]
+    # The walk stopped at its node cap; ``frontier`` holds ids of nodes to continue from.
+    truncated: bool
+    frontier: list[str]
+
+
 def lineage_graph(
-    session: Session, nid: str | None, depth: int, as_of: datetime | None = None
-) -> list[GraphNode]:
-    """Marquez's ``/lineage``: datasets and jobs within ``depth`` hops either way, sorted by id.
+    session: Session, nid: str | None, depth: int, as_of: datetime | None = None,
+    max_nodes: int | None = None,
+) -> LineageGraph:
+    """Marquez's ``/lineage``: datasets and jobs within ``depth`` hops either way, sorted by id,
+    at most ``max_nodes`` of them (nearest first).
 
     Each node carries its loaded entity (and a job its latest run) and its edges to other nodes of
-    the graph. Costs the recursive query plus a fixed number of loading queries.
+    the graph. Costs one query per layer of the walk plus a fixed number of loading queries.
     """
     start = resolve_node(session, nid)
-    graph = q.neighbourhood(session, start.kind, start.id, depth, as_of)
+    graph = q.neighbourhood(session, start.kind, start.id, depth, as_of, max_nodes)
     by_kind = {k: [i for kk, i in graph.nodes if kk == k] for k in (DATASET, JOB)}
     datasets = _datasets(session, by_kind[DATASET])
     fields = field_views(session, list(datasets))
@@ -267,7 +279,8 @@ def lineage_graph(
     for n in result:
         n.in_edges.sort()
         n.out_edges.sort()
-    return result
+    frontier = sorted(nodes[key].id for key in graph.frontier if key in nodes)
+    return LineageGraph(result, graph.truncated, frontier)
 
 
 def walk(

@@ -132,22 +132,85 @@ def test_as_of_hides_edges_first_seen_later(client):
     assert walk(client, "upstream", D + "raw", depth=1, asOf=earlier) == [(D + "raw", 0)]
 
 
+def test_the_node_cap_truncates_nearest_first_and_names_the_frontier(client):
+    build(client, feedback=True)  # a cycle of 10 nodes
+    full = client.get("/api/v1/lineage", query_string={"nodeId": D + "clean", "depth": 50})
+    assert full.get_json()["truncated"] is False and full.get_json()["frontier"] == []
+    assert len(full.get_json()["graph"]) == 10
+    r = client.get("/api/v1/lineage", query_string={"nodeId": D + "clean", "depth": 50,
+                                                    "limit": 4})
+    body = r.get_json()
+    # clean (0), its two jobs (1), then of the two datasets at 2 the first by id: raw.
+    got = {n["id"] for n in body["graph"]}
+    assert got == {D + "clean", J + "clean_job", J + "features_job", D + "raw"}
+    assert body["truncated"] is True
+    # features_job's output was left out; raw was never expanded.
+    assert body["frontier"] == [D + "raw", J + "features_job"]
+    # Edges only among the nodes returned.
+    assert edges({n["id"]: n for n in body["graph"]}) == {
+        (J + "clean_job", D + "clean"), (D + "clean", J + "features_job"),
+        (D + "raw", J + "clean_job")}
+    # Continuing from the frontier reaches what was left out.
+    assert D + "features" in lineage(client, J + "features_job", depth=1)
+    # The cap is a bounded, validated parameter.
+    for bad in (0, 10_001, "x"):
+        r = client.get("/api/v1/lineage", query_string={"nodeId": D + "clean", "limit": bad})
+        assert r.status_code == 400 and r.get_json()["field"] == "limit"
+
+
+def test_the_walk_stops_at_the_cap_inside_the_query_loop(app, client):
+    """The database is asked for no layer past the one that overflowed the cap."""
+    from catalog import lineage_queries as q
+    from catalog.context import read_session
+
+    build(client, feedback=True)
+    engine = app.extensions["catalog"].read_engine
+    layers = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if "lineage_edges" in statement:
+            layers.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with app.app_context(), read_session() as session:
+            from catalog.services.lineage import resolve_node
+
+            start = resolve_node(session, D + "clean")
+            capped = q.neighbourhood(session, start.kind, start.id, 50, max_nodes=3)
+            first = len(layers)
+            full = q.neighbourhood(session, start.kind, start.id, 50)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(capped.nodes) == 3 and capped.truncated
+    # Layer 1 brings the two jobs (3 nodes); layer 2 finds more than fits, and the walk ends.
+    assert first == 2 and len(layers) - first == 6  # the full walk needs six layers
+    assert len(full.nodes) == 10 and not full.truncated
+
+
 def test_lineage_loads_node_data_in_a_fixed_number_of_queries(app, client):
     build(client, feedback=True)
     engine = app.extensions["catalog"].read_engine
-    counts = []
+    counts, layers = [], []
 
-    def count(*_args):
-        counts[-1] += 1
+    def count(_conn, _cursor, statement, *_args):
+        if "lineage_edges" in statement:
+            layers[-1] += 1  # the walk: one query per layer of the neighbourhood
+        else:
+            counts[-1] += 1
 
     event.listen(engine, "before_cursor_execute", count)
     try:
         for depth in (1, 50):  # 3 nodes, then all 10
             counts.append(0)
+            layers.append(0)
             lineage(client, D + "clean", depth=depth)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert counts[0] == counts[1]
+    # Depth 1 reads one layer; depth 50 stops once a layer finds nothing new (the graph's
+    # farthest node from clean is 5 hops away), not after 50.
+    assert layers == [1, 6]
 
 
 # --- walks ----------------------------------------------------------------------------------------
