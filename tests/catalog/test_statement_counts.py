@@ -22,7 +22,8 @@ EXPECTED = {
     "run": 2,            # run with its job and job version; its inputs and outputs
     "namespaces": 2,     # page; total
     "events": 2,         # page of raw payloads; total
-    "lineage": 6,        # node, recursive walk, datasets, their fields, jobs, their latest runs
+    "lineage": 7,        # node, a walk query per layer (2 at depth 2), datasets, their fields,
+                         # jobs, their latest runs
     "search": 2,         # hits; total
 }
 
