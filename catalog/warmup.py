@@ -109,7 +109,7 @@ def warmup_events() -> list[dict]:
 
 def warm_up_ingest(app: Flask) -> int:
     """Ingest :func:`warmup_events` and roll them back; how many were ingested."""
-    from catalog.services.ingest import ingest_event
+    from catalog.ingest import ingest_event
 
     done = 0
     with app.app_context():

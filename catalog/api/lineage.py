@@ -9,8 +9,8 @@ from catalog.auth import token_cache
 from catalog.context import read_session, state
 from catalog.db import in_transaction
 from catalog.errors import BadRequest, CatalogError, DatabaseBusy, ValidationFailed
+from catalog.ingest import IngestResult, ingest_batch, ingest_event
 from catalog.services import browse, run_tokens
-from catalog.services.ingest import IngestResult, ingest_batch, ingest_event
 
 bp = Blueprint("lineage", __name__)
 

@@ -6,9 +6,9 @@ from flask import Blueprint, jsonify
 
 from catalog.api.common import page_args
 from catalog.context import read_session
+from catalog.ingest.writes import find_namespace
 from catalog.jsoncodec import iso
 from catalog.services import browse
-from catalog.services.common import find_namespace
 
 bp = Blueprint("namespaces", __name__)
 

@@ -10,6 +10,7 @@ from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload, selectinload
 
 from catalog.errors import NotFound
+from catalog.ingest.writes import find_dataset, find_job, find_namespace
 from catalog.models import (
     Dataset,
     DatasetField,
@@ -23,7 +24,6 @@ from catalog.models import (
     RunIO,
     Tag,
 )
-from catalog.services.common import find_dataset, find_job, find_namespace
 
 
 def _count(session: Session, query) -> int:

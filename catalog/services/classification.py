@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound, ValidationFailed
+from catalog.ingest.writes import find_dataset
 from catalog.lineage_queries import column_walk
 from catalog.models import (
     AuditEntry,
@@ -30,7 +31,6 @@ from catalog.models import (
 from catalog.models.base import utcnow
 from catalog.models.governance import APPLIED, REJECTED, SUGGESTED
 from catalog.services.audit import record_change
-from catalog.services.common import find_dataset
 
 ENTITY = "column_classification"
 _TAG = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){1,3}$")

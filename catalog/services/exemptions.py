@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound, ValidationFailed
+from catalog.ingest.writes import find_dataset
 from catalog.models import Dataset, ModelVersion, PolicyExemption, RunIO
 from catalog.models.base import utcnow
 from catalog.services.audit import record_change
 from catalog.services.classification import effective_tags
-from catalog.services.common import find_dataset
 
 ENTITY = "policy_exemption"
 # Tags whose presence in training data needs an exemption.

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound
+from catalog.ingest.writes import find_dataset
 from catalog.models import (
     AuditEntry,
     Dataset,
@@ -25,7 +26,6 @@ from catalog.models import (
     DatasetVersion,
     Tag,
 )
-from catalog.services.common import find_dataset
 
 DATASET_ENTITY = "dataset"
 

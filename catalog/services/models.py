@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from catalog.errors import NotFound, PromotionRefused, ValidationFailed
+from catalog.ingest import datasets as dsvc
+from catalog.ingest.writes import get_or_create_dataset, insert_ignore
 from catalog.lineage_queries import version_ancestry
 from catalog.models import (
     DatasetVersion,
@@ -18,9 +20,7 @@ from catalog.models import (
     Run,
 )
 from catalog.models.base import utcnow
-from catalog.services import datasets as dsvc
 from catalog.services.audit import record_change
-from catalog.services.common import get_or_create_dataset, insert_ignore
 from catalog.services.exemptions import sensitive_input_problems
 from catalog.services.registration import link_output
 

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from catalog.config import Settings
 from catalog.errors import NotFound, TooManyRequests, Unavailable, ValidationFailed
+from catalog.ingest import ingest_event
 from catalog.models import Job, Namespace, PipelineExecution, Run
 from catalog.services import auth
-from catalog.services.ingest import ingest_event
 from catalog.services.run_tokens import RunScope, revoke_run_tokens
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/catalog"

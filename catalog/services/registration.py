@@ -10,14 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound, ValidationFailed
+from catalog.ingest import datasets as dsvc
+from catalog.ingest.writes import get_or_create_dataset, insert_ignore, upsert_seen
 from catalog.models import Dataset, LineageEdge, Namespace, Run, RunIO
 from catalog.models.base import utcnow
 from catalog.models.dataset import DATASET_KINDS
 from catalog.models.lineage import DATASET, JOB
-from catalog.services import datasets as dsvc
 from catalog.services import history
 from catalog.services.audit import record_change
-from catalog.services.common import get_or_create_dataset, insert_ignore, upsert_seen
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/api"
 _MARQUEZ_TYPES = {"DB_TABLE": "table", "STREAM": "stream"}

@@ -129,7 +129,7 @@ _SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 
 def fail_orphaned_run(session: Session, scope: RunScope, starter: str) -> None:
     """The run's starter was revoked or disabled: fail the run and revoke its tokens."""
-    from catalog.services.ingest import ingest_event
+    from catalog.ingest import ingest_event
 
     message = (f"the principal that started this run ({starter}) was revoked or disabled; "
                "the run's token was refused")

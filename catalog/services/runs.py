@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from catalog.ingest import ingest_event
 from catalog.models import Job, LineageEvent, Namespace, Run
-from catalog.services.ingest import ingest_event
 from catalog.services.run_tokens import revoke_run_tokens
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/catalog/reaper"

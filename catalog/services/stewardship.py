@@ -14,8 +14,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import ValidationFailed
+from catalog.ingest import datasets as dsvc
 from catalog.models import Dataset, DatasetField, DatasetTag, Tag
-from catalog.services import datasets as dsvc
 from catalog.services.audit import record_change
 
 MAX_DESCRIPTION = 20_000

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from catalog import db as catalog_db
+from catalog.ingest import canonical_hash
 from catalog.models import (
     Dataset,
     DatasetVersion,
@@ -33,7 +34,6 @@ from catalog.models import (
     RunIO,
     RunStateChange,
 )
-from catalog.services.ingest import canonical_hash
 from tests.factories import T0, ds, facet, run_event, schema
 from tests.live_server import live_server
 
@@ -189,10 +189,10 @@ def racing(monkeypatch, db_url):
 
     The event is folded first, so the rollback has writes to undo. No back-off sleeps.
     """
-    from catalog.services import ingest
+    from catalog import ingest
 
     monkeypatch.setattr(catalog_db, "RETRY_BACKOFF_S", 0.0)
-    real, plan, calls = ingest._fold, {"lose": lambda event, n: False}, []
+    real, plan, calls = ingest.fold_event, {"lose": lambda event, n: False}, []
 
     def fold(unit, ev):
         calls.append(ev.body)
@@ -200,7 +200,7 @@ def racing(monkeypatch, db_url):
         if plan["lose"](ev.body, len(calls)):
             raise lost_race(db_url)
 
-    monkeypatch.setattr(ingest, "_fold", fold)
+    monkeypatch.setattr(ingest, "fold_event", fold)
     return plan, calls
 
 

@@ -25,6 +25,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from catalog.ingest import canonical_hash
 from catalog.models import (
     Dataset,
     DatasetVersion,
@@ -34,7 +35,6 @@ from catalog.models import (
     RunIO,
     RunStateChange,
 )
-from catalog.services.ingest import canonical_hash
 from pipelines.tables import fingerprint
 from tests.catalog.test_ingest_concurrency import make_run
 from tests.dbutil import wipe

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from catalog.db import in_transaction
+from catalog.ingest import ingest_event
 from catalog.models import DatasetVersion, LineageEvent, RunStateChange
-from catalog.services.ingest import ingest_event
 from catalog.services.runs import abort_event, find_stale_runs, reap_stale_runs
 from tests.factories import ds, facet, run_event, schema
 

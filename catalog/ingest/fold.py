@@ -7,12 +7,12 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from catalog.ingest import datasets as dsvc
+from catalog.ingest.rows import JobRow
+from catalog.ingest.sql import JOB_VERSION_BY_UUID, JOB_VERSIONS
+from catalog.ingest.unit import Unit
+from catalog.ingest.writes import dialect_insert
 from catalog.models.lineage import DATASET, JOB
-from catalog.services import datasets as dsvc
-from catalog.services.common import dialect_insert
-from catalog.services.ingest_rows import JobRow
-from catalog.services.ingest_sql import JOB_VERSION_BY_UUID, JOB_VERSIONS
-from catalog.services.ingest_state import Unit
 
 
 def _key(d: dict) -> tuple[str, str]:

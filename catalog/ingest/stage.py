@@ -19,8 +19,8 @@ from __future__ import annotations
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from catalog.services import datasets as dsvc
-from catalog.services import ingest_sql as q
+from catalog.ingest import datasets as dsvc
+from catalog.ingest import sql as q
 
 _PG_IDS = text("SELECT nextval(pg_get_serial_sequence('dataset_versions', 'id')) "
                "FROM generate_series(1, :n)")

@@ -4,7 +4,7 @@ The events of a batch touch the same few rows again and again: their jobs, runs,
 I/O. A :class:`Unit` reads those rows in bulk once per transaction, locks them in one global order
 (jobs, then datasets, each by id), lets every event change them in memory, and writes the changes
 at the end with one statement per table. In a batch, dataset versions, quality results and column
-lineage are staged too (:mod:`catalog.services.ingest_stage`); the rare rows that need ids at once
+lineage are staged too (:mod:`catalog.ingest.stage`); the rare rows that need ids at once
 (new jobs and datasets, job versions) are written during the event, inside its SAVEPOINT. When an
 event fails, its savepoint is rolled back and :meth:`Unit.event` undoes its changes in memory and
 drops what it staged.
@@ -18,13 +18,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.db import pipelined
-from catalog.models import Job
-from catalog.services import datasets as dsvc
-from catalog.services import ingest_sql as q
-from catalog.services.common import insert_ignore, namespace_ids, write_tracked
-from catalog.services.datasets import DatasetRow, VersionRef, write_changes
-from catalog.services.ingest_rows import (
+from catalog.ingest import datasets as dsvc
+from catalog.ingest import sql as q
+from catalog.ingest.datasets import DatasetRow, VersionRef
+from catalog.ingest.rows import (
     IORow,
     JobRow,
     RunRow,
@@ -32,7 +29,9 @@ from catalog.services.ingest_rows import (
     job_row,
     run_row,
 )
-from catalog.services.ingest_stage import Stage
+from catalog.ingest.stage import Stage
+from catalog.ingest.writes import insert_ignore, namespace_ids
+from catalog.models import Job
 
 _MISSING = object()
 
@@ -341,7 +340,7 @@ class Unit:
 
     def write_version(self, row: DatasetRow, *, uuid_str: str, facets: dict,
                       run_id: int | None, created_at) -> int:
-        """:func:`~catalog.services.datasets.write_version` of ``row`` (held locked)."""
+        """:func:`~catalog.ingest.datasets.write_version` of ``row`` (held locked)."""
         if self.stage is None:
             return dsvc.write_version(self.sql, row, uuid_str=uuid_str, facets=facets,
                                       run_id=run_id, created_at=created_at)
@@ -349,7 +348,7 @@ class Unit:
                                   run_id=run_id, created_at=created_at, stage=self.stage.version)
 
     def static_version(self, row: DatasetRow, facets: dict, at) -> int | None:
-        """:func:`~catalog.services.datasets.static_row_version` of ``row`` (held locked)."""
+        """:func:`~catalog.ingest.datasets.static_row_version` of ``row`` (held locked)."""
         if self.stage is None:
             return dsvc.static_row_version(self.sql, row, facets, at)
         return dsvc.static_row_version(self.session, row, facets, at, stage=self.stage.version)
@@ -367,39 +366,3 @@ class Unit:
             self.sql.execute(q.insert_column_lineage(self.dialect), rows)
         else:
             self.stage.column_lineage += rows
-
-    # --- writing ---------------------------------------------------------------------------------
-
-    def flush(self) -> None:
-        """Write what the events changed in memory: new runs, updates, run I/O, edges, states."""
-        s = self.session
-        dropped = [self.runs.pop(u).id for u, pending in self.provisional.items() if pending]
-        if dropped:
-            s.execute(q.DELETE_RUNS, {"ids": dropped})
-        new = [r for r in self.runs.values() if r.id is None]
-        if new:
-            ids = dict(s.execute(q.INSERT_RUNS, [{c: getattr(r, c) for c in q.RUN_COLUMNS}
-                                                 for r in new]).all())
-            for r in new:
-                r.id, r.changes = ids[r.uuid], {}
-        if self.stage is not None:  # before the rows that point at the versions
-            self.stage.flush()
-        with pipelined(s):  # nothing below returns rows: one round trip on PostgreSQL
-            write_tracked(s, q.JOBS, self.jobs.values())
-            write_tracked(s, q.RUNS, self.runs.values())
-            write_changes(s, self.datasets.values())
-            rows = [{"run_id": self.runs[u].id, "dataset_id": d, "direction": direction,
-                     "dataset_version_id": io.version_id, "facets": io.facets}
-                    for u, ios in self.io.items() for (d, direction), io in ios.items()
-                    if io.dirty]
-            if rows:
-                s.execute(q.upsert_io(self.dialect), rows)
-            if self.edges:
-                s.execute(q.upsert_edges(self.dialect), [
-                    {"src_kind": k[0], "src_id": k[1], "dst_kind": k[2], "dst_id": k[3],
-                     "first_seen_at": first, "last_seen_at": last}
-                    for k, (first, last) in sorted(self.edges.items())])
-            if self.states:
-                s.execute(q.INSERT_STATES, [{"run_id": run.id, "state": state, "event_time": at}
-                                            for run, state, at in self.states])
-        self.edges, self.states = {}, []

@@ -16,6 +16,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from catalog.ingest.sql import insert_version
+from catalog.ingest.writes import Tracked, dialect_insert, source_id, tag_ids, write_tracked
 from catalog.models import (
     ColumnProfile,
     Dataset,
@@ -27,8 +29,6 @@ from catalog.models import (
     QualityAssertion,
 )
 from catalog.models.dataset import DATASET_KINDS
-from catalog.services.common import Tracked, dialect_insert, source_id, tag_ids, write_tracked
-from catalog.services.ingest_sql import insert_version
 
 # uuid5 namespace for deterministic dataset and job version ids.
 VERSION_NS = uuid.UUID("5b0c7f2e-4a54-4bd8-9d2e-8c1f0e6a6f31")
@@ -237,7 +237,7 @@ def write_version(
     The caller holds the dataset's row lock (read with ``row.current``), so concurrent writers
     number versions 1, 2, 3 without gaps or clashes. Returns the version's id. ``stage``, if
     given, takes the row and the version's values instead of an INSERT now and returns
-    (id, whether it is new): see :mod:`catalog.services.ingest_stage`.
+    (id, whether it is new): see :mod:`catalog.ingest.stage`.
     """
     facets = live_facets(facets)
     fields = schema_fields(facets)

@@ -9,8 +9,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound
+from catalog.ingest.sql import update_columns
 from catalog.models import Dataset, Job, Namespace, Source, Tag
-from catalog.services.ingest_sql import update_columns
 
 
 class Tracked:

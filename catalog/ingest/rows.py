@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from catalog.services import ingest_sql as q
-from catalog.services.common import Tracked
-from catalog.services.datasets import DatasetRow, VersionRef
+from catalog.ingest import sql as q
+from catalog.ingest.datasets import DatasetRow, VersionRef
+from catalog.ingest.writes import Tracked
 
 
 def parse_time(value: str) -> datetime:
@@ -66,7 +66,7 @@ class IORow:
 
 
 def job_row(r) -> JobRow:
-    """A JobRow from a row of :data:`~catalog.services.ingest_sql.JOBS_LOCKED`."""
+    """A JobRow from a row of :data:`~catalog.ingest.sql.JOBS_LOCKED`."""
     return JobRow(id=r.id, namespace=r.ns, name=r.name, facets=r.facets, type=r.type,
                   integration=r.integration, job_type=r.job_type, description=r.description,
                   location=r.location, parent_job_id=r.parent_job_id,
@@ -74,7 +74,7 @@ def job_row(r) -> JobRow:
 
 
 def dataset_row(r, current: VersionRef | None = None) -> DatasetRow:
-    """A DatasetRow from a row of the dataset queries in :mod:`~catalog.services.ingest_sql`."""
+    """A DatasetRow from a row of the dataset queries in :mod:`~catalog.ingest.sql`."""
     return DatasetRow(id=r.id, namespace=r.ns, name=r.name, facets=r.facets, kind=r.kind,
                       description=r.description, source_id=r.source_id, is_deleted=r.is_deleted,
                       current_version_id=r.current_version_id,
@@ -82,5 +82,5 @@ def dataset_row(r, current: VersionRef | None = None) -> DatasetRow:
 
 
 def run_row(r) -> RunRow:
-    """A RunRow from a row of :data:`~catalog.services.ingest_sql.RUNS_BY_UUID`."""
+    """A RunRow from a row of :data:`~catalog.ingest.sql.RUNS_BY_UUID`."""
     return RunRow(id=r.id, **{c: getattr(r, c) for c in q.RUN_COLUMNS})

@@ -1,6 +1,6 @@
 """Folding an OpenLineage RunEvent into the catalog: run state, run I/O, versions, quality.
 
-Works on the rows a :class:`~catalog.services.ingest_state.Unit` holds: the run and its I/O change
+Works on the rows a :class:`~catalog.ingest.state.Unit` holds: the run and its I/O change
 in memory and are written at the end of the transaction; versions, quality results and column
 lineage are written at once, since they need ids or are rare.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from catalog.errors import ValidationFailed
+from catalog.ingest import datasets as dsvc
+from catalog.ingest.fold import apply_job_facets, job_version
+from catalog.ingest.rows import IORow, JobRow, RunRow, parse_time
+from catalog.ingest.unit import Unit
 from catalog.models.lineage import DATASET, JOB
 from catalog.models.run import TERMINAL_STATES
-from catalog.services import datasets as dsvc
-from catalog.services.ingest_jobs import apply_job_facets, job_version
-from catalog.services.ingest_rows import IORow, JobRow, RunRow, parse_time
-from catalog.services.ingest_state import Unit
 
 _QUALITY = ("dataQualityAssertions", "dataQualityMetrics")
 

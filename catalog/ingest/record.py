@@ -1,0 +1,26 @@
+"""Step 2 of ingestion: record the raw events in one INSERT ... ON CONFLICT DO NOTHING, in hash
+order. An event whose hash is already stored is a duplicate and changes nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from catalog.ingest.sql import record_events
+from catalog.ingest.validate import Event
+
+
+def record(session: Session, events: list[Event]) -> tuple[list[Event], dict[str, int]]:
+    """Store the raw events not stored before; the new ones, and each hash's first index."""
+    first: dict[str, int] = {}
+    for ev in events:
+        first.setdefault(ev.digest, ev.index)
+    rows = sorted(({
+        "event_hash": ev.digest, "kind": ev.kind, "event_type": ev.body.get("eventType"),
+        "event_time": ev.time, "run_uuid": ev.run_uuid,
+        "job_namespace": (ev.job_key or (None, None))[0],
+        "job_name": (ev.job_key or (None, None))[1], "payload": ev.body,
+    } for ev in events if first[ev.digest] == ev.index), key=lambda r: r["event_hash"])
+    if not rows:
+        return [], first
+    stored = set(session.execute(record_events(session.get_bind().dialect.name), rows).scalars())
+    return [ev for ev in events if first[ev.digest] == ev.index and ev.digest in stored], first
