@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export CATALOG_DATABASE_URL ?= sqlite:///$(CURDIR)/var/catalog.db
 
-.PHONY: run test test-slow lint install dev pg browsers screenshots clean
+.PHONY: run test test-slow test-data lint install dev pg browsers screenshots clean
 
 # torch first and pinned: the CPU build comes from local disk; a looser pin downloads CUDA.
 $(BIN)/python:
@@ -43,11 +43,17 @@ pg:
 browsers:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
+# The default suite needs nothing beside the clone: its data files are made by the tests.
 test: dev pg browsers
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not real_data"
 
 test-slow: dev pg browsers
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m "slow and not real_data"
+
+# The tests on the real data sets in ../shared/data (CATALOG_TEST_SHARED_DATA to point
+# elsewhere); they fail, not skip, when the data is missing.
+test-data: dev pg
+	$(BIN)/python -m pytest -q -m real_data
 
 # Refresh the README's screenshots (the browser tests write them to a temporary folder otherwise).
 screenshots: dev browsers

@@ -38,9 +38,9 @@ def test_catalog_down_is_one_line_and_writes_nothing(runner, tmp_path):
     assert not (tmp_path / "w").exists()
 
 
-def test_malformed_source_fails_and_registers_nothing(runner, tmp_path, sqlite_url, catalog,
-                                                      shared_data):
-    bad = shared_data / "amazon" / "Beauty_item2attributes.json"
+def test_malformed_source_fails_and_registers_nothing(runner, tmp_path, sqlite_url, catalog):
+    bad = tmp_path / "Beauty_item2attributes.json"  # an attributes map where a CSV belongs
+    bad.write_text('{"1": [3, 4], "2": [5]}\n')
     with live_server(sqlite_url, tmp_path) as url:
         r = _run(runner, "--source", "taobao", "--input", str(bad), "--catalog-url", url,
                  "--workdir", str(tmp_path / "w"))

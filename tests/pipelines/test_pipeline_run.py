@@ -132,6 +132,64 @@ def test_failed_critical_expectation_stops_downstream(tmp_path, catalog):
     assert [a["assertion"] for a in failed] == ["expect_table_row_count_to_be_between"]
 
 
+def _taobao_csv(path: Path) -> dict[str, int]:
+    """A UserBehavior CSV as Tianchi ships it (no header; user,item,category,behavior,ts), with
+    the behaviour counts it holds."""
+    behaviors = ["pv"] * 7 + ["cart", "fav", "buy"]
+    counts: dict[str, int] = {}
+    lines = []
+    for user in range(1, 31):
+        for k in range(10):
+            b = behaviors[(user + k) % len(behaviors)]
+            counts[b] = counts.get(b, 0) + 1
+            item = 1000 + (user * 7 + k * 13) % 97
+            lines.append(f"{user},{item},{item % 9 + 1},{b},{1511544070 + user * 600 + k * 37}")
+    path.write_text("\n".join(lines) + "\n")
+    return counts
+
+
+def test_taobao_format(tmp_path, catalog):
+    """The Taobao reader on a file the test makes in the real format (the default suite)."""
+    client, http = catalog
+    csv_path = tmp_path / "UserBehavior.csv"
+    expected = _taobao_csv(csv_path)
+    result = land_and_run(tmp_path / "w", "taobao", reporter=Reporter(client),
+                          input_path=csv_path)
+    rows = {s.output: s.rows for s in result.steps}
+    assert rows["events_checked"] == 300
+    con = duckdb.connect(str(result.database), read_only=True)
+    behaviors = dict(con.execute("select behavior, count(*) from events_checked "
+                                 "group by 1").fetchall())
+    con.close()
+    assert behaviors == expected
+    assert rows["events_clean"] + rows["quarantine"] == 300
+    assert _get(http, "/api/v1/namespaces/recsys-pipelines/jobs/land_taobao")["latestRun"][
+        "state"] == "COMPLETED"
+
+
+def test_amazon_format_split_is_leave_one_out(tmp_path, catalog):
+    """The Amazon reader on 5-core sequences the test makes in the S3-Rec format."""
+    client, _ = catalog
+    seqs = {u: [1 + (u * 3 + k * 5) % 40 for k in range(5 + u % 4)] for u in range(1, 41)}
+    (tmp_path / "Toy.txt").write_text(
+        "".join(f"{u} {' '.join(map(str, s))}\n" for u, s in seqs.items()))
+    items = sorted({i for s in seqs.values() for i in s})
+    (tmp_path / "Toy_item2attributes.json").write_text(
+        json.dumps({str(i): [i % 7, 10 + i % 3] for i in items}))
+    result = land_and_run(tmp_path / "w", "amazon", reporter=Reporter(client),
+                          input_path=tmp_path / "Toy.txt",
+                          attributes=tmp_path / "Toy_item2attributes.json")
+    con = duckdb.connect(str(result.database), read_only=True)
+    split = dict(con.execute("select split, count(*) from interactions_split "
+                             "group by 1").fetchall())
+    n_items = con.execute("select count(*) from item_features").fetchone()[0]
+    con.close()
+    total = sum(len(s) for s in seqs.values())
+    assert split == {"test": 40, "valid": 40, "train": total - 80}
+    assert n_items == len(items)
+
+
+@pytest.mark.real_data
 def test_taobao_sample(tmp_path, catalog, shared_data):
     client, http = catalog
     result = land_and_run(tmp_path, "taobao", reporter=Reporter(client),
@@ -148,6 +206,7 @@ def test_taobao_sample(tmp_path, catalog, shared_data):
         "state"] == "COMPLETED"
 
 
+@pytest.mark.real_data
 def test_amazon_beauty_split_is_leave_one_out(tmp_path, catalog, shared_data):
     client, _ = catalog
     a = shared_data / "amazon"

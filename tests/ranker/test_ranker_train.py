@@ -92,6 +92,7 @@ def test_eval_every_and_time_limit(cyclic_db, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.real_data
 def test_beauty_learns_within_three_epochs(shared_data, tmp_path):
     """Real data, defaults: three epochs already beat popularity several times over."""
     from pipelines.service import land_and_run
