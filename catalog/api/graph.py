@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify, request
 from catalog.api import shapes
 from catalog.api.common import bool_arg, depth_arg, int_arg, time_arg
 from catalog.context import read_session, state
+from catalog.jsoncodec import iso
 from catalog.services import lineage as svc
 
 bp = Blueprint("graph", __name__)
@@ -110,7 +111,7 @@ def _walk(direction: str):
             "nodeId": nid,
             "direction": direction,
             "depth": depth,
-            "asOf": shapes.iso(as_of.astimezone(UTC)) if as_of else None,
+            "asOf": iso(as_of.astimezone(UTC)) if as_of else None,
             "nodes": [
                 {"id": n.id, "type": n.type, "distance": n.distance, "name": n.name,
                  "namespace": n.namespace}
