@@ -14,7 +14,8 @@ from catalog.api.common import json_body, page_args, time_arg
 from catalog.api.shapes import dataset_json, dataset_version_json
 from catalog.context import db_session, read_session
 from catalog.jsoncodec import iso
-from catalog.services import browse, history, registration
+from catalog.read import browse
+from catalog.services import history, registration
 
 bp = Blueprint("datasets", __name__)
 

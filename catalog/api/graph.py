@@ -10,7 +10,7 @@ from catalog.api import shapes
 from catalog.api.common import bool_arg, depth_arg, int_arg, time_arg
 from catalog.context import read_session, state
 from catalog.jsoncodec import iso
-from catalog.services import lineage as svc
+from catalog.read import lineage as svc
 
 bp = Blueprint("graph", __name__)
 

@@ -7,8 +7,8 @@ from flask import Blueprint, jsonify, request
 from catalog.api.common import page_args
 from catalog.api.shapes import job_json, run_json
 from catalog.context import read_session
-from catalog.services import browse
-from catalog.services.run_states import stored_states
+from catalog.read import browse
+from catalog.read.run_states import stored_states
 
 bp = Blueprint("jobs", __name__)
 

@@ -10,7 +10,8 @@ from catalog.context import read_session, state
 from catalog.db import in_transaction
 from catalog.errors import BadRequest, CatalogError, DatabaseBusy, ValidationFailed
 from catalog.ingest import IngestResult, ingest_batch, ingest_event
-from catalog.services import browse, run_tokens
+from catalog.read import browse
+from catalog.services import run_tokens
 
 bp = Blueprint("lineage", __name__)
 

@@ -8,7 +8,7 @@ from catalog.api.common import page_args
 from catalog.context import read_session
 from catalog.ingest.writes import find_namespace
 from catalog.jsoncodec import iso
-from catalog.services import browse
+from catalog.read import browse
 
 bp = Blueprint("namespaces", __name__)
 

@@ -6,7 +6,7 @@ every run state. Objects stay open (``additionalProperties``): a new key is no b
 
 from __future__ import annotations
 
-from catalog.services.run_states import API_STATES, FILTER_WORDS
+from catalog.read.run_states import API_STATES, FILTER_WORDS
 
 _STR = {"type": "string"}
 _NSTR = {"type": "string", "nullable": True}

@@ -8,7 +8,7 @@ from catalog.api.common import page_args, time_arg
 from catalog.context import read_session
 from catalog.errors import BadRequest
 from catalog.jsoncodec import iso
-from catalog.services.search import search
+from catalog.read.search import search
 
 bp = Blueprint("search", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from catalog.jsoncodec import iso
 from catalog.models import Dataset, DatasetVersion, Job, JobVersion, Run
-from catalog.services.run_states import api_state
+from catalog.read.run_states import api_state
 
 # Marquez dataset types by our kinds.
 _MARQUEZ_TYPE = {"stream": "STREAM"}
@@ -23,7 +23,7 @@ def field_json(f) -> dict:
 def dataset_json(ds: Dataset, fields=None) -> dict:
     """A dataset as Marquez's ``GET /namespaces/{ns}/datasets/{name}`` returns it, plus our keys.
 
-    ``fields``: the dataset's fields as :func:`catalog.services.browse.field_views` loads them
+    ``fields``: the dataset's fields as :func:`catalog.read.browse.field_views` loads them
     (else the ORM relationship is read).
     """
     ns = ds.namespace.name

@@ -86,7 +86,7 @@ def parse_dataset_edit(form: dict) -> DatasetEdit:
 
 
 def _snapshot(ds: Dataset) -> dict:
-    from catalog.services.dataset_view import freshness_window
+    from catalog.read.dataset_view import freshness_window
 
     return {
         "description": ds.description,

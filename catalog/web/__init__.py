@@ -20,7 +20,7 @@ def register_web(app: Flask) -> None:
     import importlib
 
     from catalog.auth import csrf
-    from catalog.services.run_states import api_state
+    from catalog.read.run_states import api_state
     from catalog.web import common
 
     for name in _MODULES:

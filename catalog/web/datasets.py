@@ -11,9 +11,9 @@ from flask import g, redirect, render_template, request, url_for
 
 from catalog.context import db_session, read_session
 from catalog.errors import NotFound, ValidationFailed
+from catalog.read.dataset_view import dataset_by_path, dataset_view, version_by_number
+from catalog.read.schema_diff import diff_schemas
 from catalog.services import classification, history, stewardship
-from catalog.services.dataset_view import dataset_by_path, dataset_view, version_by_number
-from catalog.services.schema_diff import diff_schemas
 from catalog.web.common import check_csrf, int_param, page_blueprint, splits, time_param
 
 bp = page_blueprint("web_datasets", __name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import render_template
 
 from catalog.context import read_session
-from catalog.services.health import health as build_health
+from catalog.read.health import health as build_health
 from catalog.web.common import int_param, page_blueprint
 
 bp = page_blueprint("web_health", __name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import render_template, request
 
 from catalog.context import read_session
-from catalog.services.fulltext import FACETS, search_catalog
-from catalog.services.health import overview
+from catalog.read.fulltext import FACETS, search_catalog
+from catalog.read.health import overview
 from catalog.web.common import int_param, page_blueprint
 
 bp = page_blueprint("web_home", __name__, static_folder="static", static_url_path="/assets",

@@ -7,8 +7,8 @@ from flask import render_template
 from catalog.context import read_session
 from catalog.errors import NotFound
 from catalog.models import Job
-from catalog.services import browse, job_view
-from catalog.services.dataset_view import find_by_path
+from catalog.read import browse, job_view
+from catalog.read.dataset_view import find_by_path
 from catalog.web.common import int_param, page_blueprint, splits
 
 bp = page_blueprint("web_jobs", __name__)

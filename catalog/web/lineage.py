@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import jsonify, render_template, request
 
 from catalog.context import read_session, state
-from catalog.services import lineage as lsvc
-from catalog.services.lineage_view import graph_json, layered_graph
+from catalog.read import lineage as lsvc
+from catalog.read.lineage_view import graph_json, layered_graph
 from catalog.web.common import int_param, node_url, page_blueprint, time_param
 
 bp = page_blueprint("web_lineage", __name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import render_template
 
 from catalog.context import read_session
+from catalog.read.model_view import model_view
 from catalog.services import models as registry
-from catalog.services.model_view import model_view
 from catalog.web.common import int_param, page_blueprint
 
 bp = page_blueprint("web_models", __name__)

@@ -10,9 +10,9 @@ from flask import Response, render_template, request
 from catalog.context import read_session
 from catalog.errors import BadRequest, NotFound
 from catalog.jsoncodec import iso
+from catalog.read import trace as svc
+from catalog.read.dataset_view import dataset_by_path
 from catalog.services import models as registry
-from catalog.services import trace as svc
-from catalog.services.dataset_view import dataset_by_path
 from catalog.web.common import int_param, page_blueprint, splits, time_param
 
 bp = page_blueprint("web_trace", __name__)

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from catalog.db import session_scope
-from catalog.services import fulltext
-from catalog.services.browse import get_dataset
-from catalog.services.fulltext import AtLeast, search_catalog
+from catalog.read import fulltext
+from catalog.read.browse import get_dataset
+from catalog.read.fulltext import AtLeast, search_catalog
 from catalog.services.stewardship import parse_dataset_edit, update_dataset
 
 # name -> (tags, owners); every description holds the word "walrus".

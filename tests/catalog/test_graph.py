@@ -174,7 +174,7 @@ def test_the_walk_stops_at_the_cap_inside_the_query_loop(app, client):
     event.listen(engine, "before_cursor_execute", record)
     try:
         with app.app_context(), read_session() as session:
-            from catalog.services.lineage import resolve_node
+            from catalog.read.lineage import resolve_node
 
             start = resolve_node(session, D + "clean")
             capped = q.neighbourhood(session, start.kind, start.id, 50, max_nodes=3)

@@ -13,7 +13,7 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 
 from catalog.models.run import RUN_STATES
-from catalog.services.run_states import API_STATES, api_state
+from catalog.read.run_states import API_STATES, api_state
 from tests.factories import ds, facet, run_event, schema
 
 MARQUEZ_RUN_STATES = ["NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"]

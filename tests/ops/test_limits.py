@@ -111,7 +111,7 @@ def test_statement_timeout_is_set_on_every_connection(pg_app):
 
 
 def test_query_past_the_timeout_is_503_json(pg_app, monkeypatch):
-    from catalog.services import browse
+    from catalog.read import browse
 
     client = pg_app(statement_timeout_ms=200).test_client()
 

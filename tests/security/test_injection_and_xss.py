@@ -100,7 +100,7 @@ def test_tokens_never_reach_logs_or_error_bodies(app, client, anon_client, caplo
     bodies.append(anon_client.get("/api/v1/namespaces",
                                   headers={"Authorization": f"Token {token}"}).get_data(True))
 
-    from catalog.services import browse
+    from catalog.read import browse
 
     def boom(*args, **kwargs):
         raise RuntimeError("database exploded")

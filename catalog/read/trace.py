@@ -21,7 +21,7 @@ from catalog.errors import NotFound
 from catalog.lineage_queries import version_ancestry
 from catalog.models import Dataset, DatasetVersion, QualityAssertion, Run, RunIO
 from catalog.models.base import utcnow
-from catalog.services.run_states import api_state
+from catalog.read.run_states import api_state
 
 _CHUNK = 5000
 CSV_COLUMNS = ("distance", "namespace", "dataset", "version", "version_id", "created_at",

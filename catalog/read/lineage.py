@@ -31,7 +31,7 @@ from catalog.models import (
     Run,
 )
 from catalog.models.lineage import DATASET, JOB
-from catalog.services.browse import dataset_options, field_views, latest_runs
+from catalog.read.browse import dataset_options, field_views, latest_runs
 
 _KIND_TYPE = {DATASET: "DATASET", JOB: "JOB"}
 _KIND_PREFIX = {DATASET: "dataset", JOB: "job"}

@@ -27,7 +27,7 @@ from catalog.models import (
     Run,
     RunIO,
 )
-from catalog.services.quality_status import version_status
+from catalog.read.quality_status import version_status
 
 # Versions listed on the page (newest first); older ones are reached through the diff form.
 VERSIONS_SHOWN = 50

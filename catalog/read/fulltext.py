@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from catalog.errors import BadRequest
-from catalog.services.quality_status import STATUSES
+from catalog.read.quality_status import STATUSES
 
 FACETS = ("kind", "namespace", "quality", "tag", "owner")
 # Values listed per facet (most frequent first).

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from catalog.models import MLModel, Run, RunIO
-from catalog.services.quality_status import version_status
+from catalog.read.quality_status import version_status
 
 
 @dataclass

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from catalog import lineage_queries as q
 from catalog.models import Dataset, Job, LineageEdge, Namespace
 from catalog.models.lineage import DATASET, JOB
-from catalog.services.lineage import NodeRef, node_id
-from catalog.services.quality_status import dataset_status
+from catalog.read.lineage import NodeRef, node_id
+from catalog.read.quality_status import dataset_status
 
 # Ids per IN list (SQLite's bound-parameter limit).
 _CHUNK = 5000
