@@ -11,6 +11,7 @@ from datetime import datetime
 
 from catalog.errors import ValidationFailed
 from catalog.ingest import datasets as dsvc
+from catalog.ingest import versions
 from catalog.ingest.fold import apply_job_facets, job_version
 from catalog.ingest.rows import IORow, JobRow, RunRow, parse_time
 from catalog.ingest.unit import Unit
@@ -73,7 +74,7 @@ def fold_run_event(unit: Unit, event: dict, event_time: datetime) -> None:
         version = io.version_id
         unit.edge(JOB, job.id, DATASET, ds.id, event_time)
         if state == "COMPLETE" and version is None:
-            version = dsvc.same_content_version(ds, io_facets)
+            version = versions.same_content_version(ds, io_facets)
             if version is None:
                 version = unit.write_version(
                     ds, uuid_str=dsvc.version_uuid(*_key(d), "run", run.uuid),
@@ -172,7 +173,7 @@ def _observed_version(unit: Unit, ds, facets: dict, seen_at: datetime) -> int:
         unit.lock([ds])
     if ds.current_version_id is not None:
         return ds.current_version_id
-    key = dsvc.schema_hash(dsvc.schema_fields(dsvc.live_facets(facets)))
+    key = versions.schema_hash(dsvc.schema_fields(dsvc.live_facets(facets)))
     return unit.write_version(
         ds, uuid_str=dsvc.version_uuid(ds.namespace, ds.name, "observed", key),
         facets=facets, run_id=None, created_at=seen_at)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from catalog.ingest import datasets as dsvc
 from catalog.ingest import sql as q
+from catalog.ingest import versions
 
 _PG_IDS = text("SELECT nextval(pg_get_serial_sequence('dataset_versions', 'id')) "
                "FROM generate_series(1, :n)")
@@ -99,7 +100,7 @@ class Stage:
                 rows.append({c: v[c] for c in _VERSION_COLUMNS} | {"version": number})
             s.execute(q.VERSIONS.insert(), rows)
         for version_id, run_id, facets in self.quality:
-            dsvc.record_quality(s, version_id, run_id, facets)
+            versions.record_quality(s, version_id, run_id, facets)
         if self.column_lineage:
             s.execute(q.insert_column_lineage(self.dialect), self.column_lineage)
         self.versions, self.quality, self.column_lineage = [], [], []

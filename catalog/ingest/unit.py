@@ -18,8 +18,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.ingest import datasets as dsvc
 from catalog.ingest import sql as q
+from catalog.ingest import versions
 from catalog.ingest.datasets import DatasetRow, VersionRef
 from catalog.ingest.rows import (
     IORow,
@@ -340,23 +340,23 @@ class Unit:
 
     def write_version(self, row: DatasetRow, *, uuid_str: str, facets: dict,
                       run_id: int | None, created_at) -> int:
-        """:func:`~catalog.ingest.datasets.write_version` of ``row`` (held locked)."""
+        """:func:`~catalog.ingest.versions.write_version` of ``row`` (held locked)."""
         if self.stage is None:
-            return dsvc.write_version(self.sql, row, uuid_str=uuid_str, facets=facets,
+            return versions.write_version(self.sql, row, uuid_str=uuid_str, facets=facets,
                                       run_id=run_id, created_at=created_at)
-        return dsvc.write_version(self.session, row, uuid_str=uuid_str, facets=facets,
+        return versions.write_version(self.session, row, uuid_str=uuid_str, facets=facets,
                                   run_id=run_id, created_at=created_at, stage=self.stage.version)
 
     def static_version(self, row: DatasetRow, facets: dict, at) -> int | None:
-        """:func:`~catalog.ingest.datasets.static_row_version` of ``row`` (held locked)."""
+        """:func:`~catalog.ingest.versions.static_row_version` of ``row`` (held locked)."""
         if self.stage is None:
-            return dsvc.static_row_version(self.sql, row, facets, at)
-        return dsvc.static_row_version(self.session, row, facets, at, stage=self.stage.version)
+            return versions.static_row_version(self.sql, row, facets, at)
+        return versions.static_row_version(self.session, row, facets, at, stage=self.stage.version)
 
     def record_quality(self, version_id: int, run_id: int | None, facets: dict) -> None:
         """Quality facets of a version, stored against it."""
         if self.stage is None:
-            dsvc.record_quality(self.sql, version_id, run_id, facets)
+            versions.record_quality(self.sql, version_id, run_id, facets)
         else:
             self.stage.quality.append((version_id, run_id, facets))
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from catalog.errors import NotFound, PromotionRefused, ValidationFailed
 from catalog.ingest import datasets as dsvc
+from catalog.ingest import versions
 from catalog.ingest.writes import get_or_create_dataset, insert_ignore
 from catalog.lineage_queries import version_ancestry
 from catalog.models import (
@@ -108,7 +109,7 @@ def create_version(session: Session, name: str, body: object, *, actor: str) -> 
     facets = {"version": {"_producer": "registry", "_schemaURL": "registry",
                           "datasetVersion": sha}} if sha else {}
     key = run.uuid if run is not None else f"registered-{number}"
-    dv = dsvc.create_version(
+    dv = versions.create_version(
         session, ds, uuid_str=dsvc.version_uuid(namespace, name, "run", key),
         facets=facets, run_id=run.id if run else None, created_at=now,
     )

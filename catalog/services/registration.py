@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound, ValidationFailed
 from catalog.ingest import datasets as dsvc
+from catalog.ingest import versions
 from catalog.ingest.writes import get_or_create_dataset, insert_ignore, upsert_seen
 from catalog.models import Dataset, LineageEdge, Namespace, Run, RunIO
 from catalog.models.base import utcnow
@@ -106,18 +107,18 @@ def register_dataset(session: Session, namespace: str, name: str, body: object, 
         .where(Namespace.name == namespace, Dataset.name == name))
     before = history.dataset_snapshot(session, existing) if existing is not None else None
     ds = get_or_create_dataset(session, namespace, name)
-    dsvc.apply_dataset_facets(session, ds, facets)
+    versions.apply_dataset_facets(session, ds, facets)
     if body.get("physicalName"):
         ds.physical_name = body["physicalName"]
     now = utcnow()
     if run is not None:
-        version = dsvc.create_version(
+        version = versions.create_version(
             session, ds, uuid_str=dsvc.version_uuid(namespace, name, "run", run.uuid),
             facets=facets, run_id=run.id, created_at=now,
         )
         link_output(session, run, ds.id, version.id, now)
     else:
-        dsvc.static_version(session, ds, facets, now)
+        versions.static_version(session, ds, facets, now)
     session.flush()
     after = history.dataset_snapshot(session, ds.id)
     if after != before:
