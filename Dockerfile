@@ -1,8 +1,12 @@
 # Catalog service: gunicorn over the Flask app; database URL from the environment.
 FROM python:3.11-slim
 
+# /data is the service user's: the SQLite database and the folders of pipeline runs started
+# through the API. Input files for those runs are read from CATALOG_DATA_DIR only; mount a data
+# set (read-only) and set it, e.g. -v /srv/datasets:/datasets:ro -e CATALOG_DATA_DIR=/datasets.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     CATALOG_DATABASE_URL=sqlite:////data/catalog.db \
+    CATALOG_WORK_DIR=/data/work \
     CATALOG_BIND=0.0.0.0:8000 WEB_CONCURRENCY=4 \
     CATALOG_REAP_INTERVAL_SECONDS=300
 
@@ -16,8 +20,9 @@ COPY ranker ./ranker
 COPY recocatalog ./recocatalog
 RUN pip install . \
     && useradd --system --uid 10001 --home /data catalog \
-    && mkdir -p /data && chown catalog /data
+    && mkdir -p /data/work && chown -R catalog /data && chmod 0700 /data
 
+VOLUME ["/data"]
 USER catalog
 EXPOSE 8000
 # /healthz runs a query on the database: 503 (so unhealthy) when the database is down.

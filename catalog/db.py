@@ -255,11 +255,38 @@ def alembic_config(url: str):
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Apply migrations up to ``revision``."""
-    from alembic import command
+# Session-level advisory lock held while migrating a PostgreSQL database (an arbitrary constant).
+MIGRATION_LOCK = 72_016_113
 
-    command.upgrade(alembic_config(url), revision)
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``.
+
+    On PostgreSQL under an advisory lock: replicas that start together (each running
+    ``catalog db upgrade``) migrate one at a time, and the later ones find the database at the
+    revision already. SQLite's write lock serialises migrations by itself.
+    """
+    from alembic import command
+    from sqlalchemy.pool import NullPool
+
+    cfg = alembic_config(url)
+    if is_sqlite(url):
+        command.upgrade(cfg, revision)
+        return
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+            conn.commit()  # the lock outlives this transaction; alembic runs its own
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+            finally:
+                conn.rollback()
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 def downgrade(url: str, revision: str) -> None:

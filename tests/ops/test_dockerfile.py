@@ -24,7 +24,7 @@ def _dockerfile() -> dict[str, str]:
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
     out: dict[str, str] = {}
     for line in text.splitlines():
-        m = re.match(r"^(USER|CMD|HEALTHCHECK|EXPOSE)\s+(.*)$", line.strip())
+        m = re.match(r"^(USER|CMD|HEALTHCHECK|EXPOSE|VOLUME)\s+(.*)$", line.strip())
         if m:
             out[m.group(1)] = m.group(2).strip()
     return out
@@ -37,6 +37,20 @@ def test_dockerfile_declares_non_root_gunicorn_and_healthz():
     cmd = json.loads(d["CMD"])
     assert cmd[:2] == ["sh", "-c"]
     assert "catalog db upgrade" in cmd[2] and "gunicorn -c python:catalog.gunicorn_conf" in cmd[2]
+
+
+def test_api_started_runs_work_in_the_service_users_volume():
+    """The default work folder (var/work under /app, root's) is not the service user's: the
+    image points CATALOG_WORK_DIR into its /data volume, which it creates for that user."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    env = dict(re.findall(r"(CATALOG_[A-Z_]+)=(\S+)", code))
+    assert env["CATALOG_WORK_DIR"] == "/data/work"
+    assert "CATALOG_DATA_DIR" not in env  # only the synthetic source until a data set is mounted
+    d = _dockerfile()
+    assert json.loads(d["VOLUME"]) == ["/data"]
+    assert "mkdir -p /data/work && chown -R catalog /data" in text
+    assert "--home /data catalog" in text and d["USER"] == "catalog"
 
 
 def _healthcheck(port: int, env: dict) -> int:
@@ -72,3 +86,16 @@ def test_the_image_command_serves_and_passes_its_healthcheck(tmp_path):
     assert proc.returncode == 0  # SIGTERM is a clean, graceful stop
     assert "database at 00" in log.read_text()  # migrated before serving
     assert _healthcheck(port, env) != 0  # and the healthcheck notices it is gone
+
+
+def test_the_command_starts_without_torch():
+    """The image installs no torch extra: the composed `catalog` command must still load (the
+    ranker's commands import torch only when they run)."""
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from click.testing import CliRunner\n"
+            "from recocatalog.cli import main\n"
+            "r = CliRunner().invoke(main, ['db', 'current', '--help'])\n"
+            "sys.exit(r.exit_code)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
