@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
+from pipelines.tables import quote
+
 
 def pack_key(cols: list, bounds: list, limit: int) -> Any:
     """``(a - min a) * span b + (b - min b)``...: one to one while spans multiply to <= limit."""
@@ -57,7 +59,9 @@ class _CreateTempTableAs(Executable, ClauseElement):
 
 @compiles(_CreateTempTableAs)
 def _compile_create_temp_table_as(element: _CreateTempTableAs, compiler: Any, **kw: Any) -> str:
-    name = compiler.preparer.quote(element.name)
-    return f"CREATE TEMPORARY TABLE {name} AS {compiler.process(element.select, **kw)}"
+    # The name goes through the project's one tested identifier quoting; the select is
+    # SQLAlchemy's own compilation, whose values stay bound parameters of the statement.
+    select_sql = compiler.process(element.select, **kw)
+    return f"CREATE TEMPORARY TABLE {quote(element.name)} AS {select_sql}"
 
 

@@ -88,8 +88,7 @@ _VETTED = {
     "pipelines/runner.py": {"step.sql": "a step's SQL file from the repository, not a value"},
     "pipelines/tables.py": {"', '.join(parts)": "aggregates over quote()d column names"},
     "pipelines/quality/keysql.py": {
-        "name": "compiler.preparer.quote() of a generated table name",
-        "compiler.process(element.select, **kw)": "SQLAlchemy's own compiled select",
+        "select_sql": "SQLAlchemy's own compiled select; its values stay bound parameters",
     },
     "ranker/data.py": {"dense_sql": "built from quote()d column names just above"},
     # Messages and documentation that happen to contain SQL words.
