@@ -15,7 +15,7 @@ from catalog.errors import NotFound, TooManyRequests, Unavailable, ValidationFai
 from catalog.ingest import ingest_event
 from catalog.models import Job, Namespace, PipelineExecution, Run
 from catalog.services import auth
-from catalog.services.run_tokens import RunScope, revoke_run_tokens
+from catalog.services.run_tokens import RunScope, fail_run
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/catalog"
 BASE = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -236,15 +236,8 @@ def record_launch(session: Session, run_id: str, pid: int, log_path: Path) -> No
 
 def fail_launch(session: Session, request: LaunchRequest, message: str) -> None:
     """The worker could not be started: the run fails now, and its token goes."""
-    ingest_event(session, {
-        "eventType": "FAIL", "eventTime": datetime.now(UTC).isoformat(), "producer": PRODUCER,
-        "schemaURL": f"{BASE}#/$defs/RunEvent",
-        "run": {"runId": request.run_id, "facets": {"errorMessage": _run_facet(
-            "ErrorMessageRunFacet", message=message, programmingLanguage="python")}},
-        "job": {"namespace": JOB_NAMESPACE, "name": request.pipeline, "facets": {}},
-        "inputs": [], "outputs": [],
-    })
-    revoke_run_tokens(session, request.run_id, actor="system:launcher")
+    fail_run(session, RunScope(JOB_NAMESPACE, request.pipeline, request.run_id), message,
+             actor="system:launcher")
 
 
 def list_executions(session: Session, name: str, limit: int, offset: int):

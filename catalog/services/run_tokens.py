@@ -127,12 +127,11 @@ PRODUCER = "https://github.com/recocatalog/recocatalog/catalog"
 _SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 
 
-def fail_orphaned_run(session: Session, scope: RunScope, starter: str) -> None:
-    """The run's starter was revoked or disabled: fail the run and revoke its tokens."""
+def fail_run(session: Session, scope: RunScope, message: str, *, actor: str) -> None:
+    """End the scoped run as FAIL with ``message`` (an event the catalog writes itself), and
+    revoke its tokens."""
     from catalog.ingest import ingest_event
 
-    message = (f"the principal that started this run ({starter}) was revoked or disabled; "
-               "the run's token was refused")
     ingest_event(session, {
         "eventType": "FAIL", "eventTime": utcnow().isoformat(), "producer": PRODUCER,
         "schemaURL": f"{_SPEC}#/$defs/RunEvent",
@@ -142,4 +141,10 @@ def fail_orphaned_run(session: Session, scope: RunScope, starter: str) -> None:
         "job": {"namespace": scope.namespace, "name": scope.job, "facets": {}},
         "inputs": [], "outputs": [],
     })
-    revoke_run_tokens(session, scope.run_uuid, actor="system:catalog")
+    revoke_run_tokens(session, scope.run_uuid, actor=actor)
+
+
+def fail_orphaned_run(session: Session, scope: RunScope, starter: str) -> None:
+    """The run's starter was revoked or disabled: fail the run and revoke its tokens."""
+    fail_run(session, scope, f"the principal that started this run ({starter}) was revoked or "
+             "disabled; the run's token was refused", actor="system:catalog")

@@ -192,3 +192,24 @@ def test_the_servers_own_address_comes_from_what_it_binds(host, url):
     from catalog.config import own_url
 
     assert own_url(host, 8000) == url
+
+
+def test_a_worker_that_cannot_start_fails_its_run_and_its_token(make_app, tmp_path,
+                                                                 monkeypatch):
+    from catalog import launcher
+
+    def refuse(*_args, **_kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(launcher.subprocess, "Popen", refuse)
+    app = make_app(pipeline=True, work_dir=str(tmp_path / "work"),
+                   self_url="http://127.0.0.1:5001")
+    client = bearer_client(app, "pipeline")
+    r = client.post(RUNS, json={"events": 1000})
+    assert r.status_code == 503 and "Cannot allocate memory" in r.get_json()["message"]
+    with app.extensions["catalog"].read_sessions() as s:
+        token = s.scalar(select(ApiToken).where(ApiToken.name.like("worker:%")))
+        run = s.scalar(select(Run).where(Run.uuid == token.scope_run_uuid))
+    assert run.state == "FAIL" and token.revoked_at is not None
+    detail = bearer_client(app, "viewer").get(f"/api/v1/jobs/runs/{run.uuid}").get_json()
+    assert "the worker could not start" in detail["errorMessage"]
