@@ -14,13 +14,13 @@ from catalog.config import Settings
 from catalog.errors import NotFound, TooManyRequests, Unavailable, ValidationFailed
 from catalog.ingest import ingest_event
 from catalog.models import Job, Namespace, PipelineExecution, Run
+from catalog.models.run import TERMINAL_STATES
 from catalog.services import auth
 from catalog.services.run_tokens import RunScope, fail_run
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/catalog"
 BASE = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 JOB_NAMESPACE = "recsys-pipelines"
-DATA_NAMESPACE = "recsys"
 SOURCES = ("synthetic", "taobao", "amazon")
 # How long a worker's own token stays valid: longer than any pipeline run should take.
 WORKER_TOKEN_TTL = timedelta(days=1)
@@ -76,7 +76,6 @@ def describe(session: Session, name: str | None = None) -> list[dict]:
 
 # Keys a run request may hold. A work folder is not one: the server chooses it.
 RUN_KEYS = ("source", "input", "attributes", "events", "seed")
-TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 
 
 def data_file(key: str, raw: object, data_root: Path | None, max_bytes: int) -> Path:
@@ -158,7 +157,7 @@ def _active_runs(session: Session) -> int:
     return session.scalar(
         select(func.count()).select_from(PipelineExecution)
         .join(Run, Run.uuid == PipelineExecution.run_uuid, isouter=True)
-        .where(or_(Run.state.is_(None), Run.state.not_in(TERMINAL))))
+        .where(or_(Run.state.is_(None), Run.state.not_in(TERMINAL_STATES))))
 
 
 def _private_dir(path: Path) -> Path:

@@ -20,10 +20,8 @@ from sqlalchemy.orm import Session
 from catalog.errors import Forbidden
 from catalog.models import ApiToken, User
 from catalog.models.base import utcnow
-from catalog.models.run import Run
+from catalog.models.run import TERMINAL_STATES, Run
 from catalog.services.audit import record_change
-
-TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ def check_event(session: Session, scope: RunScope, index: int, event: object) ->
 
 def ends_scope(scope: RunScope, event: object) -> bool:
     """Whether ``event`` ends the scoped run itself."""
-    return (isinstance(event, dict) and event.get("eventType") in TERMINAL
+    return (isinstance(event, dict) and event.get("eventType") in TERMINAL_STATES
             and _field(event, "run", "runId") == scope.run_uuid)
 
 
