@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from catalog.db import pipelined
+from catalog.db import insert_many_returning, pipelined
 from catalog.ingest import sql as q
 from catalog.ingest.datasets import write_changes
 from catalog.ingest.unit import Unit
@@ -18,8 +18,8 @@ def flush(unit: Unit) -> None:
         s.execute(q.DELETE_RUNS, {"ids": dropped})
     new = [r for r in unit.runs.values() if r.id is None]
     if new:
-        ids = dict(s.execute(q.INSERT_RUNS, [{c: getattr(r, c) for c in q.RUN_COLUMNS}
-                                             for r in new]).all())
+        ids = dict(insert_many_returning(s, q.INSERT_RUNS, [
+            {c: getattr(r, c) for c in q.RUN_COLUMNS} for r in new]))
         for r in new:
             r.id, r.changes = ids[r.uuid], {}
     if unit.stage is not None:  # before the rows that point at the versions

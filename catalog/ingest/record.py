@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from catalog.db import insert_many_returning
 from catalog.ingest.sql import record_events
 from catalog.ingest.validate import Event
 
@@ -22,5 +23,6 @@ def record(session: Session, events: list[Event]) -> tuple[list[Event], dict[str
     } for ev in events if first[ev.digest] == ev.index), key=lambda r: r["event_hash"])
     if not rows:
         return [], first
-    stored = set(session.execute(record_events(session.get_bind().dialect.name), rows).scalars())
+    stmt = record_events(session.get_bind().dialect.name)
+    stored = {digest for digest, in insert_many_returning(session, stmt, rows)}
     return [ev for ev in events if first[ev.digest] == ev.index and ev.digest in stored], first

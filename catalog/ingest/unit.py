@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.db import insert_many_returning
 from catalog.ingest import sql as q
 from catalog.ingest import versions
 from catalog.ingest.datasets import DatasetRow, VersionRef
@@ -282,8 +283,8 @@ class Unit:
         if new:
             rows = [RunRow(id=None, uuid=u, job_id=first[u][0], created_at=first[u][1])
                     for u in new]
-            ids = dict(self.session.execute(q.insert_runs(self.dialect), [
-                {c: getattr(r, c) for c in q.RUN_COLUMNS} for r in rows]).all())
+            ids = dict(insert_many_returning(self.session, q.insert_runs(self.dialect), [
+                {c: getattr(r, c) for c in q.RUN_COLUMNS} for r in rows]))
             for r in rows:
                 if r.uuid in ids:
                     r.id = ids[r.uuid]
