@@ -21,7 +21,8 @@ def _key(d: dict) -> tuple[str, str]:
 
 def apply_job_facets(job: JobRow, facets: dict) -> None:
     """Merge an event's job facets into the job and the columns they shape."""
-    job.set("facets", dsvc.merge_facets(job.facets or {}, facets))
+    if dsvc.changes_facets(job.facets or {}, facets):
+        job.set("facets", dsvc.merge_facets(job.facets or {}, facets))
     facets = dsvc.live_facets(facets)
     jt = facets.get("jobType")
     if isinstance(jt, dict):
