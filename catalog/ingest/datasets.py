@@ -218,6 +218,15 @@ def current_fields(session: Session, dataset_id: int) -> list[dict]:
         .where(FIELDS.c.dataset_id == dataset_id).order_by(FIELDS.c.ordinal))]
 
 
+def column_inputs(d: dict) -> list[tuple[str, str]]:
+    """Datasets named as inputs in a dataset's columnLineage facet."""
+    cl = (d.get("facets") or {}).get("columnLineage")
+    if not isinstance(cl, dict) or not isinstance(cl.get("fields"), dict):
+        return []
+    return [(i["namespace"], i["name"]) for spec in cl["fields"].values()
+            for i in spec.get("inputFields") or []]
+
+
 def fingerprint_of(facets: dict) -> str | None:
     """The producer's content fingerprint (OpenLineage `version` facet), if any."""
     v = facets.get("version")

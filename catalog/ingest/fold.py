@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from catalog.ingest import datasets as dsvc
+from catalog.ingest import read
 from catalog.ingest.rows import JobRow
 from catalog.ingest.sql import JOB_VERSION_BY_UUID, JOB_VERSIONS
 from catalog.ingest.unit import Unit
@@ -83,7 +84,7 @@ def fold_job_event(unit: Unit, event: dict, event_time: datetime) -> None:
 def fold_dataset_event(unit: Unit, d: dict, event_time: datetime) -> None:
     """Apply a DatasetEvent: metadata, and a version when fingerprint or schema changed."""
     row = unit.dataset_rows([_key(d)])[_key(d)]
-    unit.lock([row])
+    read.lock(unit, [row])
     facets = d.get("facets") or {}
     dsvc.apply_facets(unit.sql, row, facets)
     version = unit.static_version(row, facets, event_time)
@@ -94,8 +95,8 @@ def fold_dataset_event(unit: Unit, d: dict, event_time: datetime) -> None:
 def _touch_datasets(unit: Unit, refs: list[dict]) -> dict:
     """The datasets ``refs`` mention, with their facets applied (changed ones locked first)."""
     rows = unit.dataset_rows({_key(d) for d in refs})
-    unit.lock([rows[_key(d)] for d in refs if dsvc.facets_change(rows[_key(d)], d.get("facets")
-                                                                   or {})])
+    read.lock(unit, [rows[_key(d)] for d in refs
+                     if dsvc.facets_change(rows[_key(d)], d.get("facets") or {})])
     for d in refs:
         if dsvc.facets_change(rows[_key(d)], d.get("facets") or {}):
             dsvc.apply_facets(unit.sql, rows[_key(d)], d.get("facets") or {})

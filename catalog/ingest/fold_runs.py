@@ -11,7 +11,7 @@ from datetime import datetime
 
 from catalog.errors import ValidationFailed
 from catalog.ingest import datasets as dsvc
-from catalog.ingest import versions
+from catalog.ingest import read, versions
 from catalog.ingest.fold import apply_job_facets, job_version
 from catalog.ingest.rows import IORow, JobRow, RunRow, parse_time
 from catalog.ingest.unit import Unit
@@ -23,15 +23,6 @@ _QUALITY = ("dataQualityAssertions", "dataQualityMetrics")
 
 def _key(d: dict) -> tuple[str, str]:
     return d["namespace"], d["name"]
-
-
-def column_inputs(d: dict) -> list[tuple[str, str]]:
-    """Datasets named as inputs in a dataset's columnLineage facet."""
-    cl = (d.get("facets") or {}).get("columnLineage")
-    if not isinstance(cl, dict) or not isinstance(cl.get("fields"), dict):
-        return []
-    return [(i["namespace"], i["name"]) for spec in cl["fields"].values()
-            for i in spec.get("inputFields") or []]
 
 
 def fold_run_event(unit: Unit, event: dict, event_time: datetime) -> None:
@@ -46,7 +37,7 @@ def fold_run_event(unit: Unit, event: dict, event_time: datetime) -> None:
 
     inputs = sorted(event.get("inputs") or [], key=_key)
     outputs = sorted(event.get("outputs") or [], key=_key)
-    keys = {_key(d) for d in inputs + outputs} | {k for d in outputs for k in column_inputs(d)}
+    keys = {_key(d) for d in inputs + outputs} | {k for d in outputs for k in dsvc.column_inputs(d)}
     rows = unit.dataset_rows(keys)
     ios = unit.run_io(run)
     _lock_what_changes(unit, rows, inputs, outputs, ios, state)
@@ -91,7 +82,7 @@ def fold_run_event(unit: Unit, event: dict, event_time: datetime) -> None:
 
 
 def _run(unit: Unit, run_uuid: str, job: JobRow, event_time: datetime) -> RunRow:
-    run = unit.run(run_uuid)
+    run = read.run(unit, run_uuid)
     if run is None:
         return unit.new_run(RunRow(id=None, uuid=run_uuid, job_id=job.id, created_at=event_time))
     if run.job_id != job.id:
@@ -149,28 +140,28 @@ def _lock_what_changes(unit, rows, inputs, outputs, ios, state) -> None:
         if io is None or io.version_id is None:
             fp = dsvc.fingerprint_of({**(d.get("facets") or {}), **(d.get("inputFacets") or {})})
             if (ds.current_version_id is None if fp is None
-                    else unit.version_by_fingerprint(ds, fp) is None):
+                    else read.version_by_fingerprint(unit, ds, fp) is None):
                 todo.append(ds)
     if state == "COMPLETE":
         todo += [rows[_key(d)] for d in outputs
                  if (io := ios.get((rows[_key(d)].id, "output"))) is None or io.version_id is None]
-    unit.lock(todo)
+    read.lock(unit, todo)
 
 
 def _observed_version(unit: Unit, ds, facets: dict, seen_at: datetime) -> int:
     """The version a consumer saw: matched by fingerprint, else current, else a new observed one."""
     fp = dsvc.fingerprint_of(facets)
     if fp is not None:
-        found = unit.version_by_fingerprint(ds, fp)
+        found = read.version_by_fingerprint(unit, ds, fp)
         if found is None:
-            unit.lock([ds])
+            read.lock(unit, [ds])
             found = unit.write_version(
                 ds, uuid_str=dsvc.version_uuid(ds.namespace, ds.name, "fp", fp),
                 facets=facets, run_id=None, created_at=seen_at)
             unit.put(unit.fingerprints, (ds.id, fp), found)
         return found
     if ds.current_version_id is None:
-        unit.lock([ds])
+        read.lock(unit, [ds])
     if ds.current_version_id is not None:
         return ds.current_version_id
     key = versions.schema_hash(dsvc.schema_fields(dsvc.live_facets(facets)))

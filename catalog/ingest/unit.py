@@ -1,13 +1,14 @@
-"""What one ingest transaction has read, locked and still has to write.
+"""What one ingest transaction holds: the rows it read and locked, and what it has to write.
 
 The events of a batch touch the same few rows again and again: their jobs, runs, datasets and run
-I/O. A :class:`Unit` reads those rows in bulk once per transaction, locks them in one global order
-(jobs, then datasets, each by id), lets every event change them in memory, and writes the changes
-at the end with one statement per table. In a batch, dataset versions, quality results and column
-lineage are staged too (:mod:`catalog.ingest.stage`); the rare rows that need ids at once
-(new jobs and datasets, job versions) are written during the event, inside its SAVEPOINT. When an
-event fails, its savepoint is rolled back and :meth:`Unit.event` undoes its changes in memory and
-drops what it staged.
+I/O. :mod:`catalog.ingest.read` reads those rows into a :class:`Unit` in bulk once per
+transaction, locking them in one global order (jobs, then datasets, each by id); every event then
+changes them in memory, and :mod:`catalog.ingest.flush` writes the changes at the end with one
+statement per table. In a batch, dataset versions, quality results and column lineage are staged
+too (:mod:`catalog.ingest.stage`); the rare rows that need ids at once (new jobs and datasets, job
+versions) are created here during the event, inside its SAVEPOINT. When an event fails, its
+savepoint is rolled back and :meth:`Unit.event` undoes its changes in memory and drops what it
+staged.
 """
 
 from __future__ import annotations
@@ -18,17 +19,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.db import insert_many_returning
 from catalog.ingest import sql as q
 from catalog.ingest import versions
-from catalog.ingest.datasets import DatasetRow, VersionRef
+from catalog.ingest.datasets import DatasetRow
 from catalog.ingest.rows import (
     IORow,
     JobRow,
     RunRow,
     dataset_row,
     job_row,
-    run_row,
 )
 from catalog.ingest.stage import Stage
 from catalog.ingest.writes import insert_ignore, namespace_ids
@@ -50,7 +49,7 @@ class Scope:
 
 
 class Unit:
-    """Rows of one ingest transaction, read once, changed in memory, written by :meth:`flush`."""
+    """Rows of one ingest transaction, read once, changed in memory, written by ``flush``."""
 
     def __init__(self, session: Session, staged: bool = False):
         self.session = session
@@ -140,13 +139,6 @@ class Unit:
 
     # --- jobs ------------------------------------------------------------------------------------
 
-    def load_jobs(self, keys) -> None:
-        """Read and lock the existing jobs among ``keys``: the first locks a transaction takes."""
-        keys = sorted(set(keys) - set(self.jobs))
-        if keys:
-            for r in self.session.execute(q.JOBS_LOCKED, {"keys": keys}):
-                self.jobs[r.ns, r.name] = job_row(r)
-
     def job(self, key: tuple[str, str]) -> JobRow:
         """The locked job ``key``, created if new."""
         if key not in self.jobs:
@@ -189,13 +181,6 @@ class Unit:
 
     # --- datasets --------------------------------------------------------------------------------
 
-    def load_datasets(self, keys) -> None:
-        """Read (without locking) the existing datasets among ``keys``."""
-        keys = sorted(set(keys) - set(self.datasets))
-        if keys:
-            for r in self.session.execute(q.DATASETS_BY_KEY, {"keys": keys}):
-                self.datasets[r.ns, r.name] = dataset_row(r)
-
     def dataset_rows(self, keys) -> dict[tuple[str, str], DatasetRow]:
         """The datasets ``keys``, created (in (namespace, name) order) if new."""
         missing = sorted(set(keys) - set(self.datasets))
@@ -210,37 +195,6 @@ class Unit:
                 self.put(self.datasets, (r.ns, r.name), dataset_row(r))
         return {k: self.touch(self.datasets[k]) for k in keys}
 
-    def lock(self, rows) -> None:
-        """Lock the datasets ``rows`` (in id order) and re-read them, current version included.
-
-        Every change to a dataset, or to rows under it (fields, versions), happens under this
-        lock; so a row with pending changes is already locked and never re-read.
-        """
-        todo = {r.id: r for r in rows if r.id not in self.locked}
-        if not todo:
-            return
-        session = self.session if self.scope is None else self.sql
-        fresh, stale = {}, []
-        for r in session.execute(q.DATASETS_LOCKED, {"ids": sorted(todo)}):
-            current = None
-            if r.current_version_id is not None:
-                current = VersionRef(r.current_version_id, r.cv_at, r.cv_fp, r.cv_fields)
-                # Waiting for the lock, PostgreSQL re-reads the locked row but not the version
-                # joined to it: a version made current meanwhile is read on its own, below.
-                if r.cv_at is None:
-                    stale.append(r.current_version_id)
-            fresh[r.id] = dataset_row(r, current)
-        if stale:
-            versions = {v.id: VersionRef(*v) for v in session.execute(q.VERSIONS_BY_ID,
-                                                                       {"ids": stale})}
-            for row in fresh.values():
-                if row.current is not None and row.current.created_at is None:
-                    row.current = versions[row.current.id]
-        for ds_id, row in todo.items():
-            self.touch(row)
-            vars(row).update({k: v for k, v in vars(fresh[ds_id]).items() if k != "changes"})
-            self.put(self.locked, ds_id, True)
-
     def dataset_names(self, ids) -> dict[int, tuple[str, str]]:
         """(namespace, name) of the datasets with ``ids``."""
         query = select(q.DATASETS.c.id, q.NAMESPACES.c.name, q.DATASETS.c.name).join(
@@ -248,73 +202,12 @@ class Unit:
         ).where(q.DATASETS.c.id.in_(ids))
         return {i: (n, m) for i, n, m in self.sql.execute(query)}
 
-    def version_by_fingerprint(self, row: DatasetRow, fp: str) -> int | None:
-        """The latest version of ``row`` with content fingerprint ``fp``, if any."""
-        if (row.id, fp) not in self.fingerprints:
-            self.load_fingerprints([(row.id, fp)])
-        return self.fingerprints[row.id, fp]
-
-    def load_fingerprints(self, keys) -> None:
-        keys = sorted(set(keys) - set(self.fingerprints))
-        if keys:
-            session = self.session if self.scope is None else self.sql
-            found = {(d, f): v for d, f, v in session.execute(q.VERSIONS_BY_FINGERPRINT,
-                                                              {"keys": keys})}
-            for key in keys:  # ordered by version: the latest one won
-                self.put(self.fingerprints, key, found.get(key))
-
     # --- runs ------------------------------------------------------------------------------------
-
-    def load_runs(self, first: dict[str, tuple[int, datetime]], ahead: set[str]) -> None:
-        """Read the runs ``first`` names; insert the new ones among ``ahead`` in one statement.
-
-        ``first`` maps each run's uuid to the job id and time of its first event (call with
-        those jobs locked). Runs inserted ahead (those whose events need the run's id, for the
-        versions they write) stay provisional until one of their events is folded: runs whose
-        every event failed are deleted again by :meth:`flush`. Other new runs are inserted there.
-        """
-        uuids = sorted(set(first) - set(self.runs))
-        if not uuids:
-            return
-        self._read_runs(self.session, uuids)
-        new = [u for u in uuids if u not in self.runs]
-        self.absent.update(new)
-        new = [u for u in new if u in ahead]
-        if new:
-            rows = [RunRow(id=None, uuid=u, job_id=first[u][0], created_at=first[u][1])
-                    for u in new]
-            ids = dict(insert_many_returning(self.session, q.insert_runs(self.dialect), [
-                {c: getattr(r, c) for c in q.RUN_COLUMNS} for r in rows]))
-            for r in rows:
-                if r.uuid in ids:
-                    r.id = ids[r.uuid]
-                    self.runs[r.uuid], self.io[r.uuid] = r, {}
-                    self.provisional[r.uuid] = True
-            # Inserted meanwhile by a writer of another job: read, for the events to refuse.
-            self._read_runs(self.session, [u for u in new if u not in ids])
 
     def confirm(self, run: RunRow) -> None:
         """An event of ``run`` was folded: a provisional run is here to stay."""
         if self.provisional.get(run.uuid):
             self.put(self.provisional, run.uuid, False)
-
-    def _read_runs(self, session: Session, uuids: list[str]) -> None:
-        runs: dict[str, RunRow] = {}
-        ios: dict[str, dict] = {}
-        for r in session.execute(q.RUNS_BY_UUID, {"uuids": uuids}):
-            if r.uuid not in runs:
-                runs[r.uuid], ios[r.uuid] = run_row(r), {}
-            if r.io_dataset_id is not None:
-                ios[r.uuid][r.io_dataset_id, r.io_direction] = IORow(r.io_version_id, r.io_facets)
-        for uuid, run in runs.items():
-            self.put(self.runs, uuid, run)
-            self.put(self.io, uuid, ios[uuid])
-
-    def run(self, uuid: str) -> RunRow | None:
-        """The run ``uuid`` if it exists (read now unless :meth:`load_runs` looked for it)."""
-        if uuid not in self.runs and uuid not in self.absent:
-            self._read_runs(self.sql, [uuid])
-        return self.touch(self.runs[uuid]) if uuid in self.runs else None
 
     def new_run(self, run: RunRow) -> RunRow:
         """Remember a new run; it is inserted by :meth:`run_id` or :meth:`flush`."""
