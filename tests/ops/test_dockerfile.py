@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.live_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +101,70 @@ def test_the_command_starts_without_torch():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def _image_env(data: Path) -> dict[str, str]:
+    """The Dockerfile's ENV, with its /data volume at ``data``."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    env_line = next(line for line in code.splitlines() if line.strip().startswith("ENV "))
+    pairs = dict(re.findall(r"([A-Z_]+)=(\S+)", env_line))
+    return {k: v.replace("/data", str(data)) for k, v in pairs.items()}
+
+
+@pytest.mark.slow  # ~15 s: gunicorn, then a real pipeline run through the API
+def test_a_pipeline_started_through_the_api_runs_in_the_image_layout(tmp_path):
+    """As the image runs: its ENV (work area in the /data volume), its CMD (migrate, then
+    gunicorn with the project's settings), a pipeline registered by its own command, a run
+    started through the API; the worker reports back and works in the volume's work area."""
+    from tests.authutil import bearer, mint_token
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    port = free_port()
+    image = _image_env(data)
+    assert image["CATALOG_WORK_DIR"] == f"{data}/work"
+    env = {**os.environ, **image, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "CATALOG_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "HOME": str(data)}
+    env.pop("CATALOG_DATA_DIR", None)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(json.loads(_dockerfile()["CMD"]), env=env, cwd=ROOT, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while _healthcheck(port, env) != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        token = mint_token(image["CATALOG_DATABASE_URL"], "admin")
+        cli_env = {**env, "CATALOG_TOKEN": token}
+        reg = subprocess.run(["catalog", "pipeline", "register", "--catalog-url", url], env=cli_env,
+                             capture_output=True, text=True, timeout=120)
+        assert reg.returncode == 0, reg.stderr
+        import requests
+
+        r = requests.post(f"{url}/api/v1/pipelines/feature_pipeline/runs", json={"events": 500},
+                          headers=bearer(token), timeout=10)
+        assert r.status_code == 202, r.text
+        run_id = r.json()["runId"]
+        deadline = time.monotonic() + 180
+        while True:
+            run = requests.get(f"{url}/api/v1/jobs/runs/{run_id}", headers=bearer(token),
+                               timeout=5).json()
+            if run["state"] in ("COMPLETED", "FAILED", "ABORTED"):
+                break
+            assert time.monotonic() < deadline, run
+            time.sleep(0.3)
+        run_dir = data / "work" / "feature_pipeline" / run_id
+        assert run["state"] == "COMPLETED", (run.get("errorMessage"),
+                                             (run_dir / f"worker-{run_id}.log").read_text())
+        assert (run_dir / "features.duckdb").is_file()
+        assert run_dir.stat().st_mode & 0o777 == 0o700
+        assert run_dir.stat().st_uid == os.getuid()  # the service's own user owns its runs
+        ds = requests.get(f"{url}/api/v1/namespaces/recsys/datasets/user_features",
+                          headers=bearer(token), timeout=5).json()
+        assert ds["currentVersionNumber"] == 1
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
