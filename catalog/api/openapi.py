@@ -87,9 +87,13 @@ PATHS: dict[str, dict] = {
                   [param("run_id", "path")], tag="jobs", returns="Run"),
     },
     "/api/v1/search": {
-        "get": op("Search datasets and jobs", [
-            param("q", required=True), param("filter", schema={"enum": ["DATASET", "JOB"]}),
-            param("sort", schema={"enum": ["NAME", "UPDATE_AT"]}), *PAGE, ASOF_META],
+        "get": op("Search datasets and jobs (the pages' full-text index)", [
+            param("q", required=True,
+                  desc="Words; each must begin a word of the name, namespace, description, "
+                       "columns, tags or owners (names split at '_', '.', '/', ...)."),
+            param("filter", schema={"enum": ["DATASET", "JOB"]}),
+            param("sort", schema={"enum": ["NAME", "UPDATE_AT"]},
+                  desc="NAME (default) or latest update first."), *PAGE, ASOF_META],
             tag="search"),
     },
     "/api/v1/models": {"get": op("List registered models", PAGE, tag="models")},

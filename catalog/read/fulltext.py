@@ -12,17 +12,31 @@ matches, each a true lower bound. The hits are always ranked over every match. P
 in one statement (one index scan: the first cap + 1 matches are kept with their rank, then ranked
 for the page and counted, with tags and owners read from the document row, migration 0007; only
 past the cap does a second scan rank every match); SQLite in two (the page, then the counts).
+
+The same engine answers Marquez's ``GET /api/v1/search`` (``search_assets``): the same words
+match the same documents, which come back sorted by name (``NAME``: name, namespace, datasets
+before jobs) or latest update first (``UPDATE_AT``), with an exact total and no facets.
+``filter`` keeps datasets (``DATASET``) or jobs (``JOB``); ``as_of`` keeps the datasets and jobs
+that existed by then (a dataset created by then or with a version written by then; a job
+created by then), read by joining the documents to their datasets and jobs. A word matches a
+word of the document that begins with it, and names are split into words at every character
+that is not a letter or digit (``_ . / - :``), so "features" and "user_feat" find
+``user_features`` and "events" finds ``s3://lake/events.parquet``; a fragment inside a word
+("eatures") finds nothing, unlike the LIKE search this replaces. A query with no letters or
+digits ("%") matches nothing.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from catalog.errors import BadRequest
+from catalog.models.base import UTCDateTime
 from catalog.read.quality_status import STATUSES
 
 FACETS = ("kind", "namespace", "quality", "tag", "owner")
@@ -32,6 +46,10 @@ FACET_VALUES = 15
 # cost a pass over the whole catalog per search (see bench/RESULTS.md, issue 5).
 COUNT_CAP = 20_000
 MAX_TERMS = 12
+# Marquez's ``filter`` values -> the documents' entity; its ``sort`` values -> ORDER BY.
+ASSET_FILTERS = {"DATASET": "d", "JOB": "j"}
+ASSET_SORTS = {"NAME": "s.name, s.namespace, s.entity, s.doc_id",
+               "UPDATE_AT": "updated_at DESC, s.name, s.namespace, s.entity, s.doc_id"}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -74,6 +92,16 @@ class SearchResult:
     terms: list[str] = field(default_factory=list)
 
 
+@dataclass
+class AssetHit:
+    """One dataset (entity "d") or job ("j") of a sorted search, with its latest update."""
+
+    entity: str
+    namespace: str
+    name: str
+    updated_at: datetime
+
+
 def terms_of(q: str) -> list[str]:
     """The words of a query (letters and digits; everything else separates), lower-cased."""
     return [w.lower() for w in _WORD.findall(q or "")][:MAX_TERMS]
@@ -96,7 +124,8 @@ def _match(dialect: str, terms: list[str]) -> tuple[str, str, dict]:
             "-bm25(search_fts, 10.0, 2.0, 1.0, 4.0, 4.0, 2.0)", {"fts": fts})
 
 
-def _where(dialect: str, terms: list[str], filters: dict[str, str]) -> tuple[str, dict]:
+def _where(dialect: str, terms: list[str], filters: dict[str, str]) -> tuple[list[str], dict]:
+    """Conditions (to AND) on documents ``s`` matching the terms and facet filters, and params."""
     clauses, params = [], {}
     if terms:
         clauses.append("s.document @@ tq" if dialect == "postgresql"
@@ -118,7 +147,11 @@ def _where(dialect: str, terms: list[str], filters: dict[str, str]) -> tuple[str
         else:
             clauses.append("s.entity = 'd' AND EXISTS (SELECT 1 FROM dataset_owners o "
                            "WHERE o.dataset_id = s.entity_id AND o.name = :f_owner)")
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return clauses, params
+
+
+def _where_sql(clauses: list[str]) -> str:
+    return ("WHERE " + " AND ".join(clauses)) if clauses else ""
 
 
 # Description of a hit, read for the page's rows only.
@@ -148,7 +181,8 @@ def search_catalog(
         return SearchResult([], 0, {}, [])
     dialect = session.get_bind().dialect.name
     source, rank, params = _match(dialect, terms)
-    where, fparams = _where(dialect, terms, filters)
+    clauses, fparams = _where(dialect, terms, filters)
+    where = _where_sql(clauses)
     params.update(fparams, limit=limit, offset=offset, cap=count_cap, top=FACET_VALUES)
     # {p}: the documents' alias where FTS5's own name and namespace columns are in scope.
     order = ("rank DESC, " if terms else "") + "{p}name, {p}namespace, {p}doc_id"
@@ -161,6 +195,61 @@ def search_catalog(
         facets[facet].sort(key=lambda vc: (-vc[1], vc[0]))
     total = sum(n for _, n in facets["kind"])
     return SearchResult(hits, AtLeast(total) if more else total, facets, terms)
+
+
+# The documents' datasets and jobs, for their update time and ``as_of``; each document joins
+# one row by primary key, and a count that reads neither join leaves both out.
+_ASSETS = """LEFT JOIN datasets d ON s.entity = 'd' AND d.id = s.entity_id
+    LEFT JOIN jobs j ON s.entity = 'j' AND j.id = s.entity_id"""
+# Existed by :as_of: a dataset created by then or with a version written by then (an event's
+# time may precede the row's creation), a job created by then.
+_EXISTED_BY = """((s.entity = 'd' AND (d.created_at <= :as_of OR EXISTS (
+        SELECT 1 FROM dataset_versions v WHERE v.dataset_id = d.id AND v.created_at <= :as_of)))
+    OR (s.entity = 'j' AND j.created_at <= :as_of))"""
+
+
+def search_assets(
+    session: Session, q: str, *, kind: str | None = None, sort: str = "NAME", limit: int = 10,
+    offset: int = 0, as_of: datetime | None = None,
+) -> tuple[list[AssetHit], int]:
+    """Datasets and jobs matching ``q`` as ``search_catalog`` matches them, sorted, and their
+    exact count (Marquez's search; see the module docstring).
+
+    ``kind``: ``"DATASET"`` or ``"JOB"`` (Marquez's ``filter``), ``None`` for both; ``sort``:
+    ``"NAME"`` or ``"UPDATE_AT"``; ``as_of``: only what existed by then. 400 naming the
+    parameter for an empty query or a value outside those.
+    """
+    if not (q or "").strip():
+        raise BadRequest("query parameter 'q' must not be empty", field="q")
+    if kind is not None and kind not in ASSET_FILTERS:
+        raise BadRequest(f"query parameter 'filter' must be one of {list(ASSET_FILTERS)}, "
+                         f"got {kind!r}", field="filter")
+    if sort not in ASSET_SORTS:
+        raise BadRequest(f"query parameter 'sort' must be one of {list(ASSET_SORTS)}, "
+                         f"got {sort!r}", field="sort")
+    terms = terms_of(q)
+    if not terms:
+        return [], 0
+    dialect = session.get_bind().dialect.name
+    source, _rank, params = _match(dialect, terms)
+    clauses, _ = _where(dialect, terms, {})
+    if kind is not None:
+        clauses.append("s.entity = :entity")
+        params["entity"] = ASSET_FILTERS[kind]
+    binds = []
+    if as_of is not None:
+        clauses.append(_EXISTED_BY)
+        params["as_of"] = as_of
+        binds.append(bindparam("as_of", type_=UTCDateTime()))
+    matches = f"FROM {source} {_ASSETS} {_where_sql(clauses)}"
+    page = text(f"""
+        SELECT s.entity, s.namespace, s.name, COALESCE(d.updated_at, j.updated_at) AS updated_at
+        {matches} ORDER BY {ASSET_SORTS[sort]} LIMIT :limit OFFSET :offset""").bindparams(
+        *binds).columns(updated_at=UTCDateTime())
+    rows = session.execute(page, {**params, "limit": limit, "offset": offset}).all()
+    total = session.execute(text(f"SELECT COUNT(*) {matches}").bindparams(*binds),
+                            params).scalar_one()
+    return [AssetHit(*r) for r in rows], total
 
 
 def _search_pg(session: Session, matches: str, rank: str, order: str, params: dict):
