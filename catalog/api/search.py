@@ -23,20 +23,20 @@ def get_search():
     if "q" not in request.args:
         raise BadRequest("query parameter 'q' is required", field="q")
     limit, offset = page_args(default_limit=10)
-    kind = (request.args.get("filter") or "").upper() or None
+    type_filter = (request.args.get("filter") or "").upper() or None
     sort = (request.args.get("sort") or "NAME").upper()
     as_of = time_arg("asOf")
     with read_session() as session:
-        hits, total = search_assets(session, request.args["q"], kind=kind, sort=sort,
-                                    limit=limit, offset=offset, as_of=as_of)
+        hits, total = search_assets(session, request.args["q"], type_filter=type_filter,
+                                    sort=sort, limit=limit, offset=offset, as_of=as_of)
     results = []
     for h in hits:
-        kind_name = _TYPES[h.entity]
+        type_ = _TYPES[h.entity]
         results.append({
-            "type": kind_name,
+            "type": type_,
             "name": h.name,
             "updatedAt": iso(h.updated_at),
             "namespace": h.namespace,
-            "nodeId": f"{kind_name.lower()}:{h.namespace}:{h.name}",
+            "nodeId": f"{type_.lower()}:{h.namespace}:{h.name}",
         })
     return jsonify({"totalCount": total, "results": results})

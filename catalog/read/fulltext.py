@@ -21,9 +21,9 @@ that existed by then (a dataset created by then or with a version written by the
 created by then), read by joining the documents to their datasets and jobs. A word matches a
 word of the document that begins with it, and names are split into words at every character
 that is not a letter or digit (``_ . / - :``), so "features" and "user_feat" find
-``user_features`` and "events" finds ``s3://lake/events.parquet``; a fragment inside a word
-("eatures") finds nothing, unlike the LIKE search this replaces. A query with no letters or
-digits ("%") matches nothing.
+``user_features``, and "events parquet" or "lake" find ``events.parquet`` in namespace
+``s3://lake``; a fragment inside a word ("eatures") finds nothing, unlike the LIKE search this
+replaces. A query with no letters or digits ("%") matches nothing.
 """
 
 from __future__ import annotations
@@ -209,21 +209,21 @@ _EXISTED_BY = """((s.entity = 'd' AND (d.created_at <= :as_of OR EXISTS (
 
 
 def search_assets(
-    session: Session, q: str, *, kind: str | None = None, sort: str = "NAME", limit: int = 10,
-    offset: int = 0, as_of: datetime | None = None,
+    session: Session, q: str, *, type_filter: str | None = None, sort: str = "NAME",
+    limit: int = 10, offset: int = 0, as_of: datetime | None = None,
 ) -> tuple[list[AssetHit], int]:
     """Datasets and jobs matching ``q`` as ``search_catalog`` matches them, sorted, and their
     exact count (Marquez's search; see the module docstring).
 
-    ``kind``: ``"DATASET"`` or ``"JOB"`` (Marquez's ``filter``), ``None`` for both; ``sort``:
-    ``"NAME"`` or ``"UPDATE_AT"``; ``as_of``: only what existed by then. 400 naming the
-    parameter for an empty query or a value outside those.
+    ``type_filter``: ``"DATASET"`` or ``"JOB"`` (Marquez's ``filter``), ``None`` for both;
+    ``sort``: ``"NAME"`` or ``"UPDATE_AT"``; ``as_of``: only what existed by then. 400 naming
+    the parameter for an empty query or a value outside those.
     """
     if not (q or "").strip():
         raise BadRequest("query parameter 'q' must not be empty", field="q")
-    if kind is not None and kind not in ASSET_FILTERS:
+    if type_filter is not None and type_filter not in ASSET_FILTERS:
         raise BadRequest(f"query parameter 'filter' must be one of {list(ASSET_FILTERS)}, "
-                         f"got {kind!r}", field="filter")
+                         f"got {type_filter!r}", field="filter")
     if sort not in ASSET_SORTS:
         raise BadRequest(f"query parameter 'sort' must be one of {list(ASSET_SORTS)}, "
                          f"got {sort!r}", field="sort")
@@ -233,9 +233,9 @@ def search_assets(
     dialect = session.get_bind().dialect.name
     source, _rank, params = _match(dialect, terms)
     clauses, _ = _where(dialect, terms, {})
-    if kind is not None:
+    if type_filter is not None:
         clauses.append("s.entity = :entity")
-        params["entity"] = ASSET_FILTERS[kind]
+        params["entity"] = ASSET_FILTERS[type_filter]
     binds = []
     if as_of is not None:
         clauses.append(_EXISTED_BY)
