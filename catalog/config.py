@@ -16,6 +16,10 @@ DEFAULT_SQLITE = "sqlite:///" + str(Path.cwd() / "var" / "catalog.db")
 ZERO_MEANS_OFF = frozenset({"statement_timeout_ms", "reap_interval_seconds",
                             "token_cache_seconds", "trusted_proxies"})
 
+# The groups of OpenLineage facets, by where an event carries them; CATALOG_STRICT_FACETS names
+# those whose schema violations refuse the event (catalog.openlineage validates by them).
+FACET_GROUPS = ("run", "job", "dataset", "input", "output")
+
 
 def _int(name: str, raw: str, minimum: int = 1) -> int:
     try:
