@@ -1,6 +1,6 @@
 """Issue 17 §1 through the HTTP API: events whose facets break their schema are stored verbatim,
-those facets are not interpreted, and the producer hears about it (201 with warnings).
-CATALOG_STRICT_FACETS refuses them instead, by facet group.
+those facets are not interpreted, and the producer hears about it (201 with warnings; the run
+page; the stewards' health page). CATALOG_STRICT_FACETS refuses them instead, by facet group.
 
 The events are written here in the shapes real producers send (dbt, dbt-duckdb, dbt-bigquery, the
 Python client's example, Spark); none is a copied fixture.
@@ -8,6 +8,7 @@ Python client's example, Spark); none is a copied fixture.
 
 from __future__ import annotations
 
+import html
 import uuid
 
 import pytest
@@ -25,6 +26,7 @@ from catalog.models import (
     RunIO,
     Source,
 )
+from catalog.read.health import producer_warnings
 from tests.authutil import client_class
 
 LINEAGE, BATCH = "/api/v1/lineage", "/api/v1/lineage/batch"
@@ -325,3 +327,42 @@ def test_an_event_refused_while_folding_leaves_no_warnings(client, session):
     assert results[1]["warnings"] == [NULL_TYPE]
     assert [w[3] for w in stored_warnings(session)] == [NULL_TYPE["field"]]
     assert len(payloads(session)) == 2
+
+
+# --------------------------------------------------------------------------- who sees them
+
+
+def test_the_run_page_lists_its_warnings(client, session):
+    ev = python_client_run()
+    client.post(LINEAGE, json=ev)
+    client.post(LINEAGE, json=run_event("COMPLETE", producer=PYTHON, run_id=ev["run"]["runId"],
+                                        minute=1, run_facets={"errorMessage": facet(
+                                            "ErrorMessageRunFacet", message="x",
+                                            programmingLanguage="python", stackTrace=None)}))
+    page = html.unescape(client.get(f"/runs/{ev['run']['runId']}").get_data(as_text=True))
+    assert "Facets not interpreted (2)" in page
+    rows = page[page.index("Facets not interpreted"):]
+    assert rows.index(DATE_ONLY["field"]) < rows.index(NULL_STACK["field"])  # event time order
+    assert DATE_ONLY["message"] in rows and NULL_STACK["message"] in rows
+    quiet = run_event()
+    client.post(LINEAGE, json=quiet)
+    assert "Facets not interpreted" not in client.get(
+        f"/runs/{quiet['run']['runId']}").get_data(as_text=True)
+
+
+def test_stewards_see_warnings_per_producer(client, client_as, session):
+    failed = [dbt_failed_run() for _ in range(3)]
+    duckdb, spark = dbt_duckdb_test_run(), spark_child_run()
+    client.post(BATCH, json=[*failed, duckdb, spark, run_event()])
+    assert [(p.producer, p.group, p.facet, p.warnings, p.events, p.field, p.run_uuid)
+            for p in producer_warnings(fresh(session))] == [
+        (DBT, "run", "errorMessage", 3, 3, NULL_STACK["field"], failed[2]["run"]["runId"]),
+        (DBT, "dataset", "schema", 1, 1, NULL_TYPE["field"], duckdb["run"]["runId"]),
+        (SPARK, "run", "parent", 1, 1, NO_PARENT_RUN["field"], spark["run"]["runId"])]
+    r = client_as("steward").get("/health")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    section = page[page.index("Producers sending facets that break their schema (3)"):]
+    assert section.index(DBT) < section.index(SPARK)
+    assert "run errorMessage</td><td>3</td><td>3</td>" in section
+    assert f"run {failed[2]['run']['runId'][:8]}" in section
