@@ -116,8 +116,10 @@ def enforced_schema() -> dict[str, Any]:
 
     def walk(node: Any, pointer: str) -> Any:
         if isinstance(node, dict):
+            # (a property called "format" has an object for its value, the keyword a string)
             return {key: walk(value, f"{pointer}/{key}") for key, value in node.items()
-                    if key != "format" or pointer in ENFORCED_FORMATS}
+                    if key != "format" or not isinstance(value, str)
+                    or pointer in ENFORCED_FORMATS}
         if isinstance(node, list):
             return [walk(value, f"{pointer}/{i}") for i, value in enumerate(node)]
         return node

@@ -227,3 +227,11 @@ def test_the_enforced_formats_point_at_formats_of_the_schema():
     assert "format" not in defs["DatasourceDatasetFacet"]["allOf"][1]["properties"]["uri"]
     # The cached schema keeps every format: enforced_schema works on a copy.
     assert document["$defs"]["BaseEvent"]["properties"]["producer"]["format"] == "uri"
+
+
+def test_only_the_format_keyword_is_dropped_never_a_property_called_format(monkeypatch):
+    document = {"$defs": {"StorageFacet": {"properties": {
+        "format": {"type": "string", "format": "uri"}, "uri": {"format": "uri"}}}}}
+    monkeypatch.setattr(ol_validate, "load_schema", lambda: document)
+    assert ol_validate.enforced_schema() == {"$defs": {"StorageFacet": {"properties": {
+        "format": {"type": "string"}, "uri": {}}}}}
