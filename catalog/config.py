@@ -16,6 +16,10 @@ DEFAULT_SQLITE = "sqlite:///" + str(Path.cwd() / "var" / "catalog.db")
 ZERO_MEANS_OFF = frozenset({"statement_timeout_ms", "reap_interval_seconds",
                             "token_cache_seconds", "trusted_proxies"})
 
+# The groups of OpenLineage facets, by where an event carries them; CATALOG_STRICT_FACETS names
+# those whose schema violations refuse the event (catalog.openlineage validates by them).
+FACET_GROUPS = ("run", "job", "dataset", "input", "output")
+
 
 def _int(name: str, raw: str, minimum: int = 1) -> int:
     try:
@@ -34,6 +38,12 @@ def _bool(name: str, raw: str) -> bool:
     if raw.strip().lower() in ("0", "false", "no", "off", ""):
         return False
     raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
+def _facet_groups(raw: str) -> tuple[str, ...]:
+    """``run,job`` -> ("job", "run"); ``all`` -> every group. Unknown names fail validation."""
+    names = {name.strip().lower() for name in raw.split(",") if name.strip()}
+    return FACET_GROUPS if names == {"all"} else tuple(sorted(names))
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,10 @@ class Settings:
     # Reverse proxies in front of the server whose X-Forwarded-For/-Proto to believe (0: none).
     # Login lockout counts per client address, which behind a proxy only this reveals.
     trusted_proxies: int = 0
+    # Facet groups (FACET_GROUPS) in which a facet that breaks its schema refuses the event (422),
+    # as CATALOG_STRICT_FACETS=run,job or =all. In the others (default: all of them) such a facet
+    # is stored with the raw event, not interpreted, and answered with a warning.
+    strict_facets: tuple[str, ...] = ()
     # Send the session cookie with the Secure flag (only over HTTPS); set it in production.
     secure_cookies: bool = False
     # Skip the "database at head" check (tests that build the schema with create_all).
@@ -111,6 +125,8 @@ class Settings:
         if env.get("CATALOG_TRUSTED_HOSTS"):
             kwargs["trusted_hosts"] = tuple(
                 h.strip() for h in env["CATALOG_TRUSTED_HOSTS"].split(",") if h.strip())
+        if env.get("CATALOG_STRICT_FACETS"):
+            kwargs["strict_facets"] = _facet_groups(env["CATALOG_STRICT_FACETS"])
         for key in ("work_dir", "data_dir", "public_url", "self_url", "secret_key",
                     "worker_module"):
             if env.get("CATALOG_" + key.upper()):
@@ -136,6 +152,10 @@ class Settings:
                 bound = ">= 0" if f.name in ZERO_MEANS_OFF else "positive"
                 raise ConfigError(f"CATALOG_{f.name.upper()} must be an integer {bound}, "
                                   f"got {value!r}")
+        unknown = [g for g in self.strict_facets if g not in FACET_GROUPS]
+        if isinstance(self.strict_facets, str) or unknown:
+            raise ConfigError(f"CATALOG_STRICT_FACETS names facet groups among "
+                              f"{', '.join(FACET_GROUPS)} (or all), got {self.strict_facets!r}")
         for name in ("public_url", "self_url"):
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):

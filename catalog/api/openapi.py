@@ -20,7 +20,7 @@ _EVENT = {"type": "object", "description": "OpenLineage 2-0-2 RunEvent, DatasetE
 PATHS: dict[str, dict] = {
     "/api/v1/lineage": {
         "post": op("Ingest one OpenLineage event", body=_EVENT, ok="201", tag="lineage",
-                   errors=("400", "413", "422")),
+                   errors=("400", "413", "422"), returns="IngestResult"),
         "get": op("Lineage graph around a node (Marquez shape); truncated past `limit` nodes, "
                   "with the frontier to continue from",
                   [NODE, DEPTH, ASOF, param("limit", schema={"type": "integer", "minimum": 1},
@@ -30,7 +30,7 @@ PATHS: dict[str, dict] = {
     "/api/v1/lineage/batch": {
         "post": op("Ingest a batch of events; status per event", tag="lineage",
                    body={"type": "array", "items": _EVENT}, ok="201",
-                   errors=("400", "413")),
+                   errors=("400", "413"), returns="IngestBatchResult"),
     },
     "/api/v1/lineage/upstream": {
         "get": op("Everything a node depends on", [NODE, DEPTH, ASOF], tag="lineage"),

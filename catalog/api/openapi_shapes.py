@@ -1,4 +1,5 @@
-"""OpenAPI schemas of the Marquez-shaped reads: runs, jobs, datasets and their versions.
+"""OpenAPI schemas of the Marquez-shaped reads (runs, jobs, datasets and their versions) and of
+what ingestion answers.
 
 They list what a Marquez client reads (and the keys we add), with Marquez's ``RunState`` enum for
 every run state. Objects stay open (``additionalProperties``): a new key is no breaking change.
@@ -34,6 +35,9 @@ def _list(key: str, item: str) -> dict:
 _ID = _obj(["namespace", "name"], namespace=_STR, name=_STR)
 _VERSION_ID = _obj(["namespace", "name", "version"], namespace=_STR, name=_STR, version=_NSTR)
 _IO = _obj(["datasetVersionId", "facets"], datasetVersionId=_VERSION_ID, facets=_FACETS)
+_WARNINGS = {"type": "array", "items": _obj(["field", "message"], field=_STR, message=_STR),
+             "description": "Facets that broke their schema: stored with the event as sent, "
+                            "not interpreted (CATALOG_STRICT_FACETS refuses them instead)."}
 
 SCHEMAS: dict[str, dict] = {
     "RunState": {"type": "string", "enum": list(API_STATES),
@@ -93,6 +97,16 @@ SCHEMAS: dict[str, dict] = {
     "JobList": _list("jobs", "Job"),
     "DatasetList": _list("datasets", "Dataset"),
     "DatasetVersionList": _list("versions", "DatasetVersion"),
+    "IngestResult": _obj(
+        ["status", "kind", "runId", "warnings"],
+        status={"type": "string", "enum": ["created", "duplicate"]}, kind=_STR, runId=_NSTR,
+        warnings=_WARNINGS),
+    "IngestBatchResult": _obj(
+        ["accepted", "failed", "results"], accepted={"type": "integer"},
+        failed={"type": "integer"}, results={"type": "array", "items": _obj(
+            ["index", "status"], index={"type": "integer"},
+            status={"type": "string", "enum": ["created", "duplicate", "error"]},
+            warnings=_WARNINGS)}),
 }
 
 # The ``lastRunStates`` filter of the job list: Marquez's names or the OpenLineage ones.

@@ -1,15 +1,21 @@
-"""Step 1 of ingestion: validate and hash every event (no database)."""
+"""Step 1 of ingestion: validate and hash every event (no database).
+
+The envelope must be valid, and so must the facets of the strict groups; a facet of another group
+that breaks its schema is a warning: the event is stored as sent (``payload``), and the steps that
+interpret it read a copy without that facet (``body``).
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from catalog import jsoncodec
 from catalog.errors import ValidationFailed
 from catalog.ingest.rows import parse_time
-from catalog.openlineage.validate import EventValidationError, validate_event
+from catalog.openlineage.validate import EventValidationError, FacetProblem, check_event
 
 
 @dataclass
@@ -17,10 +23,15 @@ class Event:
     """A valid event with what every step needs of it."""
 
     index: int
+    # What the fold steps interpret: the event less the facets in ``warnings``.
     body: dict
     kind: str
     digest: str
     time: datetime
+    # The event as sent, stored verbatim (and hashed as ``digest``).
+    payload: dict
+    # Facets that broke their schema: stored in ``payload``, absent from ``body``.
+    warnings: list[FacetProblem] = field(default_factory=list)
 
     @property
     def run_uuid(self) -> str | None:
@@ -43,11 +54,32 @@ def canonical_hash(event: dict) -> str:
     return hashlib.sha256(jsoncodec.canonical(event)).hexdigest()
 
 
-def prepare(index: int, event: object) -> Event:
-    """The valid event with its kind, hash and time, else :class:`ValidationFailed`."""
+def prepare(index: int, event: object, strict: Collection[str] = ()) -> Event:
+    """The valid event with its kind, hash, time and warnings, else :class:`ValidationFailed`.
+
+    ``strict`` names the facet groups whose bad facets refuse the event.
+    """
     try:
-        kind = validate_event(event)
+        checked = check_event(event, strict=strict)
     except EventValidationError as exc:
         raise ValidationFailed(exc.message, field=exc.field) from None
     assert isinstance(event, dict)
-    return Event(index, event, kind, canonical_hash(event), parse_time(event["eventTime"]))
+    body = _without(event, [p.location for p in checked.problems])
+    return Event(index, body, checked.kind, canonical_hash(event), parse_time(event["eventTime"]),
+                 payload=event, warnings=checked.problems)
+
+
+def _without(event: dict, locations: list[tuple]) -> dict:
+    """``event`` less the values at ``locations``; what it shares with ``event`` is not changed
+    (the objects and arrays on the way to a location are copied)."""
+    if not locations:
+        return event
+    out = dict(event)
+    for location in locations:
+        node: dict | list = out
+        for key in location[:-1]:
+            child = node[key]
+            node[key] = child = dict(child) if isinstance(child, dict) else list(child)
+            node = child
+        del node[location[-1]]
+    return out

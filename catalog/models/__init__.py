@@ -14,7 +14,7 @@ from catalog.models.dataset import (
 )
 from catalog.models.governance import ColumnClassification, PolicyExemption
 from catalog.models.job import Job, JobVersion
-from catalog.models.lineage import ColumnLineage, LineageEdge, LineageEvent
+from catalog.models.lineage import ColumnLineage, EventWarning, LineageEdge, LineageEvent
 from catalog.models.model import MLModel, ModelAlias, ModelVersion
 from catalog.models.namespace import Namespace, Source
 from catalog.models.pipeline import PipelineExecution
@@ -38,6 +38,7 @@ __all__ = [
     "DatasetProfile",
     "DatasetTag",
     "DatasetVersion",
+    "EventWarning",
     "Job",
     "JobVersion",
     "LineageEdge",

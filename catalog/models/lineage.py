@@ -96,3 +96,27 @@ class LineageEvent(Base):
     job_name: Mapped[str | None] = mapped_column(String(1024))
     payload: Mapped[dict] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class EventWarning(Base):
+    """A facet of a stored event that broke its schema: kept in the event, never interpreted.
+
+    Written with the event, one INSERT per ingest, only for events that have such facets. The run
+    page lists a run's; stewards see them counted per producer on the health page.
+    """
+
+    __tablename__ = "event_warnings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The event (lineage_events.event_hash) whose payload holds the facet.
+    event_hash: Mapped[str] = mapped_column(
+        ForeignKey("lineage_events.event_hash", ondelete="CASCADE"), index=True)
+    # The event's producer, as sent: what stewards follow up with.
+    producer: Mapped[str] = mapped_column(Text)
+    # run, job, dataset, input or output (catalog.config.FACET_GROUPS).
+    facet_group: Mapped[str] = mapped_column(String(8))
+    # The facet's name; NULL when the facets object itself was not an object.
+    facet: Mapped[str | None] = mapped_column(Text)
+    # Dotted path of the offending value, e.g. run.facets.errorMessage.stackTrace.
+    field: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)

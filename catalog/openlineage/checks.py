@@ -1,5 +1,5 @@
-"""The checks behind event validation: the ``format`` rules this project enforces (``uuid``,
-``date-time``, ``uri``), and a compiler of the schema into fast boolean closures.
+"""The checks behind event validation: the ``format`` rules this project enforces where it relies
+on a value (``uuid``, ``date-time``), and a compiler of the schema into fast boolean closures.
 
 Used by :mod:`catalog.openlineage.validate`; imports nothing of the catalog.
 """
@@ -12,11 +12,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from jsonschema import FormatChecker
 
-_WHITESPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _DATE_AND_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
@@ -51,23 +49,10 @@ def is_date_time(value: object) -> bool:
     return True
 
 
-def is_uri(value: object) -> bool:
-    """Accept an absolute URI: it must have a scheme and contain no whitespace."""
-    if not isinstance(value, str):
-        return True
-    if not value or _WHITESPACE_OR_CONTROL.search(value):
-        return False
-    try:
-        return bool(urlsplit(value).scheme)
-    except ValueError:
-        return False
-
-
 def format_checker() -> FormatChecker:
     checker = FormatChecker(formats=())
     checker.checks("uuid")(is_uuid)
     checker.checks("date-time")(is_date_time)
-    checker.checks("uri")(is_uri)
     return checker
 
 
@@ -82,7 +67,7 @@ def format_checker() -> FormatChecker:
 
 Check = Callable[[Any], bool]
 _ANNOTATIONS = frozenset({"$comment", "$id", "$schema", "description", "title", "examples"})
-_FORMATS: dict[str, Check] = {"uuid": is_uuid, "date-time": is_date_time, "uri": is_uri}
+_FORMATS: dict[str, Check] = {"uuid": is_uuid, "date-time": is_date_time}
 _TYPES: dict[str, Check] = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),

@@ -1,16 +1,27 @@
 """Validate OpenLineage 2-0-2 events against the schema written for this project.
 
-The schema lives next to this module (``schema/OpenLineage-2-0-2.json``). It is loaded once,
-and one validator per event kind is built once, on first use. ``format`` is enforced for
-``uuid``, ``date-time`` and ``uri`` with checks of our own (:mod:`.checks`), so the result does
-not depend on which optional format-checking packages happen to be installed.
+Be liberal with facets, strict with the envelope. The envelope (event type and time, run id, job
+and dataset names, producer, schema URL) must match the schema, or the event is refused. A facet
+that does not match its definition is refused only in the groups named strict (``run``, ``job``,
+``dataset``, ``input``, ``output``: :data:`~catalog.config.FACET_GROUPS`); elsewhere
+:func:`check_event` reports it as a :class:`FacetProblem`, for the caller to store the event as
+sent and leave that facet uninterpreted.
+
+``format`` is an annotation, as in draft 2020-12, except where the catalog relies on the value
+(:data:`ENFORCED_FORMATS`): run ids it stores as UUIDs, times it parses. Those formats are checked
+with checks of our own (:mod:`.checks`), so the result does not depend on which optional
+format-checking packages happen to be installed.
+
+The schema lives next to this module (``schema/OpenLineage-2-0-2.json``); it is loaded once, and
+the validators are built once, on first use.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -18,12 +29,27 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from catalog.config import FACET_GROUPS
 from catalog.openlineage.checks import Check, FastCompiler, format_checker
 
-__all__ = ["EVENT_KINDS", "EventValidationError", "event_kind", "validate_event"]
+__all__ = ["EVENT_KINDS", "EventValidationError", "FacetProblem", "check_event", "event_kind",
+           "validate_event"]
 
 SCHEMA_RESOURCE = "schema/OpenLineage-2-0-2.json"
 EVENT_KINDS = ("RunEvent", "DatasetEvent", "JobEvent")
+# Where ``format`` is a rule (JSON pointers into the schema): the event's time and run id, and the
+# facet values the catalog parses, a parent's run id and the nominal times. Elsewhere (URIs, a
+# metrics facet's lastUpdated) a value in another format is taken as sent.
+ENFORCED_FORMATS = frozenset({
+    "/$defs/BaseEvent/properties/eventTime",
+    "/$defs/Run/properties/runId",
+    "/$defs/ParentRunFacet/allOf/1/properties/run/properties/runId",
+    "/$defs/NominalTimeRunFacet/allOf/1/properties/nominalStartTime",
+    "/$defs/NominalTimeRunFacet/allOf/1/properties/nominalEndTime",
+})
+# The definitions holding facets by name, and the group of those facets.
+FACET_CONTAINERS = {"RunFacets": "run", "JobFacets": "job", "DatasetFacets": "dataset",
+                    "InputDatasetFacets": "input", "OutputDatasetFacets": "output"}
 
 _MAX_VALUE_REPR = 80
 _PLAIN_KEY = re.compile(r"^[^.\[\]\"]+$")
@@ -51,6 +77,30 @@ class EventValidationError(Exception):
         return f"{where}{self.message}"
 
 
+@dataclass(frozen=True)
+class FacetProblem:
+    """A facet that does not match its definition, in a group that is not strict.
+
+    ``location`` is the path to the facet in the event (``("run", "facets", "parent")``), or to
+    its container when that is not an object (``("inputs", 0, "facets")``, ``facet`` None then);
+    ``field`` and ``message`` name the offending value as :class:`EventValidationError` would.
+    """
+
+    group: str
+    facet: str | None
+    location: tuple[str | int, ...]
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A valid envelope: the event's kind, and its facets that break their definitions."""
+
+    kind: str
+    problems: list[FacetProblem]
+
+
 # --------------------------------------------------------------------------- schema loading
 
 
@@ -61,18 +111,64 @@ def load_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+def enforced_schema() -> dict[str, Any]:
+    """The schema with ``format`` kept only at :data:`ENFORCED_FORMATS` (a copy)."""
+
+    def walk(node: Any, pointer: str) -> Any:
+        if isinstance(node, dict):
+            # (a property called "format" has an object for its value, the keyword a string)
+            return {key: walk(value, f"{pointer}/{key}") for key, value in node.items()
+                    if key != "format" or not isinstance(value, str)
+                    or pointer in ENFORCED_FORMATS}
+        if isinstance(node, list):
+            return [walk(value, f"{pointer}/{i}") for i, value in enumerate(node)]
+        return node
+
+    return walk(load_schema(), "")
+
+
+Pair = tuple[Check, Draft202012Validator]
+
+
+@dataclass(frozen=True)
+class _Validators:
+    """Every check :func:`check_event` runs, each a (fast check, jsonschema validator) pair."""
+
+    # Whole events by kind: the common case, a valid event, costs one fast check.
+    events: dict[str, Check]
+    # Events by kind with any facets accepted: the envelope.
+    envelopes: dict[str, Pair]
+    # Facet containers by definition: (a known facet's pair by name, any other facet's pair).
+    containers: dict[str, tuple[dict[str, Pair], Pair]]
+    # A container itself: a JSON object.
+    container: Pair
+
+
 @cache
-def _validators() -> dict[str, tuple[Check, Draft202012Validator]]:
-    """Build, once, a (fast check, jsonschema validator) pair per event kind."""
-    document = load_schema()
-    checker = format_checker()
-    fast = FastCompiler(document["$defs"]).table
-    validators = {}
-    for kind in EVENT_KINDS:
-        schema = {key: document[key] for key in ("$schema", "$id", "$defs") if key in document}
-        schema["$ref"] = f"#/$defs/{kind}"
-        validators[kind] = (fast[kind], Draft202012Validator(schema, format_checker=checker))
-    return validators
+def _validators() -> _Validators:
+    document = enforced_schema()
+    defs, checker = document["$defs"], format_checker()
+    head = {key: document[key] for key in ("$schema", "$id") if key in document}
+
+    def pair(compiler: FastCompiler, all_defs: dict, schema: dict) -> Pair:
+        validator = Draft202012Validator({**head, "$defs": all_defs, **schema},
+                                         format_checker=checker)
+        return compiler.compile(schema), validator
+
+    full = FastCompiler(defs)
+    envelope_defs = {**defs, **dict.fromkeys(FACET_CONTAINERS, True)}
+    envelope = FastCompiler(envelope_defs)
+    containers = {}
+    for name in FACET_CONTAINERS:
+        known = {facet: pair(full, defs, ref) for facet, ref in defs[name]["properties"].items()}
+        containers[name] = (known, pair(full, defs, defs[name]["additionalProperties"]))
+    return _Validators(
+        events={kind: full.table[kind] for kind in EVENT_KINDS},
+        envelopes={kind: pair(envelope, envelope_defs, {"$ref": f"#/$defs/{kind}"})
+                   for kind in EVENT_KINDS},
+        containers=containers,
+        container=pair(full, defs, {"type": "object"}),
+    )
 
 
 # --------------------------------------------------------------------------- public API
@@ -106,48 +202,120 @@ def event_kind(event: dict) -> str:
 
 
 def validate_event(event: object, *, event_index: int | None = None) -> str:
-    """Validate one event against the spec and return its kind.
+    """Validate one event, every facet group strict, and return its kind.
 
     Raises :class:`EventValidationError` naming one offending field: among all violations,
     the one with the deepest path, the earliest in schema order on ties. ``event_index`` is
     copied onto the error, for callers validating a batch.
     """
+    return check_event(event, strict=FACET_GROUPS, event_index=event_index).kind
+
+
+def check_event(event: object, *, strict: Collection[str] = (),
+                event_index: int | None = None) -> Checked:
+    """Validate one event: its envelope, and its facets in the ``strict`` groups, must match.
+
+    Returns the kind and the facets of the other groups that do not match their definitions.
+    Raises :class:`EventValidationError` as :func:`validate_event` does, over the envelope and
+    the strict groups' facets.
+    """
     try:
-        return _validate(event)
+        return _check(event, strict)
     except EventValidationError as exc:
         exc.event_index = event_index
         raise
 
 
-def _validate(event: object) -> str:
+def _check(event: object, strict: Collection[str]) -> Checked:
     kind = event_kind(event)  # type: ignore[arg-type]
-    is_valid, validator = _validators()[kind]
-    if is_valid(event):
-        return kind
-    errors = validator.iter_errors(event)
-    first = next(errors, None)
-    if first is None:  # jsonschema is authoritative, should the two ever disagree
-        return kind
-    field, message = _pick_error(_leaves([first, *errors]))
-    raise EventValidationError(field, message)
+    validators = _validators()
+    if validators.events[kind](event):
+        return Checked(kind, [])
+    assert isinstance(event, dict)
+    is_valid, validator = validators.envelopes[kind]
+    refused: list[tuple[tuple, ValidationError]] = []
+    if not is_valid(event):
+        refused += (((), error) for error in validator.iter_errors(event))
+    problems = []
+    for group, facet, location, errors in _bad_facets(validators, kind, event):
+        if group in strict:
+            refused += ((location, error) for error in errors)
+        else:
+            problems.append(FacetProblem(group, facet, location, *_pick_error(
+                (location, error) for error in errors)))
+    if refused:
+        raise EventValidationError(*_pick_error(refused))
+    return Checked(kind, problems)
+
+
+def _bad_facets(validators: _Validators, kind: str, event: dict) -> Iterator[tuple]:
+    """(group, facet name, location, errors) of each facet, or container, that breaks its
+    definition."""
+    for definition, location, facets in _containers(kind, event):
+        group = FACET_CONTAINERS[definition]
+        if not isinstance(facets, dict):
+            yield group, None, location, _errors(validators.container, facets)
+            continue
+        known, other = validators.containers[definition]
+        for name, facet in facets.items():
+            errors = _errors(known.get(name, other), facet)
+            if errors:
+                yield group, name, (*location, name), errors
+
+
+# Where facets are, by the key of the object holding them: (key, definition) pairs.
+_RUN_FACETS = (("facets", "RunFacets"),)
+_JOB_FACETS = (("facets", "JobFacets"),)
+_DATASET_FACETS = {"dataset": (("facets", "DatasetFacets"),),
+                   "inputs": (("facets", "DatasetFacets"), ("inputFacets", "InputDatasetFacets")),
+                   "outputs": (("facets", "DatasetFacets"),
+                               ("outputFacets", "OutputDatasetFacets"))}
+
+
+def _containers(kind: str, event: dict) -> Iterator[tuple[str, tuple, Any]]:
+    """(definition, location, value) of every facet container the event carries, in the order
+    of the schema."""
+    holders: list[tuple[tuple, Any, tuple]] = []
+    if kind == "DatasetEvent":
+        holders.append((("dataset",), event.get("dataset"), _DATASET_FACETS["dataset"]))
+    else:
+        if kind == "RunEvent":
+            holders.append((("run",), event.get("run"), _RUN_FACETS))
+        holders.append((("job",), event.get("job"), _JOB_FACETS))
+        for key in ("inputs", "outputs"):
+            items = event.get(key)
+            if isinstance(items, list):
+                holders += [((key, i), item, _DATASET_FACETS[key]) for i, item in enumerate(items)]
+    for location, holder, keys in holders:
+        if isinstance(holder, dict):  # else the envelope is at fault
+            for key, definition in keys:
+                if key in holder:
+                    yield definition, (*location, key), holder[key]
+
+
+def _errors(pair: Pair, value: Any) -> list[ValidationError]:
+    is_valid, validator = pair
+    return [] if is_valid(value) else list(validator.iter_errors(value))
 
 
 # --------------------------------------------------------------------------- error reporting
 
 
-def _leaves(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
+def _leaves(errors: Iterable[tuple[tuple, ValidationError]]) -> Iterator[tuple]:
     """Yield errors in order, replacing anyOf/oneOf errors by their sub-errors."""
-    for error in errors:
+    for prefix, error in errors:
         if error.context:
-            yield from _leaves(error.context)
+            yield from _leaves((prefix, sub) for sub in error.context)
         else:
-            yield error
+            yield prefix, error
 
 
-def _pick_error(errors: Iterable[ValidationError]) -> tuple[str, str]:
+def _pick_error(errors: Iterable[tuple[tuple, ValidationError]]) -> tuple[str, str]:
+    """(field, message) of the deepest error, the first on ties; each error is given with the
+    path of the value it was found in."""
     best: tuple[list[Any], ValidationError] | None = None
-    for error in errors:
-        path = list(error.absolute_path)
+    for prefix, error in _leaves(errors):
+        path = [*prefix, *error.absolute_path]
         if error.validator == "required":
             missing = _missing_property(error)
             if missing is not None:

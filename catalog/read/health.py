@@ -1,4 +1,5 @@
-"""Data health for stewards: failing checks, stale and unused datasets, metadata coverage."""
+"""Data health for stewards: failing checks, stale and unused datasets, metadata coverage, and
+producers whose facets the catalog could not interpret."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from catalog.models import (
     Dataset,
     DatasetOwner,
     DatasetVersion,
+    EventWarning,
     Job,
+    LineageEvent,
     MLModel,
     QualityAssertion,
     Run,
@@ -48,6 +51,22 @@ class Coverage:
 
 
 @dataclass
+class ProducerWarnings:
+    """A producer's facets of one name that broke their schema: how often, and the latest."""
+
+    producer: str
+    group: str
+    facet: str | None
+    warnings: int
+    events: int
+    # The latest warning: its event's arrival, run (None outside runs), field and message.
+    last_at: datetime
+    run_uuid: str | None
+    field: str
+    message: str
+
+
+@dataclass
 class Health:
     """The data-health overview."""
 
@@ -58,6 +77,7 @@ class Health:
     unused_count: int
     unused_days: int
     coverage: Coverage
+    producers: list[ProducerWarnings]
 
 
 def failing(session: Session) -> tuple[list[Row], int]:
@@ -136,13 +156,34 @@ def coverage(session: Session) -> Coverage:
     return Coverage(total or 0, owned or 0, described or 0, checked or 0)
 
 
+def producer_warnings(session: Session) -> list[ProducerWarnings]:
+    """Per producer and facet, the stored facets that broke their schema (most warnings first).
+
+    Two statements: the counts with the id of each group's latest warning, then those warnings.
+    """
+    w = EventWarning
+    groups = session.execute(
+        select(w.producer, w.facet_group, w.facet, func.count(), func.count(func.distinct(
+            w.event_hash)), func.max(w.id))
+        .group_by(w.producer, w.facet_group, w.facet)
+        .order_by(func.count().desc(), w.producer, w.facet_group, w.facet).limit(LIST_LIMIT)
+    ).all()
+    latest = {row.id: row for row in session.execute(
+        select(w.id, w.field, w.message, LineageEvent.received_at, LineageEvent.run_uuid)
+        .join(LineageEvent, LineageEvent.event_hash == w.event_hash)
+        .where(w.id.in_([g[5] for g in groups])))} if groups else {}
+    return [ProducerWarnings(producer, group, facet, n, events, latest[last].received_at,
+                             latest[last].run_uuid, latest[last].field, latest[last].message)
+            for producer, group, facet, n, events, last in groups]
+
+
 def health(session: Session, unused_days: int = 30, now: datetime | None = None) -> Health:
     """The whole overview."""
     now = now or utcnow()
     fail, fail_count = failing(session)
     idle, idle_count = unused(session, unused_days, now)
     return Health(fail, fail_count, stale(session, now), idle, idle_count, unused_days,
-                  coverage(session))
+                  coverage(session), producer_warnings(session))
 
 
 @dataclass

@@ -1,11 +1,27 @@
-"""What job and run pages show beyond the browse service: state history, child runs."""
+"""What job and run pages show beyond the browse service: state history, child runs, warnings."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.models import Run, RunStateChange
+from catalog.models import EventWarning, LineageEvent, Run, RunStateChange
+
+# Most warnings a run page lists.
+WARNINGS_LIMIT = 200
+
+
+@dataclass
+class RunWarning:
+    """A facet one of the run's events carried that broke its schema (stored, not interpreted)."""
+
+    event_type: str | None
+    event_time: datetime
+    field: str
+    message: str
 
 
 def state_history(session: Session, run: Run) -> list[RunStateChange]:
@@ -29,3 +45,14 @@ def parent_run(session: Session, run: Run) -> Run | None:
     if not run.parent_run_uuid:
         return None
     return session.scalar(select(Run).where(Run.uuid == run.parent_run_uuid))
+
+
+def run_warnings(session: Session, run: Run, limit: int = WARNINGS_LIMIT) -> list[RunWarning]:
+    """The warnings of the run's events, in event time order."""
+    rows = session.execute(
+        select(LineageEvent.event_type, LineageEvent.event_time, EventWarning.field,
+               EventWarning.message)
+        .join(LineageEvent, LineageEvent.event_hash == EventWarning.event_hash)
+        .where(LineageEvent.run_uuid == run.uuid)
+        .order_by(LineageEvent.event_time, EventWarning.id).limit(limit))
+    return [RunWarning(*row) for row in rows]

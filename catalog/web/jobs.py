@@ -37,10 +37,12 @@ def job(rest: str):
 
 @bp.get("/runs/<run_id>")
 def run(run_id: str):
-    """A run: state and its history, timings, dataset versions read and written, facets."""
+    """A run: state and its history, timings, dataset versions read and written, facets, and
+    the facets its events carried that were not interpreted."""
     with read_session() as session:
         r, io = browse.get_run(session, run_id)
         return render_template(
             "run.html", run=r, io=io, history=job_view.state_history(session, r),
             children=job_view.child_runs(session, r), parent=job_view.parent_run(session, r),
+            warnings=job_view.run_warnings(session, r),
         )

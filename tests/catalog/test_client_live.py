@@ -344,8 +344,9 @@ def test_refused_events_raise_naming_the_field(live, session):
     with pytest.raises(cc.CatalogRequestError) as refused:
         catalog.emit(ol.RunEvent(
             eventType=ol.RunState.START, eventTime=T0.isoformat(), producer="not a uri",
-            run=ol.Run(runId=str(uuid.uuid4())), job=ol.Job(namespace="p", name="j")))
-    assert refused.value.status == 422 and refused.value.body["field"] == "producer"
+            run=ol.Run(runId=uuid.uuid4().hex), job=ol.Job(namespace="p", name="j")))
+    # The producer's format is an annotation; the run id must be a canonical UUID.
+    assert refused.value.status == 422 and refused.value.body["field"] == "run.runId"
 
     with pytest.raises(cc.CatalogRequestError) as refused:
         catalog.get("api/v1/events/lineage", limit="many")

@@ -112,6 +112,25 @@ def test_a_child_cannot_take_over_an_existing_run(started):
     assert _run(app, victim["run"]["runId"]).state == "START"
 
 
+def test_a_child_is_admitted_only_by_a_parent_facet_the_catalog_interprets(started):
+    """Facets are lenient (a bad one is stored, not interpreted), but a worker's child run is
+    admitted by its parent facet: for a worker's token run facets are strict, or a parent facet
+    the catalog would drop could admit a run that is nobody's child."""
+    app, starter, run_id, worker = started
+    child = run_event("START", "feature_pipeline.events_clean", ns=NS, run_facets=_parent(run_id))
+    del child["run"]["facets"]["parent"]["_producer"]
+    for path, body in (("/api/v1/lineage", child), ("/api/v1/lineage/batch", [child])):
+        r = worker.post(path, json=body)
+        refusal = r.get_json() if path.endswith("lineage") else r.get_json()["results"][0]
+        assert refusal["field"] == "run.facets.parent._producer", refusal
+    assert _run(app, child["run"]["runId"]) is None
+    # Other callers' events keep lenient run facets.
+    r = starter.post("/api/v1/lineage", json=child)
+    assert r.status_code == 201 and r.get_json()["warnings"] == [{
+        "field": "run.facets.parent._producer", "message": "required property is missing"}]
+    assert _run(app, child["run"]["runId"]).parent_run_uuid is None
+
+
 def test_the_worker_token_is_revoked_when_its_run_ends(started):
     app, _, run_id, worker = started
     for state in ("START", "COMPLETE"):
