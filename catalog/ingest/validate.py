@@ -23,7 +23,8 @@ class Event:
     """A valid event with what every step needs of it."""
 
     index: int
-    # What the fold steps interpret: the event less the facets in ``warnings``.
+    # What the fold steps interpret: the event less the facets in ``warnings`` (or with their
+    # repaired copies).
     body: dict
     kind: str
     digest: str
@@ -64,22 +65,26 @@ def prepare(index: int, event: object, strict: Collection[str] = ()) -> Event:
     except EventValidationError as exc:
         raise ValidationFailed(exc.message, field=exc.field) from None
     assert isinstance(event, dict)
-    body = _without(event, [p.location for p in checked.problems])
+    body = _without(event, [(p.location, p.repaired) for p in checked.problems])
     return Event(index, body, checked.kind, canonical_hash(event), parse_time(event["eventTime"]),
                  payload=event, warnings=checked.problems)
 
 
-def _without(event: dict, locations: list[tuple]) -> dict:
-    """``event`` less the values at ``locations``; what it shares with ``event`` is not changed
-    (the objects and arrays on the way to a location are copied)."""
-    if not locations:
+def _without(event: dict, changes: list[tuple[tuple, dict | None]]) -> dict:
+    """``event`` with the value at each location replaced (by a repaired facet) or left out
+    (None); what it shares with ``event`` is not changed (the objects and arrays on the way to a
+    location are copied)."""
+    if not changes:
         return event
     out = dict(event)
-    for location in locations:
+    for location, replacement in changes:
         node: dict | list = out
         for key in location[:-1]:
             child = node[key]
             node[key] = child = dict(child) if isinstance(child, dict) else list(child)
             node = child
-        del node[location[-1]]
+        if replacement is None:
+            del node[location[-1]]
+        else:
+            node[location[-1]] = replacement
     return out

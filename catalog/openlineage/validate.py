@@ -91,6 +91,9 @@ class FacetProblem:
     location: tuple[str | int, ...]
     field: str
     message: str
+    # The facet read with its null values as absent, when that matches its definition (what
+    # Marquez's readers do with a null): interpreted instead of the facet. None: not interpreted.
+    repaired: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -237,30 +240,53 @@ def _check(event: object, strict: Collection[str]) -> Checked:
     if not is_valid(event):
         refused += (((), error) for error in validator.iter_errors(event))
     problems = []
-    for group, facet, location, errors in _bad_facets(validators, kind, event):
+    for group, facet, location, errors, pair in _bad_facets(validators, kind, event):
         if group in strict:
             refused += ((location, error) for error in errors)
+            continue
+        field, message = _pick_error((location, error) for error in errors)
+        value = _at(event, location)
+        repaired = _without_nulls(value) if isinstance(value, dict) else None
+        if repaired is not None and pair is not None and pair[0](repaired):
+            problems.append(FacetProblem(group, facet, location, field,
+                                         f"{message} (read as absent)", repaired))
         else:
-            problems.append(FacetProblem(group, facet, location, *_pick_error(
-                (location, error) for error in errors)))
+            problems.append(FacetProblem(group, facet, location, field, message))
     if refused:
         raise EventValidationError(*_pick_error(refused))
     return Checked(kind, problems)
 
 
 def _bad_facets(validators: _Validators, kind: str, event: dict) -> Iterator[tuple]:
-    """(group, facet name, location, errors) of each facet, or container, that breaks its
-    definition."""
+    """(group, facet name, location, errors, its definition's checkers or None) of each facet,
+    or container, that breaks its definition."""
     for definition, location, facets in _containers(kind, event):
         group = FACET_CONTAINERS[definition]
         if not isinstance(facets, dict):
-            yield group, None, location, _errors(validators.container, facets)
+            yield group, None, location, _errors(validators.container, facets), None
             continue
         known, other = validators.containers[definition]
         for name, facet in facets.items():
-            errors = _errors(known.get(name, other), facet)
+            pair = known.get(name, other)
+            errors = _errors(pair, facet)
             if errors:
-                yield group, name, (*location, name), errors
+                yield group, name, (*location, name), errors, pair
+
+
+def _at(event: dict, location: tuple) -> Any:
+    node: Any = event
+    for key in location:
+        node = node[key]
+    return node
+
+
+def _without_nulls(value: Any) -> Any:
+    """``value`` with every object member whose value is null left out, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 # Where facets are, by the key of the object holding them: (key, definition) pairs.

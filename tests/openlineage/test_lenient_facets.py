@@ -74,9 +74,9 @@ def spark_child_run() -> dict:
 
 SHAPES = [
     ("dbt failed run", dbt_failed_run, "run", "errorMessage",
-     "run.facets.errorMessage.stackTrace", "expected string, got null"),
+     "run.facets.errorMessage.stackTrace", "expected string, got null (read as absent)"),
     ("dbt-duckdb test", dbt_duckdb_test_run, "dataset", "schema",
-     "inputs[0].facets.schema.fields[0].type", "expected string, got null"),
+     "inputs[0].facets.schema.fields[0].type", "expected string, got null (read as absent)"),
     ("python client nominal date", python_client_run, "run", "nominalTime",
      "run.facets.nominalTime.nominalStartTime", '"2020-12-17" is not a valid date-time'),
     ("spark parent without run", spark_child_run, "run", "parent",
@@ -93,8 +93,16 @@ def test_a_bad_facet_is_a_problem_not_a_refusal(build, group, name, field, messa
     location = tuple(int(p) if p.isdigit() else p
                      for p in field.replace("[", ".").replace("]", "").split("."))
     assert checked.kind == "RunEvent"
-    assert checked.problems == [FacetProblem(group, name, location[:location.index(name) + 1],
-                                             field, message)]
+    facet_at = location[:location.index(name) + 1]
+    facet = body
+    for key in facet_at:
+        facet = facet[key]
+    # A null where the definition wants a value is read as absent: that copy is interpreted.
+    repaired = ({k: v for k, v in facet.items() if k != "stackTrace"} if name == "errorMessage"
+                else {**facet, "fields": [{k: v for k, v in f.items() if v is not None}
+                                          for f in facet["fields"]]} if name == "schema"
+                else None)
+    assert checked.problems == [FacetProblem(group, name, facet_at, field, message, repaired)]
     assert body == sent  # the event is not changed
 
 
