@@ -9,6 +9,9 @@ started on it (gunicorn, ``--workers`` sync workers, default 2; ``--server serve
 * ``floor``: the rows the catalog keeps per event (raw event, run state, three run I/O rows),
   inserted with ``executemany`` (psycopg / sqlite3) into equivalent plain tables, one transaction
   per ``--batch`` events: what the database alone can do, without the catalog's model.
+* ``accept-single`` and ``accept-batch``: the same requests against ``bench/accept_floor_app.py``:
+  the catalog's own parse, validation, hashing and raw-event INSERT, and no model. What any
+  catalog must do before it answers 201; the rest of ``single``/``batch`` is folding.
 * ``http-single`` and ``http-batch``: the same requests as ``single`` and ``batch`` against
   ``bench/http_floor_app.py`` under the same gunicorn and client: an app that only parses each
   body and inserts the raw events into one table. What HTTP, JSON and a durable insert per
@@ -165,19 +168,21 @@ def live_server(url: str, server: str, workers: int, log: Path | None = None,
                 worker_class: str = "sync", worker_threads: int = 1, app: str = "catalog"):
     """A migrated catalog serving ``url`` on a free port; yields its base URL and process.
 
-    ``app="floor"`` serves ``bench/http_floor_app.py`` instead (gunicorn only).
+    ``app="floor"`` serves ``bench/http_floor_app.py`` instead, ``app="accept"``
+    ``bench/accept_floor_app.py`` (gunicorn only).
 
     The server's output is appended to ``log`` when given (its tracebacks explain any 500).
     """
     env = {**os.environ, "CATALOG_DATABASE_URL": url, "FLOOR_DATABASE_URL": url}
     cli = [sys.executable, "-m", "catalog.cli"]
-    if app == "catalog":
+    if app in ("catalog", "accept"):
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
     else:
         _floor_table(url)
     port = _free_port()
     if server == "gunicorn":
-        target = "catalog.app:create_app()" if app == "catalog" else "bench.http_floor_app:app"
+        target = {"catalog": "catalog.app:create_app()", "floor": "bench.http_floor_app:app",
+                  "accept": "bench.accept_floor_app:app"}[app]
         cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
                f"127.0.0.1:{port}", "--worker-class", worker_class,
                "--threads", str(worker_threads), target]
@@ -396,12 +401,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--worker-threads", type=int, default=1, help="threads per gthread worker")
     p.add_argument("--server", choices=["gunicorn", "serve"], default="gunicorn",
                    help="gunicorn, or `catalog serve` (threaded development server)")
-    p.add_argument("--modes", default="single,http-single,batch,http-batch,floor",
+    p.add_argument("--modes", default="single,accept-single,http-single,batch,accept-batch,"
+                   "http-batch,floor",
                    help="comma-separated modes")
     p.add_argument("--log", type=Path, help="append the servers' output to this file")
     p.add_argument("--profile", action="store_true", help="profile in-process ingestion instead")
     p.add_argument("--lineage", action="store_true", help="then run bench/lineage_bench.py")
+    p.add_argument("--no-append", action="store_true", help="do not append to bench/RESULTS.md")
     args = p.parse_args(argv)
+    load_before = _load()
 
     events = make_events(args.runs)
     backends = args.backends.split(",")
@@ -419,11 +427,12 @@ def main(argv: list[str] | None = None) -> None:
                     if mode == "floor":
                         seconds, errors = run_floor(url, events, args.batch), []
                     else:
-                        floor_app = mode.startswith("http-")
+                        app = ("floor" if mode.startswith("http-") else
+                               "accept" if mode.startswith("accept-") else "catalog")
+                        floor_app = app != "catalog"
                         with live_server(url, "gunicorn" if floor_app else args.server,
                                          args.workers, args.log, args.worker_class,
-                                         args.worker_threads,
-                                         "floor" if floor_app else "catalog") as (base, _):
+                                         args.worker_threads, app) as (base, _):
                             token = "none" if floor_app else bench_token(url, "pipeline")
                             seconds, errors = (
                                 run_single(base, events, args.threads, token)
@@ -434,7 +443,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"{len(errors)} errors", file=sys.stderr)
     # Each HTTP mode against the floor app doing the same requests; the floor against itself.
     floors = {(m, b): n / s for m, b, n, s, _ in results}
-    floor_of = {"single": "http-single", "batch": "http-batch"}
+    floor_of = {"single": "http-single", "batch": "http-batch",
+                "accept-single": "http-single", "accept-batch": "http-batch"}
     server = args.server if args.server == "serve" else (
         f"gunicorn x{args.workers} {args.worker_class}"
         + (f" ({args.worker_threads} threads)" if args.worker_class == "gthread" else ""))
@@ -449,9 +459,50 @@ def main(argv: list[str] | None = None) -> None:
     for mode, backend, _, _, errors in results:
         if errors:
             print(f"{mode} on {backend}: {len(errors)} errors, first: {errors[0][:200]}")
+    if not args.no_append:
+        append_results(results, floors, floor_of, server, args, (load_before, _load()))
 
     if args.lineage:
         run_lineage(backends)
+
+
+# Issue 16's targets: the catalog's HTTP modes against the HTTP floor doing the same requests.
+TARGETS = {"single": 0.5, "batch": 0.5}
+
+
+def append_results(results, floors, floor_of, server, args, load) -> None:
+    """Append the table, the machine, the load and the targets' verdicts to bench/RESULTS.md."""
+    import platform
+
+    command = "python bench/catalog_bench.py " + " ".join(sys.argv[1:])
+    lines = ["", f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command.strip()}`", "",
+             f"Machine: {platform.node()}, {os.cpu_count()} cores, Python "
+             f"{platform.python_version()}; server {server}, {args.threads} client threads, "
+             f"batches of {args.batch}, {args.runs} runs ({2 * args.runs} events) per mode; "
+             f"load average before/after: {load[0]} / {load[1]}.", "",
+             "| mode | backend | events/s | vs its HTTP floor |", "|---|---|---|---|"]
+    for mode, backend, n, s, errors in results:
+        base = floors.get((floor_of.get(mode, mode), backend))
+        ratio = f"{n / s / base:.2f}" if base and mode in floor_of else "-"
+        lines.append(f"| {mode} | {backend} | {n / s:,.0f}{' (errors)' if errors else ''} | "
+                     f"{ratio} |")
+    verdicts = []
+    for mode, target in TARGETS.items():
+        for m, backend, n, s, _ in results:
+            base = floors.get((floor_of[mode], backend))
+            if m == mode and base:
+                ok = n / s / base >= target
+                verdicts.append(f"{mode} on {backend} >= {target} of the HTTP floor: "
+                                f"**{'met' if ok else 'not met'}** ({n / s / base:.2f})")
+    if verdicts:
+        lines += ["", "Targets: " + "; ".join(verdicts) + "."]
+    path = Path(__file__).with_name("RESULTS.md")
+    with path.open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def run_lineage(backends: list[str]) -> None:
