@@ -21,7 +21,7 @@ import gzip
 import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,6 +38,8 @@ from catalog.models import Base
 FORMAT = "recocatalog-export"
 VERSION = 1
 BATCH = 1000
+# Told ``(rows done, rows in all)`` every BATCH rows and at the end; the total None if unknown.
+ProgressCallback = Callable[[int, int | None], None]
 
 
 def table_order() -> tuple[list[Table], dict[str, list[str]]]:
@@ -89,7 +91,8 @@ def _open(path: str, mode: str) -> Iterator[io.TextIOBase]:
             yield fh
 
 
-def export(engine: Engine, path: str) -> dict[str, int]:
+def export(engine: Engine, path: str, *, progress: ProgressCallback | None = None
+           ) -> dict[str, int]:
     """Write every table of the catalog to ``path``; the row count of each table.
 
     Reads in one transaction, so the file is a consistent snapshot even while writers run.
@@ -102,6 +105,10 @@ def export(engine: Engine, path: str) -> dict[str, int]:
                   "exportedAt": datetime.now(UTC).isoformat(),
                   "tables": {t.name: [c.name for c in t.columns] for t in tables}}
         out.write(json.dumps(header) + "\n")
+        # Counted in the export's own transaction (after the header's revision, read on another
+        # connection that SQLite's write lock, taken at this one's BEGIN, would keep waiting).
+        total = _row_count(conn, tables) if progress else None
+        done = 0
         for table in tables:
             n = 0
             result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
@@ -110,8 +117,13 @@ def export(engine: Engine, path: str) -> dict[str, int]:
                 out.write(json.dumps({"table": table.name, "row": {
                     k: _encode(v) for k, v in row.items()}}, ensure_ascii=False) + "\n")
                 n += 1
+                if progress and (done + n) % BATCH == 0:
+                    progress(done + n, total)
             counts[table.name] = n
+            done += n
         out.write(json.dumps({"end": True, "rows": counts}) + "\n")
+    if progress:
+        progress(done, total)
     return counts
 
 
@@ -203,25 +215,28 @@ class _Loader:
         _reset_sequences(self.conn, list(self.tables.values()))
 
 
-def import_(engine: Engine, path: str, *, replace: bool = False) -> dict[str, int]:
+def import_(engine: Engine, path: str, *, replace: bool = False,
+            progress: ProgressCallback | None = None) -> dict[str, int]:
     """Load an export into ``engine``'s database, all or nothing; the row count of each table.
 
     The target must be at the export's schema revision and empty, unless ``replace`` (then its
     rows are deleted in the same transaction) and its audit trail is empty: the trail is
-    append-only, so a restore over audited history is refused.
+    append-only, so a restore over audited history is refused. ``progress`` learns the rows
+    read so far; the total only at the end (the file states it in its last line).
     """
     if not (path == "-" or Path(path).is_file()):
         raise BadRequest(f"no such export file: {path}")
     target = current_revision(engine)
     try:
-        return _import(engine, path, target, replace)
+        return _import(engine, path, target, replace, progress)
     except DBAPIError as exc:
         first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
         raise BadRequest(f"{path}: the database refused the import ({first}); nothing was "
                          "imported") from None
 
 
-def _import(engine: Engine, path: str, target: str | None, replace: bool) -> dict[str, int]:
+def _import(engine: Engine, path: str, target: str | None, replace: bool,
+            progress: ProgressCallback | None) -> dict[str, int]:
     with _open(path, "r") as fh:
         header = _header(fh.readline(), path)
         if header["revision"] != target:
@@ -246,6 +261,7 @@ def _import(engine: Engine, path: str, target: str | None, replace: bool) -> dic
                 _wipe(conn, [t for t in tables if t.name != "audit_log"])
             loader = _Loader(conn, header)
             end = None
+            rows = 0
             for number, line in enumerate(fh, start=2):
                 if not line.strip():
                     continue
@@ -254,6 +270,9 @@ def _import(engine: Engine, path: str, target: str | None, replace: bool) -> dic
                     end = record
                     break
                 loader.add(record["table"], record["row"])
+                rows += 1
+                if progress and rows % BATCH == 0:
+                    progress(rows, None)
             if end is None:
                 raise BadRequest(f"{path} is truncated: no end record; nothing was imported")
             expected = {k: v for k, v in (end.get("rows") or {}).items() if v}
@@ -261,6 +280,8 @@ def _import(engine: Engine, path: str, target: str | None, replace: bool) -> dic
                 raise BadRequest(f"{path}: row counts {loader.counts} differ from the end "
                                  f"record's {end.get('rows')}; nothing was imported")
             loader.finish()
+    if progress:
+        progress(rows, rows)
     return loader.counts
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import click
 
+from catalog.cli_contract import JSON_OPTION, CommandFailed, ExitCode, echo_json
 from catalog.cli_options import DB_URL_OPTION, CatalogGroup
 from catalog.cli_options import database_url as _url
 
@@ -52,44 +52,63 @@ def db() -> None:
 @db.command()
 @click.option("--revision", default="head", help="Target revision (default: head).")
 @DB_URL_OPTION
-def upgrade(revision: str, database_url: str | None) -> None:
+@JSON_OPTION
+def upgrade(revision: str, database_url: str | None, as_json: bool) -> None:
     """Apply migrations up to the target revision."""
     from catalog import db as catalog_db
 
     url = _url(database_url)
     catalog_db.upgrade(url, revision)
+    _report_revision(url, as_json)
+
+
+def _report_revision(url: str, as_json: bool) -> None:
+    from catalog import db as catalog_db
+
     engine = catalog_db.make_engine(url)
-    click.echo(f"database at {catalog_db.current_revision(engine)}")
-    engine.dispose()
+    try:
+        rev = catalog_db.current_revision(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        echo_json({"revision": rev})
+    else:
+        click.echo(f"database at {rev or 'base'}")
 
 
 @db.command()
 @click.option("--revision", required=True, help="Target revision, e.g. base or 0001.")
 @DB_URL_OPTION
-def downgrade(revision: str, database_url: str | None) -> None:
+@JSON_OPTION
+def downgrade(revision: str, database_url: str | None, as_json: bool) -> None:
     """Revert migrations down to the target revision."""
     from catalog import db as catalog_db
 
     url = _url(database_url)
     catalog_db.downgrade(url, revision)
-    engine = catalog_db.make_engine(url)
-    click.echo(f"database at {catalog_db.current_revision(engine) or 'base'}")
-    engine.dispose()
+    _report_revision(url, as_json)
 
 
 @db.command()
 @DB_URL_OPTION
-def current(database_url: str | None) -> None:
-    """Print the database's revision and whether it is at head."""
+@JSON_OPTION
+def current(database_url: str | None, as_json: bool) -> None:
+    """Print the database's revision and whether it is at head (exit 6 if not)."""
     from catalog import db as catalog_db
 
     url = _url(database_url)
     engine = catalog_db.make_engine(url)
-    rev, head = catalog_db.current_revision(engine), catalog_db.head_revision(url)
-    engine.dispose()
-    click.echo(f"{rev or 'base'} ({'head' if rev == head else f'head is {head}'})")
+    try:
+        rev, head = catalog_db.current_revision(engine), catalog_db.head_revision(url)
+    finally:
+        engine.dispose()
+    if as_json:
+        echo_json({"revision": rev, "head": head, "at_head": rev == head})
+    else:
+        click.echo(f"{rev or 'base'} ({'head' if rev == head else f'head is {head}'})")
     if rev != head:
-        sys.exit(1)
+        raise CommandFailed(f"database at {rev or 'base'}, not at head {head}: run "
+                            "`catalog db upgrade`", ExitCode.CHECKS_FAILED)
 
 
 def _register_subcommands() -> None:

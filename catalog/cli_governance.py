@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import getpass
 import re
-import sys
 from contextlib import contextmanager
 from datetime import timedelta
 
 import click
 
+from catalog.cli_contract import JSON_OPTION, CommandFailed, ExitCode, echo_json
 from catalog.cli_options import DB_URL_OPTION
 from catalog.models.auth import ROLES
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
 
 
 def _actor() -> str:
@@ -76,26 +74,37 @@ def users() -> None:
 @click.option("--password", envvar="CATALOG_NEW_PASSWORD", default=None,
               help="Password (env CATALOG_NEW_PASSWORD); prompted for when omitted.")
 @DB_URL_OPTION
-def users_create(name: str, role: str, password: str | None, database_url: str | None) -> None:
+@JSON_OPTION
+def users_create(name: str, role: str, password: str | None, database_url: str | None,
+                 as_json: bool) -> None:
     """Create a user with a role and a password (at least 10 characters)."""
     from catalog.services import auth
 
     if password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
+                                err=True)
     with _scope(database_url) as s:
         auth.create_user(s, name, password, role, actor=_actor())
-    click.echo(f"user {name} created with role {role}")
+    if as_json:
+        echo_json({"name": name, "role": role})
+    else:
+        click.echo(f"user {name} created with role {role}")
 
 
 @users.command("list")
 @DB_URL_OPTION
-def users_list(database_url: str | None) -> None:
+@JSON_OPTION
+def users_list(database_url: str | None, as_json: bool) -> None:
     """List users: name, role, whether disabled."""
     from catalog.services import auth
 
     with _scope(database_url) as s:
-        for u in auth.list_users(s):
-            click.echo(f"{u.name}\t{u.role}\t{'disabled' if u.disabled else 'active'}")
+        rows = [(u.name, u.role, u.disabled) for u in auth.list_users(s)]
+    if as_json:
+        echo_json({"users": [{"name": n, "role": r, "disabled": d} for n, r, d in rows]})
+        return
+    for name, role, disabled in rows:
+        click.echo(f"{name}\t{role}\t{'disabled' if disabled else 'active'}")
 
 
 @click.group()
@@ -109,47 +118,63 @@ def tokens() -> None:
 @click.option("--expires-in", default=None, help="Lifetime such as 30d, 12h or 2w (default: "
               "no expiry).")
 @DB_URL_OPTION
-def tokens_create(name: str, role: str, expires_in: str | None, database_url: str | None) -> None:
+@JSON_OPTION
+def tokens_create(name: str, role: str, expires_in: str | None, database_url: str | None,
+                  as_json: bool) -> None:
     """Create a token; it is printed once, as the last line, and stored only as a hash."""
     from catalog.services import auth
 
     ttl = parse_duration(expires_in)
     with _scope(database_url) as s:
         token, row = auth.create_token(s, name, role, actor=_actor(), expires_in=ttl)
-        expiry = row.expires_at.isoformat() if row.expires_at else "never"
-    click.echo(f"token {name} ({role}, expires {expiry}); store it now, it is not shown again:",
-               err=True)
-    click.echo(token)
+        expires_at = row.expires_at.isoformat() if row.expires_at else None
+    click.echo(f"token {name} ({role}, expires {expires_at or 'never'}); store it now, it is not "
+               "shown again:", err=True)
+    if as_json:
+        echo_json({"name": name, "role": role, "expires_at": expires_at, "token": token})
+    else:
+        click.echo(token)
 
 
 @tokens.command("revoke")
 @click.argument("name")
 @DB_URL_OPTION
-def tokens_revoke(name: str, database_url: str | None) -> None:
+@JSON_OPTION
+def tokens_revoke(name: str, database_url: str | None, as_json: bool) -> None:
     """Revoke a token by name, effective at once."""
     from catalog.services import auth
 
     with _scope(database_url) as s:
         auth.revoke_token(s, name, actor=_actor())
-    click.echo(f"token {name} revoked")
+    if as_json:
+        echo_json({"name": name, "revoked": True})
+    else:
+        click.echo(f"token {name} revoked")
 
 
 @tokens.command("list")
 @DB_URL_OPTION
-def tokens_list(database_url: str | None) -> None:
+@JSON_OPTION
+def tokens_list(database_url: str | None, as_json: bool) -> None:
     """List tokens: name, role, prefix, state, expiry, last use (never the tokens themselves)."""
     from catalog.models.base import utcnow
     from catalog.services import auth
 
     with _scope(database_url) as s:
         now = utcnow()
-        for t in auth.list_tokens(s):
-            state = ("revoked" if t.revoked_at else
-                     "expired" if t.expires_at and t.expires_at <= now else "active")
-            click.echo("\t".join([
-                t.name, t.role, t.prefix + "...", state,
-                t.expires_at.isoformat() if t.expires_at else "-",
-                t.last_used_at.isoformat() if t.last_used_at else "never"]))
+        rows = [{
+            "name": t.name, "role": t.role, "prefix": t.prefix,
+            "state": ("revoked" if t.revoked_at else
+                      "expired" if t.expires_at and t.expires_at <= now else "active"),
+            "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+            "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+        } for t in auth.list_tokens(s)]
+    if as_json:
+        echo_json({"tokens": rows})
+        return
+    for r in rows:
+        click.echo("\t".join([r["name"], r["role"], r["prefix"] + "...", r["state"],
+                              r["expires_at"] or "-", r["last_used_at"] or "never"]))
 
 
 @click.group()
@@ -159,17 +184,22 @@ def audit() -> None:
 
 @audit.command("verify")
 @DB_URL_OPTION
-def audit_verify(database_url: str | None) -> None:
-    """Walk the hash chain; exit 1 naming the first broken entry."""
+@JSON_OPTION
+def audit_verify(database_url: str | None, as_json: bool) -> None:
+    """Walk the hash chain; exit 6 naming the first broken entry."""
     from catalog.services import audit as svc
 
     with _scope(database_url) as s:
         report = svc.verify_chain(s)
+    if as_json:
+        echo_json({"ok": report.ok, "checked": report.checked, "broken_seq": report.broken_seq,
+                   "reason": report.reason})
     if not report.ok:
-        click.echo(f"error: audit trail broken at entry {report.broken_seq}: {report.reason} "
-                   f"({report.checked} entries before it verified)", err=True)
-        sys.exit(1)
-    click.echo(f"audit trail intact: {report.checked} entries verified")
+        raise CommandFailed(f"audit trail broken at entry {report.broken_seq}: {report.reason} "
+                            f"({report.checked} entries before it verified)",
+                            ExitCode.CHECKS_FAILED)
+    if not as_json:
+        click.echo(f"audit trail intact: {report.checked} entries verified")
 
 
 @audit.command("export")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import click
 
+from catalog.cli_contract import (
+    JSON_OPTION,
+    PROGRESS_OPTION,
+    CommandFailed,
+    ExitCode,
+    echo_json,
+    progress,
+)
 from catalog.cli_options import DB_URL_OPTION
 
 
@@ -33,7 +40,7 @@ def runs() -> None:
               help="Seconds without an event after which an open run is stale "
               "(env CATALOG_STALE_RUN_SECONDS).")
 @click.option("--dry-run", is_flag=True, help="List the stale runs without changing them.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run.")
+@JSON_OPTION
 @DB_URL_OPTION
 def reap(older_than: int, dry_run: bool, as_json: bool, database_url: str | None) -> None:
     """Mark runs in NEW/START/RUNNING with no event for --older-than seconds as ABORT."""
@@ -46,32 +53,48 @@ def reap(older_than: int, dry_run: bool, as_json: bool, database_url: str | None
             s, timedelta(seconds=older_than), dry_run=dry_run))
     finally:
         engine.dispose()
+    if as_json:
+        echo_json({"dry_run": dry_run, "older_than": older_than, "runs": [
+            {"run_id": r.run_id, "job": r.job, "state": r.state,
+             "last_activity": r.last_activity.isoformat(), "reason": r.message}
+            for r in reaped]})
+        return
     for r in reaped:
-        if as_json:
-            click.echo(json.dumps({"runId": r.run_id, "job": r.job, "state": r.state,
-                                   "lastActivity": r.last_activity.isoformat(),
-                                   "reason": r.message, "dryRun": dry_run}))
-        else:
-            click.echo(f"{'would abort' if dry_run else 'aborted'} {r.run_id} {r.job} "
-                       f"(was {r.state}, last event {r.last_activity.isoformat()})")
-    if not as_json:
-        click.echo(f"{len(reaped)} stale run(s){' found' if dry_run else ' marked ABORT'}",
-                   err=True)
+        click.echo(f"{'would abort' if dry_run else 'aborted'} {r.run_id} {r.job} "
+                   f"(was {r.state}, last event {r.last_activity.isoformat()})")
+    click.echo(f"{len(reaped)} stale run(s){' found' if dry_run else ' marked ABORT'}", err=True)
+
+
+def _report_rows(verb: str, file: str, counts: dict[str, int], as_json: bool) -> None:
+    if as_json:
+        echo_json({"file": file, "rows": sum(counts.values()), "tables": counts})
+    else:
+        into = "from" if verb == "exported" else "into"
+        click.echo(f"{verb} {sum(counts.values())} rows {into} {len(counts)} tables", err=True)
 
 
 @click.command("export")
 @click.argument("file")
+@JSON_OPTION
+@PROGRESS_OPTION
 @DB_URL_OPTION
-def export_cmd(file: str, database_url: str | None) -> None:
+def export_cmd(file: str, as_json: bool, show_progress: bool | None,
+               database_url: str | None) -> None:
     """Write the whole metadata store to FILE as JSON lines (.gz compresses; - is stdout)."""
     from catalog.backup import export
 
+    if file == "-" and as_json:
+        raise click.UsageError("--json prints its summary on stdout, where FILE - writes the "
+                               "export; name a file")
     engine = _engine(database_url)
     try:
-        counts = export(engine, file)
+        with progress("export", unit="rows", show=show_progress) as shown:
+            counts = export(engine, file, progress=shown.update)
+    except OSError as exc:
+        raise CommandFailed(f"{file}: {exc.strerror or exc}", ExitCode.BAD_INPUT) from None
     finally:
         engine.dispose()
-    click.echo(f"exported {sum(counts.values())} rows from {len(counts)} tables", err=True)
+    _report_rows("exported", file, counts, as_json)
 
 
 @click.command("import")
@@ -79,17 +102,25 @@ def export_cmd(file: str, database_url: str | None) -> None:
 @click.option("--replace", is_flag=True,
               help="Delete every row of the target first (same transaction); without it a "
               "non-empty target is refused.")
+@JSON_OPTION
+@PROGRESS_OPTION
 @DB_URL_OPTION
-def import_cmd(file: str, replace: bool, database_url: str | None) -> None:
+def import_cmd(file: str, replace: bool, as_json: bool, show_progress: bool | None,
+               database_url: str | None) -> None:
     """Load an export FILE into an empty catalog database, all or nothing."""
     from catalog.backup import import_
 
     engine = _engine(database_url)
     try:
-        counts = import_(engine, file, replace=replace)
+        with progress("import", unit="rows", show=show_progress) as shown:
+            counts = import_(engine, file, replace=replace, progress=shown.update)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # unreadable, or damaged gzip
+        reason = getattr(exc, "strerror", None) or exc
+        raise CommandFailed(f"{file}: {reason}; nothing was imported",
+                            ExitCode.BAD_INPUT) from None
     finally:
         engine.dispose()
-    click.echo(f"imported {sum(counts.values())} rows into {len(counts)} tables", err=True)
+    _report_rows("imported", file, counts, as_json)
 
 
 def register(main: click.Group) -> None:

@@ -41,7 +41,11 @@ def test_pipelines_and_ranker_import_only_the_client_modules():
 def test_client_modules_import_nothing_of_the_app():
     assert _catalog_imports(ROOT / "catalog" / "client.py") == {"catalog.facets"}
     assert _catalog_imports(ROOT / "catalog" / "facets.py") == set()
-    code = ("import sys, catalog.client, catalog.facets; "
+    # The command-line contract (exit codes, JSON, progress) the kit re-exports for them.
+    assert _catalog_imports(ROOT / "catalog" / "client_options.py") == {"catalog.client",
+                                                                       "catalog.cli_contract"}
+    assert _catalog_imports(ROOT / "catalog" / "cli_contract.py") == set()
+    code = ("import sys, catalog.client, catalog.facets, catalog.client_options; "
             "print(sorted(m for m in ('flask', 'sqlalchemy', 'catalog.models', 'catalog.services',"
             " 'catalog.app') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

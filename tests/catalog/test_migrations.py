@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from catalog import db as catalog_db
+from catalog.cli_contract import ExitCode
 from catalog.errors import SchemaNotCurrent
 from catalog.models import Base
 from catalog.models.search import include_name
@@ -53,12 +56,23 @@ def test_cli_db_upgrade_and_current(runner, tmp_path):
     from catalog.cli import main
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
+    head = catalog_db.head_revision(url)
     r = runner.invoke(main, ["db", "current", "--database-url", url])
-    assert r.exit_code == 1 and "base" in r.output
-    r = runner.invoke(main, ["db", "upgrade", "--database-url", url])
+    assert r.exit_code == ExitCode.CHECKS_FAILED and r.stdout == f"base (head is {head})\n"
+    assert r.stderr == (f"error: database at base, not at head {head}: run "
+                        "`catalog db upgrade`\n")
+    r = runner.invoke(main, ["db", "current", "--database-url", url, "--json"])
+    assert r.exit_code == ExitCode.CHECKS_FAILED
+    assert json.loads(r.stdout) == {"revision": None, "head": head, "at_head": False}
+    r = runner.invoke(main, ["db", "upgrade", "--database-url", url, "--json"])
     assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"revision": head}
     r = runner.invoke(main, ["db", "current", "--database-url", url])
-    assert r.exit_code == 0 and "(head)" in r.output
+    assert r.exit_code == 0 and r.stdout == f"{head} (head)\n"
+    r = runner.invoke(main, ["db", "current", "--database-url", url, "--json"])
+    assert json.loads(r.stdout) == {"revision": head, "head": head, "at_head": True}
+    r = runner.invoke(main, ["db", "downgrade", "--revision", "base", "--database-url", url])
+    assert r.exit_code == 0 and r.stdout == "database at base\n"
 
 
 def test_cli_serve_on_old_schema_is_one_line_error(runner, tmp_path):
@@ -66,7 +80,7 @@ def test_cli_serve_on_old_schema_is_one_line_error(runner, tmp_path):
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     r = runner.invoke(main, ["serve", "--database-url", url])
-    assert r.exit_code == 1
+    assert r.exit_code == ExitCode.UNAVAILABLE
     assert r.output.strip().startswith("error: database schema is at no revision")
     assert "Traceback" not in r.output
 
@@ -75,7 +89,7 @@ def test_bad_database_url_is_a_clear_error(runner):
     from catalog.cli import main
 
     r = runner.invoke(main, ["serve", "--database-url", "mysql://x/y"])
-    assert r.exit_code == 1 and "CATALOG_DATABASE_URL must be" in r.output
+    assert r.exit_code == ExitCode.BAD_INPUT and "CATALOG_DATABASE_URL must be" in r.output
 
 
 def test_revisions_never_load_one_another():

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from catalog import db as catalog_db
 from catalog.backup import table_order
+from catalog.cli_contract import ExitCode
 from catalog.models import Base, Dataset, DatasetVersion
 from tests.authutil import as_admin
 from tests.dbutil import wipe
@@ -51,10 +52,10 @@ def _lines(path) -> list[dict]:
         return [json.loads(x) for x in fh]
 
 
-def _cli(runner, *args):
+def _cli(runner, *args, **kw):
     from catalog.cli import main
 
-    return runner.invoke(main, list(args), catch_exceptions=False)
+    return runner.invoke(main, list(args), catch_exceptions=False, **kw)
 
 
 def test_round_trip_sqlite_postgresql_sqlite(tmp_path, fresh_pg, runner):
@@ -76,8 +77,12 @@ def test_round_trip_sqlite_postgresql_sqlite(tmp_path, fresh_pg, runner):
     assert snapshot(pg.test_client()) == before
 
     second = tmp_path / "second.jsonl.gz"
-    r = _cli(runner, "export", str(second), "--database-url", pg_url)
+    r = _cli(runner, "export", str(second), "--database-url", pg_url, "--json", "--progress")
     assert r.exit_code == 0, r.output
+    exported = json.loads(r.stdout)  # the one document on stdout; progress went to stderr
+    assert exported["tables"] == _lines(second)[-1]["rows"]
+    assert exported["rows"] == sum(exported["tables"].values()) > 60
+    assert r.stderr.splitlines()[-1] == f"export: {exported['rows']}/{exported['rows']} rows"
     # New rows after a restore get fresh ids: PostgreSQL's sequences moved past the imported.
     as_admin(pg)
     r = pg.test_client().put("/api/v1/namespaces/more/datasets/new", json={"rowCount": 1})
@@ -85,8 +90,13 @@ def test_round_trip_sqlite_postgresql_sqlite(tmp_path, fresh_pg, runner):
     _close(pg)
 
     back_url = _sqlite(tmp_path, "back.db")
-    r = _cli(runner, "import", str(second), "--database-url", back_url)
+    r = _cli(runner, "import", str(second), "--database-url", back_url, "--json",
+             env={"CATALOG_PROGRESS": "1"})
     assert r.exit_code == 0, r.output
+    imported = json.loads(r.stdout)
+    assert imported == {**exported, "file": str(second), "tables": {
+        k: v for k, v in exported["tables"].items() if v}}
+    assert r.stderr.splitlines()[-1] == f"import: {imported['rows']}/{imported['rows']} rows"
     back = _reader(back_url)
     assert snapshot(back.test_client()) == before
     _close(back)
@@ -123,7 +133,7 @@ def test_import_refuses_non_empty_target_unless_replace(tmp_path, runner, db_url
         "COMPLETE", "keeper", outputs=[ds("mine", ns="keep")]))
     assert r.status_code == 201, r.get_json()
     r = _cli(runner, "import", str(path), "--database-url", db_url)
-    assert r.exit_code == 1
+    assert r.exit_code == ExitCode.REFUSED
     assert r.output.strip() == ("error: the target database is not empty; import into an empty "
                                 "database, or pass --replace to delete its rows first")
     assert client.get("/api/v1/namespaces/keep/datasets/mine").status_code == 200
@@ -145,7 +155,7 @@ def test_replace_never_deletes_an_audit_trail(tmp_path, runner, db_url, app):
     r = client.put("/api/v1/namespaces/keep/datasets/mine", json={"rowCount": 3})
     assert r.status_code in (200, 201), r.get_json()  # audited: the trail has an entry now
     r = _cli(runner, "import", str(path), "--replace", "--database-url", db_url)
-    assert r.exit_code == 1
+    assert r.exit_code == ExitCode.REFUSED
     assert "audit trail holds 1 entries and is append-only" in r.output
     assert client.get("/api/v1/namespaces/keep/datasets/mine").status_code == 200
 
@@ -172,7 +182,7 @@ def test_damaged_file_imports_nothing(tmp_path, runner, db_url, app, damage):
     path.write_text("\n".join(lines) + "\n")
     wipe(app.extensions["catalog"].engine)  # an empty target: not even the fixture's token
     r = _cli(runner, "import", str(path), "--database-url", db_url)
-    assert r.exit_code == 1
+    assert r.exit_code == ExitCode.BAD_INPUT
     assert r.output.startswith("error: ") and r.output.count("\n") == 1, r.output
     assert "nothing was imported" in r.output
     session = app.extensions["catalog"].read_sessions()
@@ -187,9 +197,21 @@ def test_import_of_another_revision_is_refused(tmp_path, runner, db_url, app):
                                 "revision": "0001", "tables": {}}) + "\n"
                     + json.dumps({"end": True, "rows": {}}) + "\n")
     r = _cli(runner, "import", str(path), "--database-url", db_url)
-    assert r.exit_code == 1 and "export is at schema revision 0001" in r.output
+    assert r.exit_code == ExitCode.REFUSED and "export is at schema revision 0001" in r.output
     path.write_text("hello\n")
     r = _cli(runner, "import", str(path), "--database-url", db_url)
-    assert r.exit_code == 1 and "is not a catalog export" in r.output
+    assert r.exit_code == ExitCode.BAD_INPUT and "is not a catalog export" in r.output
     r = _cli(runner, "import", str(tmp_path / "missing.jsonl"), "--database-url", db_url)
-    assert r.exit_code == 1 and "no such export file" in r.output
+    assert r.exit_code == ExitCode.BAD_INPUT and "no such export file" in r.output
+    gz = tmp_path / "cut.jsonl.gz"  # a gzip stream cut short: damaged, not a bug
+    whole = gzip.compress(b'{"format": "recocatalog-export"' + b" " * 200_000)
+    gz.write_bytes(whole[:len(whole) // 2])
+    r = _cli(runner, "import", str(gz), "--database-url", db_url)
+    assert r.exit_code == ExitCode.BAD_INPUT and r.stdout == ""
+    assert r.stderr.startswith(f"error: {gz}: ") and r.stderr.count("\n") == 1
+    nowhere = tmp_path / "no" / "such" / "dir.jsonl"
+    r = _cli(runner, "export", str(nowhere), "--database-url", db_url)
+    assert r.exit_code == ExitCode.BAD_INPUT
+    assert r.stderr == f"error: {nowhere}: No such file or directory\n"
+    r = _cli(runner, "export", "-", "--json", "--database-url", db_url)
+    assert r.exit_code == ExitCode.USAGE and "name a file" in r.output

@@ -165,7 +165,7 @@ def _reap_now(db_url: str, runner) -> list[dict]:
     r = runner.invoke(main, ["runs", "reap", "--older-than", "0", "--json",
                              "--database-url", db_url])
     assert r.exit_code == 0, r.output
-    return [json.loads(line) for line in r.output.splitlines()]
+    return json.loads(r.stdout)["runs"]
 
 
 def _open_runs(session) -> dict[str, tuple[str, str]]:
@@ -250,7 +250,7 @@ def test_pipeline_killed_mid_step_is_aborted_and_the_next_run_recovers(
     assert killed_id in open_before and len(open_before) >= 2  # the pipeline and its step
 
     reaped = _reap_now(sqlite_url, runner)
-    assert {r["runId"] for r in reaped} == set(open_before)
+    assert {r["run_id"] for r in reaped} == set(open_before)
     assert _open_runs(session) == {}
     aborted = {r.uuid: r for r in session.scalars(select(Run).where(
         Run.uuid.in_(list(open_before))))}
@@ -332,7 +332,7 @@ def test_scoring_killed_mid_write_registers_nothing_and_reruns(live_sqlite, sqli
     assert not output.exists()  # the partial output never took the real name
     (killed,) = [(rid, job) for rid, (job, _) in _open_runs(session).items()]
     assert killed[1] == "score_ranker"
-    assert [r["runId"] for r in _reap_now(sqlite_url, runner)] == [killed[0]]
+    assert [r["run_id"] for r in _reap_now(sqlite_url, runner)] == [killed[0]]
     session.rollback()
     assert session.scalar(select(Run.state).where(Run.uuid == killed[0])) == "ABORT"
     assert session.scalar(select(func.count()).select_from(Dataset).where(

@@ -9,6 +9,7 @@ import signal
 import pytest
 from sqlalchemy.orm import sessionmaker
 
+from catalog.cli_contract import ExitCode
 from catalog.config import Settings
 from catalog.db import make_engine
 from catalog.errors import ConfigError
@@ -164,7 +165,7 @@ def test_cli_and_gunicorn_refuse_bad_settings_in_one_line(runner, monkeypatch, c
 
     monkeypatch.setenv("CATALOG_MAX_LINEAGE_DEPTH", "deep")
     r = runner.invoke(main, ["serve", "--database-url", "sqlite:///x.db"])
-    assert r.exit_code == 1
+    assert r.exit_code == ExitCode.BAD_INPUT
     assert r.output == "error: CATALOG_MAX_LINEAGE_DEPTH must be an integer, got 'deep'\n"
     with pytest.raises(SystemExit) as info:
         gunicorn_conf.on_starting(None)

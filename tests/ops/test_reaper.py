@@ -117,8 +117,10 @@ def test_cli_reap_dry_run_then_for_real(app, client, db_url, runner):
     r = runner.invoke(main, ["runs", "reap", "--older-than", "3600", "--dry-run", "--json",
                              "--database-url", db_url])
     assert r.exit_code == 0, r.output
-    (line,) = r.output.splitlines()
-    assert json.loads(line)["runId"] == rid and json.loads(line)["dryRun"] is True
+    reaped = json.loads(r.stdout)  # one document: the count line stays off stdout
+    assert reaped["dry_run"] is True and reaped["older_than"] == 3600
+    assert [(x["run_id"], x["job"], x["state"]) for x in reaped["runs"]] == [
+        (rid, "pipelines:j", "START")]
     assert _run(client, rid)["state"] == "RUNNING"
     r = runner.invoke(main, ["runs", "reap", "--older-than", "3600", "--database-url", db_url])
     assert r.exit_code == 0
