@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
-from catalog.client_options import CATALOG_URL_OPTION, JSON_OPTION
+from catalog.client_options import (
+    CATALOG_URL_OPTION,
+    JSON_OPTION,
+    PROGRESS_OPTION,
+    TOKEN_OPTION,
+    CommandFailed,
+    ExitCode,
+    echo_json,
+    progress,
+)
 
 SOURCES = ("synthetic", "taobao", "amazon")
 
@@ -18,11 +25,31 @@ def pipeline() -> None:
     """Build feature tables with DuckDB and report them to the catalog."""
 
 
-def _fail(message: str, as_json: bool, summary: dict | None = None) -> None:
-    if as_json and summary is not None:
-        click.echo(json.dumps(summary))
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+def _client(url: str, token: str | None):
+    from catalog.client import CatalogClient
+
+    client = CatalogClient(url, token=token, retries=2, timeout=30)
+    if not client.health():
+        raise CommandFailed(f"catalog at {url} is unreachable (start it with `catalog serve`)",
+                            ExitCode.UNAVAILABLE)
+    return client
+
+
+def _check_inputs(source, input_path, attributes, workdir, skip_landing) -> None:
+    if skip_landing:
+        if input_path or attributes:
+            raise click.UsageError("--skip-landing uses the landed files; drop "
+                                   "--input/--attributes")
+        if not (workdir / "raw" / "events.parquet").is_file():
+            raise CommandFailed(f"--skip-landing: no landed raw events in {workdir}/raw",
+                                ExitCode.BAD_INPUT)
+    elif source != "synthetic" and input_path is None:
+        raise click.UsageError(f"--input is required for --source {source}")
+    if source == "synthetic" and (input_path or attributes):
+        raise click.UsageError("--input and --attributes apply to taobao and amazon only")
+    for p in (input_path, attributes):
+        if p is not None and not p.is_file():
+            raise CommandFailed(f"no such file: {p}", ExitCode.BAD_INPUT)
 
 
 @pipeline.command("run")
@@ -38,55 +65,55 @@ def _fail(message: str, as_json: bool, summary: dict | None = None) -> None:
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("work"),
               show_default=True, help="Folder for raw Parquet files and features.duckdb.")
 @CATALOG_URL_OPTION
+@TOKEN_OPTION
 @click.option("--namespace", default="recsys", show_default=True,
               help="Catalog namespace of the datasets.")
 @click.option("--skip-landing", is_flag=True,
               help="Use the raw files already in --workdir (e.g. with feedback appended) "
               "instead of landing the source again.")
 @JSON_OPTION
-def run(source, input_path, attributes, events, seed, workdir, catalog_url, namespace,
-        skip_landing, as_json):
-    """Land the source, run every SQL step in DuckDB, validate, and report to the catalog."""
-    from catalog.client import CatalogClient, CatalogRequestError, CatalogUnavailable
+@PROGRESS_OPTION
+def run(source, input_path, attributes, events, seed, workdir, catalog_url, token, namespace,
+        skip_landing, as_json, show_progress):
+    """Land the source, run every SQL step in DuckDB, validate, and report to the catalog.
+
+    Exits 6 when a critical expectation fails (with --json, after the summary of what ran).
+    """
     from pipelines.report import Reporter, register
-    from pipelines.runner import PipelineFailed
+    from pipelines.runner import ChecksFailed, PipelineFailed
     from pipelines.service import land_and_run
     from pipelines.sources import SourceError
-    from pipelines.steps import StepError
+    from pipelines.steps import StepError, load_steps
 
-    if skip_landing:
-        if input_path or attributes:
-            _fail("--skip-landing uses the landed files; drop --input/--attributes", as_json)
-        if not (workdir / "raw" / "events.parquet").is_file():
-            _fail(f"--skip-landing: no landed raw events in {workdir}/raw", as_json)
-    elif source != "synthetic" and input_path is None:
-        _fail(f"--input is required for --source {source}", as_json)
-    if source == "synthetic" and (input_path or attributes):
-        _fail("--input and --attributes apply to taobao and amazon only", as_json)
-    for p in (input_path, attributes):
-        if p is not None and not p.is_file():
-            _fail(f"no such file: {p}", as_json)
-    client = CatalogClient(catalog_url, retries=2, timeout=30)
-    if not client.health():
-        _fail(f"catalog at {catalog_url} is unreachable (start it with `catalog serve`)", as_json)
-    reporter = Reporter(client, namespace=namespace, source=source)
-    error = None
-    with _progress(as_json) as progress:
-        try:
+    _check_inputs(source, input_path, attributes, workdir, skip_landing)
+    reporter = Reporter(_client(catalog_url, token), namespace=namespace, source=source)
+    try:
+        total = len(load_steps()) + (0 if skip_landing else 1)  # each step, and the landing
+        with progress("pipeline", total, unit="steps", show=show_progress) as shown:
+
+            def step_progress(step: str, state: str) -> None:
+                if state == "running":
+                    shown.update(shown.completed, note=f"{step} running")
+                else:
+                    shown.advance(note=f"{step} {state}")
+
             register(reporter)  # the catalog knows the pipeline as this code defines it
             result = land_and_run(
                 workdir, source, reporter=reporter, input_path=input_path,
-                attributes=attributes, events=events, seed=seed, progress=progress,
+                attributes=attributes, events=events, seed=seed, progress=step_progress,
                 land=not skip_landing,
             )
-        except (SourceError, StepError, CatalogUnavailable, CatalogRequestError,
-                PipelineFailed) as exc:
-            error = exc
-    if error is not None:  # after the progress display is gone: the error is the last line
-        done = getattr(error, "result", None)
-        _fail(str(error), as_json, done.summary() if done else None)
+    # Raised after the progress display is gone, so the error is the last line on stderr.
+    except ChecksFailed as exc:
+        if as_json:
+            echo_json(exc.result.summary())
+        raise CommandFailed(str(exc), ExitCode.CHECKS_FAILED) from None
+    except SourceError as exc:
+        raise CommandFailed(str(exc), ExitCode.BAD_INPUT) from None
+    except (PipelineFailed, StepError) as exc:  # a step failed in DuckDB; a broken step file
+        raise CommandFailed(str(exc), ExitCode.UNEXPECTED) from None
     if as_json:
-        click.echo(json.dumps(result.summary()))
+        echo_json(result.summary())
     else:
         click.echo(f"pipeline {result.run_id}: {len(result.steps)} steps in "
                    f"{result.seconds:.1f}s, feature tables in {result.database}")
@@ -94,51 +121,26 @@ def run(source, input_path, attributes, events, seed, workdir, catalog_url, name
 
 @pipeline.command("register")
 @CATALOG_URL_OPTION
+@TOKEN_OPTION
 @click.option("--namespace", default="recsys", show_default=True,
               help="Catalog namespace of the datasets.")
-def register_command(catalog_url, namespace):
+@JSON_OPTION
+def register_command(catalog_url, token, namespace, as_json):
     """Register the pipeline's definition (its steps as jobs with SQL and I/O) in the catalog.
 
     The catalog lists the pipeline and starts runs of it only once it is registered; every
     `catalog pipeline run` registers it too. Registering an unchanged definition is a no-op.
     """
-    from catalog.client import CatalogClient, CatalogRequestError, CatalogUnavailable
+    from catalog.client import CatalogClient
     from pipelines.report import Reporter, register
     from pipelines.steps import StepError
 
-    client = CatalogClient(catalog_url, retries=2, timeout=30)
+    client = CatalogClient(catalog_url, token=token, retries=2, timeout=30)
     try:
         n = register(Reporter(client, namespace=namespace))
-    except (StepError, CatalogUnavailable, CatalogRequestError) as exc:
-        _fail(str(exc), False)
-    click.echo(f"registered {n} jobs of {Reporter.pipeline} at {catalog_url}")
-
-
-class _progress:
-    """A rich progress display of the steps (quiet with --json)."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-
-    def __enter__(self):
-        if self.quiet:
-            return None
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self._p = Progress(console=Console(stderr=True), transient=True)
-        self._p.__enter__()
-        self._task = self._p.add_task("pipeline", total=None)
-        p, task = self._p, self._task
-
-        def update(step: str, state: str) -> None:
-            p.update(task, description=f"{step}: {state}")
-            if state != "running":
-                p.advance(task)
-
-        return update
-
-    def __exit__(self, *exc):
-        if not self.quiet:
-            self._p.__exit__(*exc)
-        return False
+    except StepError as exc:
+        raise CommandFailed(str(exc), ExitCode.UNEXPECTED) from None
+    if as_json:
+        echo_json({"pipeline": Reporter.pipeline, "jobs": n, "catalog_url": catalog_url})
+    else:
+        click.echo(f"registered {n} jobs of {Reporter.pipeline} at {catalog_url}")

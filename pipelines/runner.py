@@ -49,6 +49,14 @@ class PipelineFailed(Exception):
     """A step failed or a critical expectation did not hold; the message says which and why."""
 
 
+class ChecksFailed(PipelineFailed):
+    """A critical expectation did not hold; ``result`` is what the run did up to there."""
+
+    def __init__(self, message: str, result: PipelineResult):
+        super().__init__(message)
+        self.result = result
+
+
 @dataclass
 class StepResult:
     """What one step did."""
@@ -284,9 +292,7 @@ def run_pipeline(
             finally:
                 governance.close()
             if result.failed:
-                error = PipelineFailed(result.failed)
-                error.result = result  # the CLI still prints the summary of what ran
-                raise error
+                raise ChecksFailed(result.failed, result)  # the CLI prints what ran
     finally:
         con.close()
         result.seconds = time.perf_counter() - started
@@ -309,14 +315,19 @@ def _build_all(con, steps, fps, governance, reporter, parent, progress, result) 
             return False
         return True
 
+    def skip(step: Step) -> None:
+        result.skipped.append(step.output)
+        blocked.add(step.output)
+        if progress:
+            progress(step.name, "skipped")
+
     for step in steps:
         for i in step.inputs:  # verdicts already in: a failed input skips the step unbuilt
             future = governance.futures.get(i)
             if future is not None and future.done():
                 verdict(i)
         if blocked & set(step.inputs):
-            result.skipped.append(step.output)
-            blocked.add(step.output)
+            skip(step)
             continue
         t0 = time.perf_counter()
         previous = _previous(con, step.output)
@@ -328,8 +339,7 @@ def _build_all(con, steps, fps, governance, reporter, parent, progress, result) 
         if previous and exists:
             # It may be a no-op: that needs the inputs' fingerprints, i.e. their checks first.
             if not all([verdict(i) for i in step.inputs]):
-                result.skipped.append(step.output)
-                blocked.add(step.output)
+                skip(step)
                 continue
             input_fps = {i: _fp_of(i, fps, governance) for i in step.inputs}
             if previous[0] == _state_key(step, input_fps):
@@ -356,8 +366,7 @@ def _build_all(con, steps, fps, governance, reporter, parent, progress, result) 
         except InputRejected as exc:
             with contextlib.suppress(InputRejected):
                 stack.__exit__(InputRejected, exc, exc.__traceback__)  # ABORT
-            result.skipped.append(step.output)
-            blocked.add(step.output)
+            skip(step)
             continue
         except BaseException as exc:
             # The step's run ends FAIL (ABORT if interrupted); the checks of the steps before

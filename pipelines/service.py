@@ -38,6 +38,8 @@ def land_and_run(workdir: Path, source: str, *, reporter=None, input_path=None, 
     source_fps = None
     with report.pipeline_run(reporter, run_id) as parent:
         if land:
+            if progress:
+                progress(f"land_{source}", "running")
             with report.landing_run(reporter, source, inputs, parent) as declare:
                 land_source(workdir, source, input_path=input_path, attributes=attributes,
                             events=events, seed=seed)
