@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import fields
 from pathlib import Path
 
 import click
 
-from catalog.client_options import CATALOG_URL_OPTION, JSON_OPTION
+from catalog.client_options import (
+    CATALOG_URL_OPTION,
+    JSON_OPTION,
+    PROGRESS_OPTION,
+    TOKEN_OPTION,
+    CommandFailed,
+    ExitCode,
+    echo_json,
+    progress,
+)
 
 WORKDIR = click.option("--workdir", type=click.Path(path_type=Path), default=Path("work"),
                        show_default=True, help="Folder holding features.duckdb (the pipeline's).")
@@ -20,17 +28,17 @@ def ranker() -> None:
     """Train, evaluate, promote and score the Transformer ranker."""
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+def _bad_input(message: str) -> CommandFailed:
+    return CommandFailed(message, ExitCode.BAD_INPUT)
 
 
-def _client(url: str):
+def _client(url: str, token: str | None):
     from catalog.client import CatalogClient
 
-    client = CatalogClient(url, retries=2, timeout=60)
+    client = CatalogClient(url, token=token, retries=2, timeout=60)
     if not client.health():
-        _fail(f"catalog at {url} is unreachable (start it with `catalog serve`)")
+        raise CommandFailed(f"catalog at {url} is unreachable (start it with `catalog serve`)",
+                            ExitCode.UNAVAILABLE)
     return client
 
 
@@ -42,23 +50,24 @@ def _config(path: Path | None, overrides: dict):
         try:
             values = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            _fail(f"--config {path}: {exc}")
+            raise _bad_input(f"--config {path}: {exc}") from None
         if not isinstance(values, dict):
-            _fail(f"--config {path}: expected a JSON object")
+            raise _bad_input(f"--config {path}: expected a JSON object")
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        _fail(f"--config {path}: unknown keys {unknown}; known: {sorted(known)}")
+        raise _bad_input(f"--config {path}: unknown keys {unknown}; known: {sorted(known)}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return TrainConfig(**values)
     except TypeError as exc:
-        _fail(f"bad training configuration: {exc}")
+        raise _bad_input(f"bad training configuration: {exc}") from None
 
 
 def _need_features(workdir: Path) -> None:
     if not (workdir / "features.duckdb").is_file():
-        _fail(f"no features.duckdb in {workdir}: run `catalog pipeline run --workdir {workdir}`")
+        raise _bad_input(f"no features.duckdb in {workdir}: run `catalog pipeline run "
+                         f"--workdir {workdir}`")
 
 
 @ranker.command()
@@ -70,30 +79,28 @@ def _need_features(workdir: Path) -> None:
 @click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads.")
 @WORKDIR
 @CATALOG_URL_OPTION
+@TOKEN_OPTION
 @JSON_OPTION
-def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url, as_json):
+@PROGRESS_OPTION
+def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url, token, as_json,
+          show_progress):
     """Train on the workdir's feature tables and register the model version."""
-    from catalog.client import CatalogRequestError, CatalogUnavailable
     from ranker.registry import train_and_register
 
     _need_features(workdir)
     cfg = _config(config_path, {"max_epochs": max_epochs, "threads": threads})
-    client = _client(catalog_url)
-    from rich.console import Console
-    from rich.progress import Progress
+    client = _client(catalog_url, token)
+    with progress("training", cfg.max_epochs, unit="epochs", show=show_progress) as shown:
 
-    with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
-        task = bar.add_task("training", total=cfg.max_epochs)
-
-        def progress(epoch, info):
-            bar.update(task, completed=epoch, description=(
-                f"epoch {epoch} valid ndcg@10 {info['ndcg@10']:.4f} best {info['best']:.4f}"))
+        def epoch_done(epoch, info):
+            shown.update(epoch, note=f"valid ndcg@10 {info['ndcg@10']:.4f} "
+                                     f"best {info['best']:.4f}")
 
         try:
             result, version = train_and_register(workdir, cfg, client, model=model,
-                                                 dataset=dataset, progress=progress)
-        except (CatalogUnavailable, CatalogRequestError, ValueError) as exc:
-            _fail(str(exc))
+                                                 dataset=dataset, progress=epoch_done)
+        except ValueError as exc:  # a checkpoint to resume from that fits other data
+            raise _bad_input(str(exc)) from None
     summary = {
         "model": model, "version": version["version"],
         "valid": {k: result.valid_metrics[k] for k in ("hr@10", "ndcg@10")},
@@ -103,7 +110,7 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
         "popularity_test": {k: result.popularity_test[k] for k in ("hr@10", "ndcg@10")},
     }
     if as_json:
-        click.echo(json.dumps(summary))
+        echo_json(summary)
     else:
         click.echo(f"{model} version {version['version']}: test ndcg@10 "
                    f"{summary['test']['ndcg@10']:.4f} hr@10 {summary['test']['hr@10']:.4f} "
@@ -118,10 +125,10 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
                    "(the second last).")
 @WORKDIR
 @CATALOG_URL_OPTION
+@TOKEN_OPTION
 @JSON_OPTION
-def evaluate(ref, split, workdir, catalog_url, as_json):
+def evaluate(ref, split, workdir, catalog_url, token, as_json):
     """Evaluate a registered model version on the workdir's leave-one-out split."""
-    from catalog.client import CatalogRequestError
     from ranker import data as rdata
     from ranker.evaluate import evaluate as run_eval
     from ranker.evaluate import popularity
@@ -129,17 +136,17 @@ def evaluate(ref, split, workdir, catalog_url, as_json):
     from ranker.train import load_checkpoint
 
     _need_features(workdir)
-    client = _client(catalog_url)
+    client = _client(catalog_url, token)
     try:
         version = resolve(client, ref)
-    except (CatalogRequestError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+    except (FileNotFoundError, ValueError) as exc:  # its artifact is gone or was changed
+        raise _bad_input(str(exc)) from None
     model, _ = load_checkpoint(Path(version["artifactPath"]))
     data = rdata.load(workdir / "features.duckdb")
     result = {"model": ref.partition("@")[0], "version": version["version"], "split": split,
               "metrics": run_eval(model, data, split), "popularity": popularity(data, split)}
     if as_json:
-        click.echo(json.dumps(result))
+        echo_json(result)
     else:
         m = result["metrics"]
         click.echo(f"{split}: ndcg@10 {m['ndcg@10']:.4f} hr@10 {m['hr@10']:.4f} "
@@ -153,21 +160,28 @@ def evaluate(ref, split, workdir, catalog_url, as_json):
 @click.option("--tolerance", type=float, default=0.05, show_default=True,
               help="Allowed relative regression of validation metrics against production.")
 @CATALOG_URL_OPTION
+@TOKEN_OPTION
 @JSON_OPTION
-def promote(model, version, alias, tolerance, catalog_url, as_json):
-    """Point an alias at a model version; production refuses failed data or regressions."""
+def promote(model, version, alias, tolerance, catalog_url, token, as_json):
+    """Point an alias at a model version; production refuses failed data or regressions.
+
+    A refusal by the promotion gate exits 6, naming its reasons.
+    """
     from catalog.client import CatalogRequestError
 
-    client = _client(catalog_url)
+    client = _client(catalog_url, token)
     try:
         body = client.put(f"api/v1/models/{model}/aliases/{alias}",
                           {"version": version, "tolerance": tolerance})
     except CatalogRequestError as exc:
         reasons = exc.body.get("reasons") if isinstance(exc.body, dict) else None
-        _fail("; ".join(reasons) if reasons else str(exc))
+        if not reasons:
+            raise
+        # The same error with the gate's reasons as its message: its code stays the gate's.
+        raise CatalogRequestError(exc.status, exc.body, "; ".join(reasons)) from None
     if as_json:
-        click.echo(json.dumps({"model": model, "alias": alias, "version": version,
-                               "aliases": body["aliases"]}))
+        echo_json({"model": model, "alias": alias, "version": version,
+                   "aliases": body["aliases"]})
     else:
         click.echo(f"{model}@{alias} -> version {version}")
 
@@ -186,25 +200,30 @@ def promote(model, version, alias, tolerance, catalog_url, as_json):
                    "else 1).")
 @WORKDIR
 @CATALOG_URL_OPTION
+@TOKEN_OPTION
 @JSON_OPTION
-def score(ref, top_k, batch_size, output, processes, workdir, catalog_url, as_json):
+@PROGRESS_OPTION
+def score(ref, top_k, batch_size, output, processes, workdir, catalog_url, token, as_json,
+          show_progress):
     """Write every user's top-K list and record the scoring run in the catalog."""
-    from catalog.client import CatalogRequestError, CatalogUnavailable
     from ranker.registry import score_and_report
 
     _need_features(workdir)
-    client = _client(catalog_url)
+    client = _client(catalog_url, token)
     try:
-        result, run_id = score_and_report(workdir, ref, client, k=top_k, output=output,
-                                          batch_size=batch_size, processes=processes)
-    except (CatalogUnavailable, CatalogRequestError, FileNotFoundError, ValueError,
-            RuntimeError) as exc:
-        _fail(str(exc))
+        with progress("scoring", unit="users", show=show_progress) as shown:
+            result, run_id = score_and_report(workdir, ref, client, k=top_k, output=output,
+                                              batch_size=batch_size, processes=processes,
+                                              progress=shown.update)
+    except (FileNotFoundError, ValueError) as exc:  # artifact gone or changed; other data
+        raise _bad_input(str(exc)) from None
+    except RuntimeError as exc:  # a torchrun rank failed; its last lines are in the message
+        raise CommandFailed(str(exc), ExitCode.UNEXPECTED) from None
     summary = {"output": str(result.output), "rows": result.rows, "users": result.users,
                "users_per_second": round(result.users_per_second, 1), "device": result.device,
                "world_size": result.world_size, "run_id": run_id}
     if as_json:
-        click.echo(json.dumps(summary))
+        echo_json(summary)
     else:
         click.echo(f"{result.rows} recommendations for {result.users} users in "
                    f"{result.seconds:.1f}s -> {result.output}")

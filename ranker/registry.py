@@ -115,12 +115,13 @@ def resolve(client: cc.CatalogClient, ref: str) -> dict:
 
 def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: int = 10,
                      namespace: str = "recsys", output: Path | None = None,
-                     batch_size: int = 1024, processes: int | None = None):
+                     batch_size: int = 1024, processes: int | None = None, progress=None):
     """Score every user with a registered model version and record the run in the catalog.
 
     Inputs: the model version and the feature tables; output: the recommendations dataset.
     ``processes`` > 1 shards the users over that many ``torchrun`` ranks; the default is one
     per GPU when there are several, else one. This process reports the run either way.
+    ``progress(done, total)`` counts the users scored.
     """
     from ranker.score import default_processes, score_processes
 
@@ -139,7 +140,7 @@ def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: in
     with client.run(JOB_NAMESPACE, f"score_{name}", inputs=inputs, job_facets=job_facets) as run:
         result = score_processes(workdir, Path(version["artifactPath"]), output, k=k,
                                  batch_size=batch_size,
-                                 processes=processes or default_processes())
+                                 processes=processes or default_processes(), progress=progress)
         con = duckdb.connect()
         try:
             con.read_parquet(str(output)).create_view("recs")

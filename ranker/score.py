@@ -57,8 +57,11 @@ def full_histories(data: rdata.SeqData) -> tuple[list[np.ndarray], list[np.ndarr
 
 @torch.no_grad()
 def top_k(model, seqs: list[np.ndarray], behs: list[np.ndarray], k: int,
-          batch_size: int = 1024, device: str | torch.device = "cpu"):
-    """(item indices (U, k), scores (U, k)) of the best unseen items per sequence."""
+          batch_size: int = 1024, device: str | torch.device = "cpu", progress=None):
+    """(item indices (U, k), scores (U, k)) of the best unseen items per sequence.
+
+    ``progress(done, total)`` is told the sequences scored after each batch.
+    """
     n = len(seqs)
     items = torch.zeros(n, k, dtype=torch.long)
     scores = torch.zeros(n, k, dtype=torch.float32)
@@ -77,6 +80,8 @@ def top_k(model, seqs: list[np.ndarray], behs: list[np.ndarray], k: int,
         s[rows.to(s.device), cols.to(s.device)] = float("-inf")
         top = torch.topk(s, k, dim=1)  # values sorted, ties by lower index first on CPU
         items[lo:hi], scores[lo:hi] = top.indices.cpu(), top.values.cpu()
+        if progress:
+            progress(hi, n)
     return items, scores
 
 
@@ -90,8 +95,11 @@ def _world() -> tuple[int, int]:
 
 
 def score(workdir: Path, checkpoint: Path, output: Path, *, k: int = 10,
-          batch_size: int = 1024, device: str = "") -> ScoreResult | None:
-    """Score every user of ``workdir/features.duckdb``; rank 0 returns the result, others None."""
+          batch_size: int = 1024, device: str = "", progress=None) -> ScoreResult | None:
+    """Score every user of ``workdir/features.duckdb``; rank 0 returns the result, others None.
+
+    ``progress(done, total)`` counts this process's users as they are scored.
+    """
     started = time.perf_counter()
     rank, world = _world()
     dev = torch.device(device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
@@ -106,7 +114,7 @@ def score(workdir: Path, checkpoint: Path, output: Path, *, k: int = 10,
     seqs, behs = full_histories(data)
     mine = np.arange(rank, len(seqs), world)
     items, scores = top_k(model, [seqs[u] for u in mine], [behs[u] for u in mine], k,
-                          batch_size, dev)
+                          batch_size, dev, progress)
     part = _table(data, mine, items, scores)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -155,16 +163,18 @@ def default_processes() -> int:
 
 
 def score_processes(workdir: Path, checkpoint: Path, output: Path, *, processes: int,
-                    k: int = 10, batch_size: int = 1024, timeout: float | None = None
-                    ) -> ScoreResult:
+                    k: int = 10, batch_size: int = 1024, timeout: float | None = None,
+                    progress=None) -> ScoreResult:
     """Score with ``processes`` ranks under ``torchrun`` (gloo on CPU, NCCL on GPUs).
 
     Blocks until every rank exits; raises :class:`RuntimeError` with the launcher's last output
     if any rank fails, in which case ``output`` is left as it was (rank 0 writes it last, by
-    rename).
+    rename). ``progress(done, total)`` counts users as they are scored in one process; with
+    several, once when all are done.
     """
     if processes < 2:
-        return score(workdir, checkpoint, output, k=k, batch_size=batch_size)
+        return score(workdir, checkpoint, output, k=k, batch_size=batch_size,
+                     progress=progress)
     launcher = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or \
         shutil.which("torchrun")
     if launcher is None:
@@ -187,6 +197,8 @@ def score_processes(workdir: Path, checkpoint: Path, output: Path, *, processes:
                            f"(exit {proc.returncode}): " + " | ".join(tail))
     fields = json.loads(summary.read_text())
     summary.unlink()
+    if progress:
+        progress(fields["users"], fields["users"])
     return ScoreResult(**{**fields, "output": Path(fields["output"])})
 
 

@@ -1,9 +1,11 @@
-"""``catalog ranker``: train, promote, score and evaluate through a live catalog, JSON summaries."""
+"""``catalog ranker``: train, promote, score and evaluate through a live catalog, JSON summaries,
+exit codes, progress with its total."""
 
 from __future__ import annotations
 
 import json
 
+from catalog.cli_contract import ExitCode
 from catalog.client import CatalogClient
 from pipelines.report import Reporter
 from pipelines.service import land_and_run
@@ -14,8 +16,7 @@ TINY = {"max_epochs": 2, "batch_size": 64, "threads": 1, "patience": 2,
         "model": {"d_model": 16, "n_layers": 1, "max_len": 20}}
 
 
-def _last_json(output: str) -> dict:
-    return json.loads(output.strip().splitlines()[-1])
+RAW_USER_ID = "api/v1/namespaces/recsys/datasets/raw_events/fields/user_id/classifications"
 
 
 def test_train_promote_score_evaluate(runner, tmp_path, sqlite_url, catalog):
@@ -25,37 +26,60 @@ def test_train_promote_score_evaluate(runner, tmp_path, sqlite_url, catalog):
         land_and_run(work, "synthetic", reporter=Reporter(CatalogClient(url)), events=3_000)
         common = ["--workdir", str(work), "--catalog-url", url, "--json"]
         r = runner.invoke(main, ["ranker", "train", "--config", str(tmp_path / "tiny.json"),
-                                 "--dataset", "synthetic", *common])
+                                 "--dataset", "synthetic", "--progress", *common])
         assert r.exit_code == 0, r.output
-        trained = _last_json(r.output)
+        trained = json.loads(r.stdout)
         assert trained["model"] == "ranker" and trained["version"] == 1
         assert set(trained["valid"]) == {"hr@10", "ndcg@10"}
         assert {"hr@10", "ndcg@10", "mrr"} <= set(trained["test"])
         assert trained["epochs"] == 2 and trained["train_seconds"] >= 0
+        assert [x.split(" valid")[0] for x in r.stderr.splitlines()] == [
+            "training: 1/2 epochs", "training: 2/2 epochs"]
 
-        r = runner.invoke(main, ["ranker", "promote", "ranker", "1", "--alias", "production",
-                                 "--catalog-url", url])
+        # The promotion gate: a user-id tag reaching the training data without an exemption.
+        admin = CatalogClient(url)
+        admin.put(f"{RAW_USER_ID}/pii.user_id", {})
+        promote = ["ranker", "promote", "ranker", "1", "--alias", "production", "--catalog-url",
+                   url]
+        r = runner.invoke(main, promote)
+        assert r.exit_code == ExitCode.CHECKS_FAILED and r.stdout == ""
+        assert r.stderr.startswith("error: catalog refused the request (409): training input "
+                                   "recsys:interactions_split.user_id carries pii.user_id")
+        r = runner.invoke(main, [*promote, "--token", "cat_not_a_token"])
+        assert r.exit_code == ExitCode.REFUSED
+        assert r.stderr.startswith("error: catalog refused the request (401)")
+        admin.post("api/v1/models/ranker/exemptions", {"tag": "pii.*", "reason": "test ids"})
+        r = runner.invoke(main, promote)
         assert r.exit_code == 0, r.output
+
         r = runner.invoke(main, ["ranker", "score", "--model", "ranker@production",
                                  "--top-k", "3", "--processes", "2", *common])
         assert r.exit_code == 0, r.output
-        scored = _last_json(r.output)
+        scored = json.loads(r.stdout)
         assert scored["world_size"] == 2
         assert scored["rows"] == 3 * scored["users"] and scored["users_per_second"] > 0
         assert scored["output"].endswith("recommendations.parquet")
+        r = runner.invoke(main, ["ranker", "score", "--model", "ranker@production",
+                                 "--top-k", "3", "--processes", "1", "--batch-size", "7",
+                                 "--progress", *common])
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["rows"] == scored["rows"]
+        users = scored["users"]
+        assert r.stderr.splitlines()[0] == f"scoring: 7/{users} users"
+        assert r.stderr.splitlines()[-1] == f"scoring: {users}/{users} users"
 
         r = runner.invoke(main, ["ranker", "evaluate", "--model", "ranker@1", *common])
         assert r.exit_code == 0, r.output
-        assert _last_json(r.output)["metrics"]["ndcg@10"] == trained["test"]["ndcg@10"]
+        assert json.loads(r.stdout)["metrics"]["ndcg@10"] == trained["test"]["ndcg@10"]
 
         r = runner.invoke(main, ["ranker", "score", "--model", "ranker@staging", *common])
-        assert r.exit_code == 1
-        assert r.output.strip().splitlines()[-1].startswith("error:")
+        assert r.exit_code == ExitCode.REFUSED and r.stdout == ""  # no such alias: 404
+        assert r.stderr.startswith("error: catalog refused the request (404)")
 
 
 def test_train_without_features_is_one_line(runner, tmp_path):
     r = runner.invoke(main, ["ranker", "train", "--workdir", str(tmp_path)])
-    assert r.exit_code == 1
+    assert r.exit_code == ExitCode.BAD_INPUT
     assert r.output.strip() == (f"error: no features.duckdb in {tmp_path}: run "
                                 f"`catalog pipeline run --workdir {tmp_path}`")
 
@@ -65,4 +89,4 @@ def test_bad_config_keys_are_named(runner, tmp_path):
     (tmp_path / "c.json").write_text('{"epochs": 3}')
     r = runner.invoke(main, ["ranker", "train", "--workdir", str(tmp_path),
                              "--config", str(tmp_path / "c.json")])
-    assert r.exit_code == 1 and "unknown keys ['epochs']" in r.output
+    assert r.exit_code == ExitCode.BAD_INPUT and "unknown keys ['epochs']" in r.output
