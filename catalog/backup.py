@@ -95,11 +95,16 @@ def export(engine: Engine, path: str, *, progress: ProgressCallback | None = Non
            ) -> dict[str, int]:
     """Write every table of the catalog to ``path``; the row count of each table.
 
-    Reads in one transaction, so the file is a consistent snapshot even while writers run.
+    Reads in one transaction, so the file is a consistent snapshot even while writers run: on
+    PostgreSQL a REPEATABLE READ, read-only one (under the default READ COMMITTED every table
+    would be read at its own moment, and a run could land in the file without its versions);
+    SQLite's transaction is a snapshot already.
     """
     tables, _ = table_order()
     counts: dict[str, int] = {}
-    with engine.connect() as conn, _open(path, "w") as out:
+    snapshot = ({"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+                if engine.dialect.name == "postgresql" else {})
+    with engine.connect().execution_options(**snapshot) as conn, _open(path, "w") as out:
         header = {"format": FORMAT, "version": VERSION, "revision": current_revision(engine),
                   "dialect": engine.dialect.name,
                   "exportedAt": datetime.now(UTC).isoformat(),

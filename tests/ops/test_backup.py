@@ -215,3 +215,33 @@ def test_import_of_another_revision_is_refused(tmp_path, runner, db_url, app):
     assert r.stderr == f"error: {nowhere}: No such file or directory\n"
     r = _cli(runner, "export", "-", "--json", "--database-url", db_url)
     assert r.exit_code == ExitCode.USAGE and "name a file" in r.output
+
+
+def test_export_is_one_snapshot_while_writers_commit(tmp_path, fresh_pg):
+    """Rows a writer commits while the export runs are not in the file, whichever table they
+    land in: every table is read from the snapshot of the export's first read."""
+    from sqlalchemy import event, insert
+
+    from catalog.backup import export
+    from catalog.models import Tag
+
+    url = fresh_pg()
+    catalog_db.upgrade(url)
+    engine = catalog_db.make_engine(url)
+    writer = catalog_db.make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(Tag.__table__).values(name="before"))
+
+        def commit_a_tag(conn, cursor, statement, *args):
+            if "FROM audit_log" in statement:  # the first table read: the snapshot is taken
+                with writer.begin() as w:
+                    w.execute(insert(Tag.__table__).values(name="during"))
+
+        event.listen(engine, "after_cursor_execute", commit_a_tag)
+        counts = export(engine, str(tmp_path / "out.jsonl"))
+    finally:
+        engine.dispose()
+        writer.dispose()
+    tags = [x["row"]["name"] for x in _lines(tmp_path / "out.jsonl") if x.get("table") == "tags"]
+    assert tags == ["before"] and counts["tags"] == 1
