@@ -338,6 +338,28 @@ def column_walk(
     return ColumnGraph(nodes, [edges[k] for k in sorted(edges) if k[1] in nodes])
 
 
+# A job's outputs: the datasets it writes (Marquez's ``job:`` node on ``/column-lineage`` starts
+# from their fields).
+_JOB_OUTPUTS = """
+SELECT e.dst_id FROM lineage_edges AS e
+WHERE e.src_kind = 'j' AND e.src_id = :job_id AND e.dst_kind = 'd' {edge_filter}
+ORDER BY e.dst_id
+"""
+
+
+@cache
+def job_outputs_sql(as_of: bool) -> TextClause:
+    """SQL of :func:`job_outputs`; rows ``(dataset id,)``."""
+    return _compile(_JOB_OUTPUTS.format(edge_filter=_EDGE_FILTER if as_of else ""), as_of)
+
+
+def job_outputs(conn, job_id: int, as_of: datetime | None = None) -> list[int]:
+    """Ids of the datasets job ``job_id`` writes (as of ``as_of``: edges first seen by then)."""
+    _check(0, as_of)
+    params = {"job_id": job_id} if as_of is None else {"job_id": job_id, "as_of": as_of}
+    return [row[0] for row in conn.execute(job_outputs_sql(as_of is not None), params)]
+
+
 # --- version ancestry: the exact dataset versions something was built from -----------------------
 
 _VERSION_ANCESTRY = """

@@ -26,10 +26,12 @@ def register_api(app: Flask) -> None:
         ops,
         pipelines,
         search,
+        sources,
+        tags,
     )
 
     modules = (lineage, namespaces, datasets, jobs, search, models, openapi, graph, pipelines,
-               audit, governance)
+               audit, governance, tags, sources)
     for module in modules:
         app.register_blueprint(module.bp, url_prefix="/api/v1")
     # Probes live at the root, where load balancers and orchestrators look for them.

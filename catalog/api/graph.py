@@ -53,7 +53,8 @@ def get_lineage():
 def get_column_lineage():
     """Fields feeding ``nodeId`` (and fed by it, ``withDownstream=true``), Marquez's shape.
 
-    ``nodeId`` is ``datasetField:NS:NAME:FIELD``, or ``dataset:NS:NAME`` for all its fields.
+    ``nodeId`` is ``datasetField:NS:NAME:FIELD``, ``dataset:NS:NAME`` for all its fields, or
+    ``job:NS:NAME`` for all fields of the datasets the job writes.
     Edges point the way data flows (input field -> output field). ``transformationType`` and
     ``transformationDescription`` of a node (deprecated in Marquez) repeat those of its first
     input field.

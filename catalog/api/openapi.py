@@ -40,7 +40,8 @@ PATHS: dict[str, dict] = {
     },
     "/api/v1/column-lineage": {
         "get": op("Column-level lineage graph", [
-            param("nodeId", required=True, desc="datasetField:NS:NAME:FIELD or dataset:NS:NAME"),
+            param("nodeId", required=True,
+                  desc="datasetField:NS:NAME:FIELD, dataset:NS:NAME or job:NS:NAME"),
             DEPTH, ASOF, param("withDownstream", schema={"type": "boolean"})], tag="lineage"),
     },
     "/api/v1/events/lineage": {
@@ -50,7 +51,27 @@ PATHS: dict[str, dict] = {
             tag="lineage"),
     },
     "/api/v1/namespaces": {"get": op("List namespaces", PAGE, tag="namespaces")},
-    "/api/v1/namespaces/{namespace}": {"get": op("Get a namespace", [NS], tag="namespaces")},
+    "/api/v1/namespaces/{namespace}": {
+        "get": op("Get a namespace", [NS], tag="namespaces"),
+        "put": op("Create a namespace or replace its owner and description (Marquez)", [NS],
+                  body={"type": "object", "required": ["ownerName"], "properties": {
+                      "ownerName": {"type": "string"},
+                      "description": {"type": "string", "nullable": True}}},
+                  tag="namespaces"),
+    },
+    "/api/v1/tags": {"get": op("List tags", PAGE, tag="tags")},
+    "/api/v1/tags/{name}": {
+        "put": op("Create a tag or replace its description", [NAME], tag="tags"),
+    },
+    "/api/v1/namespaces/{namespace}/datasets/{name}/tags/{tag}": {
+        "post": op("Tag a dataset", [NS, NAME, param("tag", "path")], tag="tags"),
+    },
+    "/api/v1/namespaces/{namespace}/datasets/{name}/fields/{field}/tags/{tag}": {
+        "post": op("Tag a field of a dataset", [NS, NAME, param("field", "path"),
+                                                  param("tag", "path")], tag="tags"),
+    },
+    "/api/v1/sources": {"get": op("List data sources", PAGE, tag="sources")},
+    "/api/v1/sources/{name}": {"get": op("Get a data source", [NAME], tag="sources")},
     "/api/v1/namespaces/{namespace}/datasets": {
         "get": op("List datasets of a namespace", [NS, *PAGE], tag="datasets",
                   returns="DatasetList"),

@@ -17,7 +17,7 @@ DATASETS_WRITE = "datasets.write"  # dataset registration without OpenLineage
 MODELS_WRITE = "models.write"      # model names and versions
 MODELS_PROMOTE = "models.promote"  # aliases (production is gated)
 PIPELINES_RUN = "pipelines.run"    # start a pipeline run in a worker
-METADATA_WRITE = "metadata.write"  # steward edits: descriptions, owners, tags
+METADATA_WRITE = "metadata.write"  # steward edits: descriptions, owners, tags, namespaces
 CLASSIFY = "classifications.write"  # sensitivity tags on columns, detector suggestions
 EXEMPT = "exemptions.write"        # approve a model's use of sensitive columns
 ADMIN = "admin"                    # users and tokens
@@ -44,6 +44,7 @@ POLICY: dict[str, str | dict[str, str]] = {
     # Marquez-shaped reads.
     "namespaces.list_namespaces": READ,
     "namespaces.get_namespace": READ,
+    "namespaces.put_namespace": METADATA_WRITE,
     "datasets.list_datasets": READ,
     "datasets.get_dataset": READ,
     "datasets.put_dataset": DATASETS_WRITE,
@@ -59,6 +60,13 @@ POLICY: dict[str, str | dict[str, str]] = {
     "graph.get_upstream": READ,
     "graph.get_downstream": READ,
     "openapi.openapi_json": READ,
+    "sources.list_sources": READ,
+    "sources.get_source": READ,
+    # Marquez's tag writes are steward edits, like the dataset form's tags.
+    "tags.get_tags": READ,
+    "tags.put_tag": METADATA_WRITE,
+    "tags.tag_dataset": METADATA_WRITE,
+    "tags.tag_field": METADATA_WRITE,
     # Model registry.
     "models.list_models": READ,
     "models.get_model": READ,

@@ -311,15 +311,20 @@ def column_lineage_graph(
     with_downstream: bool,
     as_of: datetime | None = None,
 ) -> list[FieldNode]:
-    """Marquez's ``/column-lineage``: fields feeding a field (or all of a dataset's fields).
+    """Marquez's ``/column-lineage``: fields feeding a field (or all of a dataset's fields, or
+    all fields of the datasets a job writes).
 
     Edges run the way data flows, input field -> output field. A node's ``inputs`` describe its
     incoming edges: the input field, its version, and the transformations of the latest output
     version that reported the pair. ``dataset_version`` is the newest version that reported the
     field's inputs, else the dataset's current version.
     """
-    start = resolve_node(session, nid, ("datasetField", "dataset"))
-    graph = q.column_walk(session, start.id, start.field, depth, with_downstream, as_of)
+    start = resolve_node(session, nid, ("datasetField", "dataset", "job"))
+    if start.type == "job":
+        graph = _merge([q.column_walk(session, ds_id, None, depth, with_downstream, as_of)
+                        for ds_id in q.job_outputs(session, start.id, as_of)])
+    else:
+        graph = q.column_walk(session, start.id, start.field, depth, with_downstream, as_of)
     ds_ids = {d for d, _ in graph.nodes}
     info = {}
     for chunk in _chunks(ds_ids):
@@ -372,3 +377,15 @@ def column_lineage_graph(
         n.out_edges.sort()
         n.inputs.sort(key=lambda i: (i["namespace"], i["dataset"], i["field"]))
     return result
+
+
+def _merge(graphs: list[q.ColumnGraph]) -> q.ColumnGraph:
+    """One column graph of several walks: each node at its least distance, each edge once."""
+    nodes: dict[q.FieldNode, int] = {}
+    edges: dict[tuple[q.FieldNode, q.FieldNode], q.ColumnEdge] = {}
+    for g in graphs:
+        for node, distance in g.nodes.items():
+            nodes[node] = min(distance, nodes.get(node, distance))
+        for e in g.edges:
+            edges.setdefault((e.output, e.input), e)
+    return q.ColumnGraph(nodes, [edges[k] for k in sorted(edges)])

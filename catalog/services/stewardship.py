@@ -2,7 +2,8 @@
 
 Each edit validates the whole form first (every problem is reported, keyed by form field), then
 writes only what changed and records the change, before and after, in the audit trail in the
-same transaction. An edit that changes nothing writes nothing and records nothing.
+same transaction. An edit that changes nothing writes nothing and records nothing. Marquez's
+tag writes (``PUT /tags/{name}``, tagging a dataset or one of its fields) follow the same rules.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from catalog.errors import ValidationFailed
+from catalog.errors import NotFound, ValidationFailed
 from catalog.ingest import datasets as dsvc
-from catalog.models import Dataset, DatasetField, DatasetTag, Tag
+from catalog.ingest.writes import find_dataset, insert_ignore, tag_ids
+from catalog.models import Dataset, DatasetField, DatasetFieldTag, DatasetTag, Tag
+from catalog.services import history
 from catalog.services.audit import record_change
 
 MAX_DESCRIPTION = 20_000
@@ -173,3 +176,82 @@ def update_column_descriptions(
 def tag_names(session: Session) -> list[str]:
     """All tag names, for suggestions."""
     return list(session.scalars(select(Tag.name).order_by(Tag.name)))
+
+
+# --- tags, as Marquez's API writes them -----------------------------------------------------------
+
+TAG_ENTITY = "tag"
+
+
+def check_tag_name(name: str) -> str:
+    """A tag name as stewards' forms accept it, else :class:`ValidationFailed`."""
+    if not _TAG.match(name):
+        raise ValidationFailed(f"tag {name!r} is not valid: use letters, digits, '_', '.', ':' "
+                               "or '-' (at most 128), starting with a letter or digit",
+                               field="tag")
+    return name
+
+
+def put_tag(session: Session, name: str, body: object, *, actor: str) -> Tag:
+    """Create tag ``name`` or replace its description (body ``{"description": str | null}``,
+    optional); audited (``tag.create`` or ``tag.update``) when something changed."""
+    check_tag_name(name)
+    body = {} if body is None else body
+    if not isinstance(body, dict):
+        raise ValidationFailed("body must be a JSON object: {\"description\"}", field="")
+    description = body.get("description")
+    if description is not None and (not isinstance(description, str)
+                                    or len(description) > MAX_DESCRIPTION):
+        raise ValidationFailed(f"description must be a string of at most {MAX_DESCRIPTION:,} "
+                               "characters, or null", field="description")
+    tag = session.scalar(select(Tag).where(Tag.name == name))
+    before = {"description": tag.description} if tag is not None else None
+    if tag is None:
+        tag = session.get(Tag, tag_ids(session, [name])[name])
+    tag.description = description
+    session.flush()
+    if before != {"description": description}:
+        record_change(session, actor=actor, action="tag.update" if before else "tag.create",
+                      entity_type=TAG_ENTITY, entity_key=name, before=before,
+                      after={"description": description})
+    return tag
+
+
+def _audited_dataset_change(session: Session, ds: Dataset, action: str, change, actor: str):
+    """Run ``change()`` and audit the dataset's metadata before and after, if it changed."""
+    before = history.dataset_snapshot(session, ds.id)
+    change()
+    after = history.dataset_snapshot(session, ds.id)
+    if after != before:
+        record_change(session, actor=actor, action=action, entity_type=history.DATASET_ENTITY,
+                      entity_key=history.dataset_key(ds.namespace.name, ds.name),
+                      before=before, after=after)
+
+
+def tag_dataset(session: Session, namespace: str, name: str, tag: str, *, actor: str) -> Dataset:
+    """Tag a dataset (the tag is created if new); audited as ``dataset.tag``."""
+    check_tag_name(tag)
+    ds = find_dataset(session, namespace, name)
+    _audited_dataset_change(session, ds, "dataset.tag",
+                            lambda: dsvc.add_tags(session, ds.id, [tag]), actor)
+    return ds
+
+
+def tag_field(session: Session, namespace: str, name: str, field: str, tag: str, *,
+              actor: str) -> Dataset:
+    """Tag one field of a dataset's current schema (the tag is created if new); audited as
+    ``dataset.field.tag``. :class:`NotFound` naming the field if the dataset has none such."""
+    check_tag_name(tag)
+    ds = find_dataset(session, namespace, name)
+    field_id = session.scalar(select(DatasetField.id).where(
+        DatasetField.dataset_id == ds.id, DatasetField.name == field))
+    if field_id is None:
+        raise NotFound(f"dataset {namespace}:{name} has no field {field!r}", field="field")
+
+    def change():
+        insert_ignore(session, DatasetFieldTag,
+                      {"field_id": field_id, "tag_id": tag_ids(session, [tag])[tag]},
+                      ["field_id", "tag_id"])
+
+    _audited_dataset_change(session, ds, "dataset.field.tag", change, actor)
+    return ds
