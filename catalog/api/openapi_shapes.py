@@ -1,5 +1,6 @@
-"""OpenAPI schemas of the Marquez-shaped reads (runs, jobs, datasets and their versions) and of
-what ingestion answers.
+"""OpenAPI schemas of the Marquez-shaped reads and writes (runs, jobs, datasets and their
+versions, namespaces, tags, sources, lineage graphs, the event feed, search) and of what
+ingestion answers.
 
 They list what a Marquez client reads (and the keys we add), with Marquez's ``RunState`` enum for
 every run state. Objects stay open (``additionalProperties``): a new key is no breaking change.
@@ -7,107 +8,178 @@ every run state. Objects stay open (``additionalProperties``): a new key is no b
 
 from __future__ import annotations
 
+from catalog.api.openapi_parts import (
+    BOOL,
+    INT,
+    NINT,
+    NSTR,
+    NTIME,
+    OBJ,
+    STR,
+    STRINGS,
+    TIME,
+    array,
+    obj,
+    page_of,
+    ref,
+)
 from catalog.read.run_states import API_STATES, FILTER_WORDS
 
-_STR = {"type": "string"}
-_NSTR = {"type": "string", "nullable": True}
-_TIME = {"type": "string", "format": "date-time"}
-_NTIME = {"type": "string", "format": "date-time", "nullable": True}
-_FACETS = {"type": "object", "additionalProperties": True}
-_STRINGS = {"type": "array", "items": _STR}
-
-
-def _ref(name: str, nullable: bool = False) -> dict:
-    ref = {"$ref": f"#/components/schemas/{name}"}
-    return {"allOf": [ref], "nullable": True} if nullable else ref
-
-
-def _obj(required: list[str], **props) -> dict:
-    return {"type": "object", "required": required, "properties": props,
-            "additionalProperties": True}
-
-
-def _list(key: str, item: str) -> dict:
-    return _obj([key], **{key: {"type": "array", "items": _ref(item)},
-                          "totalCount": {"type": "integer"}})
-
-
-_ID = _obj(["namespace", "name"], namespace=_STR, name=_STR)
-_VERSION_ID = _obj(["namespace", "name", "version"], namespace=_STR, name=_STR, version=_NSTR)
-_IO = _obj(["datasetVersionId", "facets"], datasetVersionId=_VERSION_ID, facets=_FACETS)
-_WARNINGS = {"type": "array", "items": _obj(["field", "message"], field=_STR, message=_STR),
+_FACETS = OBJ
+_TYPE = {"type": "string", "enum": ["DB_TABLE", "STREAM"]}
+_ID = obj(["namespace", "name"], namespace=STR, name=STR)
+_VERSION_ID = obj(["namespace", "name", "version"], namespace=STR, name=STR, version=NSTR)
+_IO = obj(["datasetVersionId", "facets"], datasetVersionId=_VERSION_ID, facets=_FACETS)
+_OWNER = obj(["name"], name=STR, type=NSTR)
+_FIELD = obj(["name", "type", "tags"], name=STR, type=NSTR, tags=STRINGS, description=NSTR)
+_EDGES = array(obj(["origin", "destination"], origin=STR, destination=STR))
+_WARNINGS = {**array(obj(["field", "message"], field=STR, message=STR)),
              "description": "Facets that broke their schema: stored with the event as sent, "
                             "not interpreted (CATALOG_STRICT_FACETS refuses them instead)."}
 
-SCHEMAS: dict[str, dict] = {
+_MARQUEZ: dict[str, dict] = {
     "RunState": {"type": "string", "enum": list(API_STATES),
                  "description": "Marquez's RunState. Stored OpenLineage event types map: "
                                 "START -> RUNNING, COMPLETE -> COMPLETED, FAIL -> FAILED, "
                                 "ABORT -> ABORTED."},
-    "Run": _obj(
+    "Run": obj(
         ["id", "createdAt", "updatedAt", "state", "startedAt", "endedAt", "durationMs",
          "args", "jobVersion", "context", "facets"],
-        id=_STR, createdAt=_TIME, updatedAt=_TIME, nominalStartTime=_NTIME,
-        nominalEndTime=_NTIME, state=_ref("RunState"), startedAt=_NTIME, endedAt=_NTIME,
-        durationMs={"type": "integer", "nullable": True,
-                    "description": "endedAt - startedAt; null until both are known."},
-        args={"type": "object", "additionalProperties": _STR},
+        id=STR, createdAt=TIME, updatedAt=TIME, nominalStartTime=NTIME,
+        nominalEndTime=NTIME, state=ref("RunState"), startedAt=NTIME, endedAt=NTIME,
+        durationMs={**NINT, "description": "endedAt - startedAt; null until both are known."},
+        args={"type": "object", "additionalProperties": STR},
         jobVersion=_VERSION_ID,
-        context={"type": "object", "additionalProperties": _STR,
+        context={"type": "object", "additionalProperties": STR,
                  "description": "Deprecated in Marquez: the job version's SQL, if any."},
-        parentRunId=_NSTR, errorMessage=_NSTR, facets=_FACETS,
-        inputDatasetVersions={"type": "array", "items": _IO},
-        outputDatasetVersions={"type": "array", "items": _IO},
-        inputVersions={"type": "array", "items": _VERSION_ID},
-        outputVersions={"type": "array", "items": _VERSION_ID},
+        parentRunId=NSTR, errorMessage=NSTR, facets=_FACETS,
+        inputDatasetVersions=array(_IO), outputDatasetVersions=array(_IO),
+        inputVersions=array(_VERSION_ID), outputVersions=array(_VERSION_ID),
     ),
-    "Job": _obj(
+    "Job": obj(
         ["id", "type", "name", "simpleName", "createdAt", "updatedAt", "namespace", "inputs",
          "outputs", "context", "latestRun", "facets", "currentVersion"],
-        id=_ID, type=_STR, name=_STR, simpleName=_STR, parentJobName=_NSTR,
-        createdAt=_TIME, updatedAt=_TIME, namespace=_STR,
-        inputs={"type": "array", "items": _ID},
-        outputs={"type": "array", "items": _ID},
-        location=_NSTR, description=_NSTR,
-        context={"type": "object", "additionalProperties": _STR},
-        latestRun=_ref("Run", nullable=True), facets=_FACETS, currentVersion=_NSTR,
+        id=_ID, type=STR, name=STR, simpleName=STR, parentJobName=NSTR,
+        createdAt=TIME, updatedAt=TIME, namespace=STR, inputs=array(_ID), outputs=array(_ID),
+        location=NSTR, description=NSTR, integration=NSTR, jobType=NSTR,
+        context={"type": "object", "additionalProperties": STR},
+        latestRun=ref("Run", nullable=True), facets=_FACETS, currentVersion=NSTR,
     ),
-    "Dataset": _obj(
+    "Dataset": obj(
         ["id", "type", "name", "physicalName", "createdAt", "updatedAt", "namespace",
          "sourceName", "fields", "tags", "lastModifiedAt", "lastLifecycleState",
          "description", "currentVersion", "facets", "deleted"],
-        id=_ID, type={"type": "string", "enum": ["DB_TABLE", "STREAM"]}, name=_STR,
-        physicalName=_STR, createdAt=_TIME, updatedAt=_TIME, namespace=_STR,
-        sourceName=_NSTR, fields={"type": "array", "items": _obj(
-            ["name", "type", "tags"], name=_STR, type=_NSTR, tags=_STRINGS,
-            description=_NSTR)},
-        tags=_STRINGS, lastModifiedAt=_NTIME, lastLifecycleState=_NSTR, description=_NSTR,
-        currentVersion=_NSTR, facets=_FACETS, deleted={"type": "boolean"},
+        id=_ID, type=_TYPE, kind=STR, name=STR, physicalName=STR, createdAt=TIME,
+        updatedAt=TIME, namespace=STR, sourceName=NSTR, fields=array(_FIELD), tags=STRINGS,
+        owners=array(_OWNER), lastModifiedAt=NTIME, lastLifecycleState=NSTR,
+        description=NSTR, currentVersion=NSTR, currentVersionNumber=NINT, rowCount=NINT,
+        facets=_FACETS, deleted=BOOL,
     ),
-    "DatasetVersion": _obj(
+    "DatasetVersion": obj(
         ["id", "type", "name", "physicalName", "createdAt", "version", "namespace",
          "sourceName", "fields", "lifecycleState", "createdByRun", "facets"],
-        id=_VERSION_ID, type={"type": "string", "enum": ["DB_TABLE", "STREAM"]}, name=_STR,
-        physicalName=_STR, createdAt=_TIME, version=_STR, versionNumber={"type": "integer"},
-        namespace=_STR, sourceName=_NSTR, fields={"type": "array", "items": _FACETS},
-        lifecycleState=_NSTR, createdByRun=_ref("Run", nullable=True), facets=_FACETS,
+        id=_VERSION_ID, type=_TYPE, name=STR, physicalName=STR, createdAt=TIME, version=STR,
+        versionNumber=INT, namespace=STR, sourceName=NSTR, fields=array(OBJ), rowCount=NINT,
+        fingerprint=NSTR, lifecycleState=NSTR, createdByRun=ref("Run", nullable=True),
+        facets=_FACETS,
     ),
-    "DatasetAsOf": _obj(["id", "asOf"], id=_ID, asOf=_TIME),
-    "RunList": _list("runs", "Run"),
-    "JobList": _list("jobs", "Job"),
-    "DatasetList": _list("datasets", "Dataset"),
-    "DatasetVersionList": _list("versions", "DatasetVersion"),
-    "IngestResult": _obj(
-        ["status", "kind", "runId", "warnings"],
-        status={"type": "string", "enum": ["created", "duplicate"]}, kind=_STR, runId=_NSTR,
-        warnings=_WARNINGS),
-    "IngestBatchResult": _obj(
-        ["accepted", "failed", "results"], accepted={"type": "integer"},
-        failed={"type": "integer"}, results={"type": "array", "items": _obj(
-            ["index", "status"], index={"type": "integer"},
-            status={"type": "string", "enum": ["created", "duplicate", "error"]},
-            warnings=_WARNINGS)}),
+    "DatasetAsOf": obj(
+        ["id", "namespace", "name", "asOf", "createdAt", "kind", "description", "owners",
+         "tags", "fields", "currentVersion"],
+        id=_ID, namespace=STR, name=STR, asOf=TIME, createdAt=TIME, kind=STR,
+        description=NSTR, owners=array(_OWNER), tags=STRINGS, fields=array(_FIELD),
+        currentVersion=NSTR, currentVersionNumber=NINT, versionCreatedAt=NTIME,
+        rowCount=NINT, metadataAuditedAt=NTIME),
+    "Namespace": obj(["name", "createdAt", "updatedAt", "ownerName", "description"],
+                     name=STR, createdAt=TIME, updatedAt=TIME, ownerName=NSTR, description=NSTR,
+                     isHidden=BOOL),
+    "NamespaceMeta": {"type": "object", "required": ["ownerName"], "properties": {
+        "ownerName": {"type": "string", "minLength": 1, "maxLength": 256},
+        "description": {"type": "string", "nullable": True, "maxLength": 20_000}}},
+    "Tag": obj(["name", "description"], name=STR, description=NSTR),
+    "TagDescription": {"type": "object", "properties": {
+        "description": {"type": "string", "nullable": True, "maxLength": 20_000}}},
+    "Source": obj(["type", "name", "createdAt", "updatedAt", "connectionUrl", "description"],
+                  type={**NSTR, "description": "The connection URL's scheme, upper-cased."},
+                  name=STR, createdAt=TIME, updatedAt=TIME, connectionUrl=NSTR,
+                  description=NSTR),
+    "RunList": page_of("runs", "Run"),
+    "JobList": page_of("jobs", "Job"),
+    "DatasetList": page_of("datasets", "Dataset"),
+    "DatasetVersionList": page_of("versions", "DatasetVersion"),
+    "NamespaceList": page_of("namespaces", "Namespace"),
+    "TagList": page_of("tags", "Tag"),
+    "SourceList": page_of("sources", "Source"),
 }
+
+_TRANSFORMATION = obj(["type", "subtype", "description", "masking"], type=STR, subtype=NSTR,
+                      description=NSTR, masking=BOOL)
+_INPUT_FIELD = obj(
+    ["namespace", "dataset", "datasetVersion", "field", "transformations"],
+    namespace=STR, dataset=STR, datasetVersion=NSTR, field=STR,
+    transformationDescription=NSTR, transformationType=NSTR,
+    transformations=array(_TRANSFORMATION))
+
+_LINEAGE: dict[str, dict] = {
+    "LineageGraph": obj(
+        ["graph", "truncated", "frontier"],
+        graph=array(obj(["id", "type", "data", "inEdges", "outEdges"],
+                        id=STR, type={"type": "string", "enum": ["DATASET", "JOB"]},
+                        data={"anyOf": [ref("Dataset"), ref("Job")]},
+                        inEdges=_EDGES, outEdges=_EDGES)),
+        truncated={**BOOL, "description": "The walk stopped at `limit` nodes."},
+        frontier={**STRINGS, "description": "Ids of nodes whose neighbours were left out."}),
+    "ColumnLineageGraph": obj(["graph"], graph=array(obj(
+        ["id", "type", "data", "inEdges", "outEdges"],
+        id=STR, type={"type": "string", "enum": ["DATASET_FIELD"]},
+        data=obj(["namespace", "dataset", "datasetVersion", "field", "fieldType", "inputFields"],
+                 namespace=STR, dataset=STR, datasetVersion=NSTR, field=STR, fieldType=NSTR,
+                 transformationDescription=NSTR, transformationType=NSTR,
+                 inputFields=array(_INPUT_FIELD)),
+        inEdges=_EDGES, outEdges=_EDGES))),
+    "LineageWalk": obj(
+        ["nodeId", "direction", "depth", "asOf", "nodes"],
+        nodeId=STR, direction={"type": "string", "enum": ["upstream", "downstream"]},
+        depth=INT, asOf=NTIME,
+        nodes=array(obj(["id", "type", "distance", "name", "namespace"],
+                        id=STR, type={"type": "string", "enum": ["DATASET", "JOB"]},
+                        distance=INT, name=STR, namespace=STR))),
+    "EventList": obj(["events", "totalCount"], events=array(OBJ), totalCount=INT),
+    "IngestResult": obj(
+        ["status", "kind", "runId", "warnings"],
+        status={"type": "string", "enum": ["created", "duplicate"]},
+        kind={"type": "string", "enum": ["RunEvent", "DatasetEvent", "JobEvent"]},
+        runId=NSTR, warnings=_WARNINGS),
+    "IngestBatchResult": obj(
+        ["accepted", "failed", "results"], accepted=INT, failed=INT,
+        results=array(obj(
+            ["index", "status"], index=INT,
+            status={"type": "string", "enum": ["created", "duplicate", "error"]},
+            kind=STR, runId=NSTR, warnings=_WARNINGS,
+            code={**INT, "description": "The HTTP status this event alone would get."},
+            error=STR, message=STR, field=STR))),
+    "SearchResults": obj(["totalCount", "results"], totalCount=INT, results=array(obj(
+        ["type", "name", "namespace", "nodeId"],
+        type={"type": "string", "enum": ["DATASET", "JOB"]}, name=STR, updatedAt=NTIME,
+        namespace=STR, nodeId=STR))),
+    "OpenLineageEvent": {"type": "object",
+                         "description": "OpenLineage 2-0-2 RunEvent, DatasetEvent or JobEvent",
+                         "required": ["eventTime", "producer", "schemaURL"],
+                         "additionalProperties": True},
+    "DatasetRegistration": {
+        "type": "object", "additionalProperties": False,
+        "description": "A dataset registered without OpenLineage; a new version is written "
+                       "when the schema or fingerprint changes, or a runId is given.",
+        "properties": {
+            "type": STR, "kind": STR, "physicalName": STR, "sourceName": STR,
+            "sourceUri": STR, "description": NSTR, "tags": STRINGS,
+            "owners": {"type": "array", "items": {"anyOf": [STR, _OWNER]}},
+            "fields": array(obj(["name"], name=STR, type=NSTR, description=NSTR)),
+            "fingerprint": STR, "rowCount": {"type": "integer", "minimum": 0},
+            "runId": STR}},
+}
+
+SCHEMAS: dict[str, dict] = {**_MARQUEZ, **_LINEAGE}
 
 # The ``lastRunStates`` filter of the job list: Marquez's names or the OpenLineage ones.
 LAST_RUN_STATES = {

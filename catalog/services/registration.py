@@ -43,6 +43,7 @@ def body_to_facets(body: object) -> dict:
     facets: dict = {}
     kind = body.get("kind") or body.get("type")
     if kind is not None:
+        _require(isinstance(kind, str), "kind", f"kind must be one of {list(DATASET_KINDS)}")
         kind = _MARQUEZ_TYPES.get(kind, kind)
         _require(kind in DATASET_KINDS, "kind", f"kind must be one of {list(DATASET_KINDS)}")
         facets["datasetType"] = _facet(datasetType=kind)

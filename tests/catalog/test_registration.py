@@ -34,6 +34,8 @@ def test_put_dataset_bad_input_names_field_and_writes_nothing(client):
         ({"fields": [{"type": "INT"}]}, "fields[0].name"),
         ({"fields": "user_id"}, "fields"),
         ({"kind": "spreadsheet"}, "kind"),
+        ({"kind": ["table"]}, "kind"),  # was a 500: a list is no dictionary key
+        ({"type": {"a": 1}}, "kind"),
         ({"rowCount": -1}, "rowCount"),
         ({"tags": [1]}, "tags"),
         ({"colour": "red"}, "colour"),

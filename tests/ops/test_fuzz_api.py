@@ -2,7 +2,8 @@
 
 Bounded and seeded (derandomized, a fixed number of examples per operation and mode) so it runs
 the same cases in the same time every run. Positive cases follow the schema, negative ones break
-it. Whatever arrives: never a 5xx, and every 4xx is JSON naming the problem.
+it. Whatever arrives: never a 5xx, every 4xx is JSON naming the problem, and every answer is one
+the document promises (a documented status and content type, a body matching its schema).
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.factories import ds, run_event, schema
 
@@ -20,6 +26,8 @@ from tests.factories import ds, run_event, schema
 # a few in the default suite, many more in the slow one.
 EXAMPLES = 6
 SLOW_EXAMPLES = 60
+# Schemathesis's own checks that an answer is one the document promises.
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 def _seed(client) -> None:
@@ -79,6 +87,8 @@ def fuzz_api(app, examples: int) -> None:
             @given(case=operation.as_strategy(generation_mode=mode))
             def fuzz(case):
                 # As admin: every operation gets past authorization to the code under test.
-                _check(case, case.call(headers=auth))
+                response = case.call(headers=auth)
+                _check(case, response)
+                case.validate_response(response, checks=CONFORMANCE)
 
             fuzz()
