@@ -1,3 +1,9 @@
+# Swagger UI for /api/docs, from npm as package-lock.json pins it (nothing of it is committed).
+FROM node:20-slim AS api-docs
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
 # Catalog service: gunicorn over the Flask app; database URL from the environment.
 FROM python:3.11-slim
 
@@ -8,7 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     CATALOG_DATABASE_URL=sqlite:////data/catalog.db \
     CATALOG_WORK_DIR=/data/work \
     CATALOG_BIND=0.0.0.0:8000 WEB_CONCURRENCY=4 \
-    CATALOG_REAP_INTERVAL_SECONDS=300
+    CATALOG_REAP_INTERVAL_SECONDS=300 \
+    CATALOG_API_DOCS_DIR=/app/api-docs
 
 WORKDIR /app
 # The service image leaves out the ranker's torch extra: serving the catalog never needs it.
@@ -18,6 +25,7 @@ COPY migrations ./migrations
 COPY pipelines ./pipelines
 COPY ranker ./ranker
 COPY recocatalog ./recocatalog
+COPY --from=api-docs /build/node_modules/swagger-ui-dist ./api-docs
 RUN pip install . \
     && useradd --system --uid 10001 --home /data catalog \
     && mkdir -p /data/work && chown -R catalog /data && chmod 0700 /data

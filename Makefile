@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export CATALOG_DATABASE_URL ?= sqlite:///$(CURDIR)/var/catalog.db
 
-.PHONY: run test test-slow test-data lint install dev pg browsers screenshots clean
+.PHONY: run test test-slow test-data lint install dev pg browsers node screenshots clean
 
 # torch first and pinned: the CPU build comes from local disk; a looser pin downloads CUDA.
 $(BIN)/python:
@@ -21,8 +21,20 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[ranker,dev]'
 	touch $@
 
-install: $(VENV)/.installed
-dev: $(VENV)/.installed-dev
+# Swagger UI for /api/docs: npm's swagger-ui-dist as package-lock.json pins it, into node_modules/
+# (ignored by git; nothing of it is committed). Its install scripts (telemetry) are not run.
+API_DOCS := node_modules/swagger-ui-dist/swagger-ui-bundle.js
+
+$(API_DOCS): package.json package-lock.json | node
+	npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# npm (and node) from Debian when missing.
+node:
+	@command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+
+install: $(VENV)/.installed $(API_DOCS)
+dev: $(VENV)/.installed-dev $(API_DOCS)
 
 # Migrate, serve, and run the demo loop (synthetic data -> pipeline -> train -> promote -> score ->
 # feedback) into the catalog; prints an admin login and token.
@@ -63,4 +75,4 @@ lint: dev
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

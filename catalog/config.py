@@ -10,6 +10,9 @@ from pathlib import Path
 from catalog.errors import ConfigError
 
 DEFAULT_SQLITE = "sqlite:///" + str(Path.cwd() / "var" / "catalog.db")
+# Where `make install` puts Swagger UI (npm's swagger-ui-dist, package.json) for /api/docs.
+DEFAULT_API_DOCS_DIR = str(Path(__file__).resolve().parents[1] / "node_modules"
+                           / "swagger-ui-dist")
 
 
 # Settings where 0 is meaningful (it switches the feature off); every other integer is positive.
@@ -100,6 +103,9 @@ class Settings:
     # as CATALOG_STRICT_FACETS=run,job or =all. In the others (default: all of them) such a facet
     # is stored with the raw event, not interpreted, and answered with a warning.
     strict_facets: tuple[str, ...] = ()
+    # Swagger UI's files, served by /api/docs (503 while they are missing); an installed
+    # package (not an editable checkout) sets CATALOG_API_DOCS_DIR to where npm put them.
+    api_docs_dir: str = DEFAULT_API_DOCS_DIR
     # Send the session cookie with the Secure flag (only over HTTPS); set it in production.
     secure_cookies: bool = False
     # Skip the "database at head" check (tests that build the schema with create_all).
@@ -128,7 +134,7 @@ class Settings:
         if env.get("CATALOG_STRICT_FACETS"):
             kwargs["strict_facets"] = _facet_groups(env["CATALOG_STRICT_FACETS"])
         for key in ("work_dir", "data_dir", "public_url", "self_url", "secret_key",
-                    "worker_module"):
+                    "worker_module", "api_docs_dir"):
             if env.get("CATALOG_" + key.upper()):
                 kwargs[key] = env["CATALOG_" + key.upper()]
         for f in fields(cls):

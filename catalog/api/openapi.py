@@ -148,6 +148,16 @@ PATHS: dict[str, dict] = {
                   errors=("404",)),
     },
     "/api/v1/openapi.json": {"get": op("This document", returns=OBJ, tag="meta")},
+    "/api/docs": {
+        "get": op("This document in Swagger UI (a browser without a login is sent to /login)",
+                  returns={"type": "string"}, media="text/html", tag="meta", errors=("503",)),
+    },
+    "/api/docs/assets/{name}": {
+        "get": op("Swagger UI's stylesheet and script (npm's swagger-ui-dist)", [
+            param("name", "path", schema={"enum": ["swagger-ui.css", "swagger-ui-bundle.js"]})],
+            returns={"type": "string"}, media=("text/css", "text/javascript"), tag="meta",
+            public=True, errors=("404", "503")),
+    },
 }
 
 

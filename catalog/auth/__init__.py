@@ -108,8 +108,13 @@ def authenticate() -> Principal | None:
     return None
 
 
+# Pages under /api/ (the API's own docs): a browser is sent to the login form, not answered 401.
+API_PAGES = frozenset({"api_docs.page"})
+
+
 def _wants_page() -> bool:
-    return (request.method == "GET" and not request.path.startswith("/api/")
+    return (request.method == "GET"
+            and (not request.path.startswith("/api/") or request.endpoint in API_PAGES)
             and request.accept_mimetypes.accept_html)
 
 

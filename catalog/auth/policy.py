@@ -60,6 +60,9 @@ POLICY: dict[str, str | dict[str, str]] = {
     "graph.get_upstream": READ,
     "graph.get_downstream": READ,
     "openapi.openapi_json": READ,
+    # Swagger UI: the page reads the catalog's API; its files are a third party's static files.
+    "api_docs.page": READ,
+    "api_docs.asset": PUBLIC,
     "sources.list_sources": READ,
     "sources.get_source": READ,
     # Marquez's tag writes are steward edits, like the dataset form's tags.

@@ -1,6 +1,7 @@
 """HTML pages for data stewards and auditors: one blueprint module per page area.
 
-Pages are server-rendered Jinja; the only script is ``static/lineage.js`` (the lineage graph).
+Pages are server-rendered Jinja; the only scripts are ``static/lineage.js`` (the lineage graph)
+and ``static/api-docs.js`` (starts Swagger UI on ``/api/docs``, see :mod:`catalog.web.api_docs`).
 Every view has a stable endpoint name (``web_<area>.<view>``) so an access policy can key on it;
 reads are GET, edits are POST forms carrying a CSRF token bound to the Flask session.
 """
@@ -11,7 +12,7 @@ from flask import Flask
 
 # Blueprint modules under catalog.web, in registration order.
 _MODULES = ("home", "datasets", "jobs", "models", "pipelines", "lineage", "trace", "health",
-            "audit")
+            "audit", "api_docs")
 
 
 

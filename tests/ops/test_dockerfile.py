@@ -168,3 +168,14 @@ def test_a_pipeline_started_through_the_api_runs_in_the_image_layout(tmp_path):
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+def test_the_image_installs_swagger_ui_from_the_lock_file():
+    """/api/docs works in the image: npm ci from package-lock.json in a build stage, copied in,
+    and pointed at (the installed package does not find node_modules beside itself)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    env = dict(re.findall(r"(CATALOG_[A-Z_]+)=(\S+)", code))
+    assert "COPY package.json package-lock.json ./" in code and "npm ci --omit=dev" in code
+    assert "COPY --from=api-docs /build/node_modules/swagger-ui-dist ./api-docs" in code
+    assert env["CATALOG_API_DOCS_DIR"] == "/app/api-docs"

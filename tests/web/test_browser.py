@@ -1,10 +1,10 @@
 """The pages in a real browser: Debian's Chromium driven by Playwright against a live server.
 
 Covers a steward's and an auditor's path (search, open a dataset, expand lineage, follow a node,
-edit a description, export a trace) at desktop and phone widths, and a 10,000-node lineage
-neighbourhood. Screenshots of the main pages land in a temporary folder, or in
-``$CATALOG_SCREENSHOTS`` when set: ``make screenshots`` sets it to docs/screenshots/ (shown in
-the README), so a plain test run leaves the checkout as it was.
+edit a description, export a trace) at desktop and phone widths, a 10,000-node lineage
+neighbourhood, and the API's Swagger UI at /api/docs. Screenshots of the main pages land in a
+temporary folder, or in ``$CATALOG_SCREENSHOTS`` when set: ``make screenshots`` sets it to
+docs/screenshots/ (shown in the README), so a plain test run leaves the checkout as it was.
 Chromium missing is a failure, not a skip: `.ci/run` and `make browsers` install it.
 """
 
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import insert, select
 
 from catalog import db as catalog_db
@@ -24,7 +25,7 @@ from catalog.app import create_app
 from catalog.db import session_scope
 from catalog.models import Dataset, Job, LineageEdge, Namespace
 from catalog.services import auth as auth_svc
-from tests.authutil import client_class, mint_token
+from tests.authutil import bearer, client_class, mint_token
 from tests.live_server import live_server
 from tests.web.webdata import populate
 
@@ -209,4 +210,36 @@ def test_ten_thousand_node_neighbourhood_stays_usable(server, browser):
     # The list view collapses the level too, with a link to show all of it.
     assert page.locator("ul.nodes li").count() == 2 + 200
     assert page.get_by_role("link", name="Show all 10000 nodes of this level").count() == 1
+    page.close()
+
+
+def test_api_docs_render_every_operation_and_try_one_with_the_login(server, browser):
+    """Swagger UI at /api/docs under the pages' CSP: a stranger logs in first, every operation
+    of the document is listed, and "Try it out" writes with the login cookie (CSRF included)."""
+    doc = requests.get(f"{server}/api/v1/openapi.json", timeout=10,
+                       headers=bearer(os.environ["CATALOG_TOKEN"])).json()
+    operations = sum(len(ops) for ops in doc["paths"].values())
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    # A CSP refusal is a console error; so is the absent favicon's 404 (a resource error).
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error"
+            and not m.text.startswith("Failed to load resource") else None)
+    _login(page, server, "/api/docs")
+    page.wait_for_selector(".opblock")
+    assert page.locator(".info .title").inner_text().startswith("Recommendation data catalog API")
+    assert page.locator(".opblock").count() == operations
+    op = page.locator("#operations-tags-put_api_v1_tags__name_")
+    op.locator(".opblock-summary").click()
+    op.get_by_role("button", name="Try it out").click()
+    op.locator("input[placeholder='name']").fill("from-the-docs")
+    op.locator("textarea.body-param__text").fill('{"description": "Made in Swagger UI"}')
+    op.get_by_role("button", name="Execute").click()
+    status = op.locator(".live-responses-table .response .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "200"
+    tag = requests.get(f"{server}/api/v1/tags", timeout=10,
+                       headers=bearer(os.environ["CATALOG_TOKEN"])).json()["tags"]
+    assert {"name": "from-the-docs", "description": "Made in Swagger UI"} in tag
+    assert problems == []
     page.close()
