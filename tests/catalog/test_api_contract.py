@@ -11,12 +11,15 @@ operations need Swagger UI installed, as `make dev` does.)
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from dataclasses import dataclass, field
 
 import pytest
 from openapi_schema_validator import OAS30Validator
 
+from catalog import launcher
 from catalog.app import create_app
 from tests.authutil import as_admin, client_class, mint_token
 from tests.dbutil import wipe
@@ -259,8 +262,30 @@ def catalog(engine, db_url, tmp_path):
         "latestRun"]["id"]
     app.config["TEST_TOKENS"]["viewer"] = mint_token(app, "viewer")
     yield app, ids
+    runs = client.get(f"{V1}/pipelines/feature_pipeline/runs").get_json()["runs"]
+    _reap([r["pid"] for r in runs if r["pid"] != FAKE_PID])
     app.extensions["catalog"].engine.dispose()
     app.extensions["catalog"].read_engine.dispose()
+
+
+FAKE_PID = 4242  # populate's pipeline execution, which started no process
+
+
+def _reap(pids: list[int], timeout: float = 10) -> None:
+    """Wait until the workers the cases started have exited and been reaped."""
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        launcher.reap()
+        pids = [p for p in pids if _alive(p)]
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _fill(value, ids: dict):

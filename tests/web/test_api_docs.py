@@ -66,6 +66,14 @@ def test_assets_are_public_and_only_the_named_files(anon_client):
     assert r.status_code == 404 and r.get_json()["error"] == "NotFound"
 
 
+def test_assets_are_cached_and_revalidated(anon_client):
+    first = anon_client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert first.headers["Cache-Control"] == "public, max-age=3600" and first.headers["ETag"]
+    again = anon_client.get("/api/docs/assets/swagger-ui-bundle.js",
+                            headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
+
+
 def test_a_stranger_is_sent_to_log_in_and_a_program_gets_401(anon_client):
     r = anon_client.get("/api/docs", headers={"Accept": "text/html"})
     assert r.status_code == 302 and r.headers["Location"] == "/login?next=/api/docs"
