@@ -88,6 +88,8 @@ def create_version(session: Session, name: str, body: object, *, actor: str) -> 
     for key, value in body.get("metrics", {}).items():
         _check(isinstance(value, int | float) and not isinstance(value, bool),
                f"metrics.{key}", "metrics must be numbers")
+    for key in ("artifactPath", "codeVersion", "description", "namespace"):
+        _check(body.get(key) is None or isinstance(body[key], str), key, f"{key} must be a string")
     sha = body.get("sha256")
     _check(sha is None or (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)),
            "sha256", "sha256 must be 64 lowercase hex digits")

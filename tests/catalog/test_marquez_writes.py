@@ -109,3 +109,4 @@ def test_job_column_lineage_refuses_a_malformed_id(client):
     r = client.get("/api/v1/column-lineage", query_string={"nodeId": "job:nocolon"})
     assert (r.status_code, r.get_json()["field"]) == (400, "nodeId")
     assert "job:NS:NAME" in r.get_json()["message"]
+

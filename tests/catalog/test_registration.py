@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.factories import complete_run, ds
 
 SHA = "a" * 64
@@ -105,3 +107,12 @@ def test_model_version_validation(client):
     assert client.get("/api/v1/models").get_json()["totalCount"] == 0
     r = client.put("/api/v1/models/bad name", json={})
     assert r.status_code == 422 and r.get_json()["field"] == "name"
+
+
+@pytest.mark.parametrize("key", ["artifactPath", "codeVersion", "description", "namespace"])
+def test_a_model_versions_text_fields_must_be_text(client, key):
+    """Were stored as sent (a number, true) and answered against the document's schema; the
+    conformance fuzzing found it."""
+    r = client.post("/api/v1/models/ranker/versions", json={key: -3261})
+    assert r.status_code == 422 and r.get_json()["field"] == key
+    assert client.get("/api/v1/models/ranker").status_code == 404
