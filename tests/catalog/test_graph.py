@@ -383,9 +383,19 @@ def test_column_lineage_as_of(client):
                       F + "model:score"}
 
 
+def test_column_lineage_of_a_job_is_that_of_the_datasets_it_writes(client):
+    """Marquez's job node: clean_job writes shop/clean, so its graph is clean's fields'."""
+    build(client, column_lineage=COLUMNS)
+    for downstream in ("false", "true"):
+        by_job, by_dataset = (client.get("/api/v1/column-lineage", query_string={
+            "nodeId": node, "withDownstream": downstream}).get_json()
+            for node in (J + "clean_job", "dataset:shop:clean"))
+        assert by_job == by_dataset and by_job["graph"], downstream
+
+
 def test_column_lineage_errors(client):
     build(client, column_lineage=COLUMNS)
     for node, code in ((F + "clean:nope", 404), (F + "nope:clicks", 404), (F + "clean", 400),
-                       (J + "clean_job", 400)):
+                       (J + "nope", 404), ("run:x:y", 400)):
         r = client.get("/api/v1/column-lineage", query_string={"nodeId": node})
         assert r.status_code == code, node
