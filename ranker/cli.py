@@ -103,7 +103,7 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
             raise _bad_input(str(exc)) from None
     summary = {
         "model": model, "version": version["version"],
-        "valid": {k: result.valid_metrics[k] for k in ("hr@10", "ndcg@10")},
+        "valid": {k: v for k, v in result.valid_metrics.items() if k != "users"},
         "test": {k: v for k, v in result.test_metrics.items() if k != "users"},
         "epochs": result.epochs, "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 1),
@@ -150,7 +150,8 @@ def evaluate(ref, split, workdir, catalog_url, token, as_json):
     else:
         m = result["metrics"]
         click.echo(f"{split}: ndcg@10 {m['ndcg@10']:.4f} hr@10 {m['hr@10']:.4f} "
-                   f"mrr {m['mrr']:.4f} ({int(m['users'])} users)")
+                   f"precision@10 {m['precision@10']:.4f} recall@10 {m['recall@10']:.4f} "
+                   f"f1@10 {m['f1@10']:.4f} mrr {m['mrr']:.4f} ({int(m['users'])} users)")
 
 
 @ranker.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -23,9 +24,18 @@ class ModelView:
     scoring_runs: list[tuple[Run, list[RunIO]]]
 
 
+_METRIC = re.compile(r"(?P<name>.*?)@(?P<k>\d+)")
+
+
+def metric_order(key: str) -> tuple:
+    """Sort key of a metric name: by text, but a cut-off ``@K`` by number (@5, @10, @20)."""
+    m = _METRIC.fullmatch(key)
+    return (m["name"], int(m["k"])) if m else (key, -1)
+
+
 def model_view(session: Session, model: MLModel, scoring_limit: int = 50) -> ModelView:
     """Gather the model page's data."""
-    keys = sorted({k for v in model.versions for k in (v.metrics or {})})
+    keys = sorted({k for v in model.versions for k in (v.metrics or {})}, key=metric_order)
     run_ids = [v.run_id for v in model.versions if v.run_id is not None]
     inputs: dict[int, list[RunIO]] = {}
     if run_ids:
