@@ -30,7 +30,7 @@ class MLModel(Base):
 
 
 class ModelVersion(Base):
-    """One trained artifact: hyperparameters, metrics, code version, file and checksum."""
+    """One artifact, trained or derived from another version: settings, metrics, file, checksum."""
 
     __tablename__ = "model_versions"
     __table_args__ = (UniqueConstraint("model_id", "version"),)
@@ -49,10 +49,17 @@ class ModelVersion(Base):
     metrics: Mapped[dict] = mapped_column(default=dict)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The version of the same model this one was made from without training (compressed, say);
+    # NULL for a trained version. Its run read that version's artifact.
+    derived_from_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    # How it was derived, as its producer reported: {"method": "int8", ...} with what it measured
+    # against the source (sizes, speed, metric changes). NULL for a trained version.
+    derivation: Mapped[dict | None] = mapped_column()
 
     model = relationship("MLModel", back_populates="versions")
     run = relationship("Run")
     dataset_version = relationship("DatasetVersion")
+    derived_from = relationship("ModelVersion", remote_side=[id])
 
 
 class ModelAlias(Base):
