@@ -8,8 +8,30 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from catalog.models import MLModel, Run, RunIO
+from catalog.models import MLModel, ModelVersion, Run, RunIO
 from catalog.read.quality_status import version_status
+
+
+@dataclass
+class Comparison:
+    """One measure of a derived version beside its source's (as its producer reported them)."""
+
+    label: str
+    source: float
+    derived: float
+    absolute: float  # derived - source
+    relative: float | None  # absolute / source; None when the source is 0
+
+
+@dataclass
+class Derivation:
+    """A version made from another without training: how, and how it compares with its source."""
+
+    version: ModelVersion
+    source: ModelVersion
+    method: str
+    details: dict  # the producer's other scalar facts (amount, sparsity, users timed, ...)
+    comparisons: list[Comparison]
 
 
 @dataclass
@@ -22,6 +44,7 @@ class ModelView:
     training: dict[int, list[tuple[RunIO, str]]]
     aliases: dict[int, list[str]]
     scoring_runs: list[tuple[Run, list[RunIO]]]
+    derivations: list[Derivation]  # newest first
 
 
 _METRIC = re.compile(r"(?P<name>.*?)@(?P<k>\d+)")
@@ -69,4 +92,42 @@ def model_view(session: Session, model: MLModel, scoring_limit: int = 50) -> Mod
             ):
                 outs[io.run_id].append(io)
         scoring = [(r, outs[r.id]) for r in runs]
-    return ModelView(model, keys, training, aliases, scoring)
+    derivations = [derivation(v) for v in reversed(model.versions) if v.derived_from is not None]
+    return ModelView(model, keys, training, aliases, scoring, derivations)
+
+
+def derivation(version: ModelVersion) -> Derivation:
+    """What a derived version's record says, sorted into scalar facts and source/derived pairs.
+
+    A pair is any ``{"source": x, "derived": y}`` object of numbers in ``derivation``, at its top
+    level (``fileBytes``) or one level down (``validation`` -> ``ndcg@10``).
+    """
+    details, comparisons = {}, []
+    for key, value in (version.derivation or {}).items():
+        if key == "method":
+            continue
+        if _pair(value):
+            comparisons.append(_comparison(key, value))
+        elif isinstance(value, dict) and value and all(_pair(v) for v in value.values()):
+            comparisons += [_comparison(f"{key} {k}", value[k])
+                            for k in sorted(value, key=metric_order)]
+        elif isinstance(value, dict):
+            details.update({f"{key} {k}": v for k, v in value.items() if not isinstance(v, dict)})
+        else:
+            details[key] = value
+    method = str((version.derivation or {}).get("method", "derived"))
+    return Derivation(version, version.derived_from, method, details, comparisons)
+
+
+def _number(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _pair(value) -> bool:
+    return isinstance(value, dict) and _number(value.get("source")) and _number(
+        value.get("derived"))
+
+
+def _comparison(label: str, pair: dict) -> Comparison:
+    old, new = pair["source"], pair["derived"]
+    return Comparison(label, old, new, new - old, (new - old) / old if old else None)
