@@ -64,6 +64,19 @@ def metrics(ranks: torch.Tensor, ks=KS) -> dict[str, float]:
     return out
 
 
+def metric_changes(source: dict[str, float], derived: dict[str, float]) -> dict[str, dict]:
+    """Per metric of both: the source's value, the derived model's, and the change.
+
+    ``absolute`` = derived - source; ``relative`` = absolute / source (None when source is 0).
+    """
+    out = {}
+    for key in sorted(source.keys() & derived.keys()):
+        old, new = source[key], derived[key]
+        out[key] = {"source": old, "derived": new, "absolute": new - old,
+                    "relative": (new - old) / old if old else None}
+    return out
+
+
 @torch.no_grad()
 def evaluate(model, data: SeqData, split: str, batch_size: int = 256,
              device: str | torch.device = "cpu") -> dict[str, float]:
