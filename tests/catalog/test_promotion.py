@@ -209,3 +209,25 @@ def test_derived_from_is_checked(client):
         assert r.status_code == 422, body
         assert r.get_json()["field"] == field, (body, r.get_json())
     assert len(client.get("/api/v1/models/ranker").get_json()["versions"]) == 1
+
+
+def test_derived_version_answers_for_pii_its_trained_source_learned_from(client):
+    from tests.factories import schema
+
+    run = complete_run(client, "train", minutes=10, inputs=[
+        ds("features", schema=schema("user_id", "clicks"), version=version_fp("f1"))])
+    r = client.post("/api/v1/models/ranker/versions", json={
+        "runId": run, "sha256": sha(1), "metrics": {"valid.ndcg@10": 0.1}})
+    assert r.status_code == 201, r.get_json()
+    # The compressing run read only the model's artifact, no tagged column.
+    v2 = derived(client, 1, 1, 0.1, 2)["version"]
+    assert client.put("/api/v1/namespaces/shop/datasets/features/fields/user_id/"
+                      "classifications/pii.user_id").status_code == 200
+    reason = ("training input shop:features.user_id carries pii.user_id without an approved "
+              "exemption")
+    for v in (1, v2):
+        r = promote(client, v)
+        assert r.status_code == 409 and r.get_json()["reasons"] == [reason], v
+    assert client.post("/api/v1/models/ranker/exemptions", json={
+        "tag": "pii.user_id", "reason": "pseudonymous"}).status_code == 201
+    assert promote(client, v2).status_code == 200
