@@ -194,7 +194,7 @@ def promote(model, version, alias, tolerance, catalog_url, token, as_json):
               help="int8: dynamic quantization of the Linear layers; prune: global L1 "
                    "magnitude pruning of the Linear and embedding weights, stored sparse.")
 @click.option("--amount", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=0.5, show_default=True,
+              default=0.3, show_default=True,
               help="Fraction of the prunable weights to zero (prune only).")
 @click.option("--users", type=click.IntRange(min=1),
               help="Time scoring on the first N users (default: all).")

@@ -1,6 +1,6 @@
 """Compress a trained ranker (int8 dynamic quantization or global magnitude pruning), measured.
 
-    result = compress(source, output, workdir, method="prune", amount=0.5)
+    result = compress(source, output, workdir, method="prune", amount=0.3)
 
 int8 quantizes every ``nn.Linear`` (attention projections, feed-forward, the dense side-feature
 projection) dynamically; the embedding tables, which also score the whole catalogue, stay
@@ -60,7 +60,7 @@ class CompressResult:
     test_metrics: dict  # the compressed model's test metrics
 
 
-def compress(source: Path, output: Path, workdir: Path, *, method: str, amount: float = 0.5,
+def compress(source: Path, output: Path, workdir: Path, *, method: str, amount: float = 0.3,
              users: int | None = None, batch_size: int = 1024, repeats: int = 3
              ) -> CompressResult:
     """Write ``output``, a compressed copy of the checkpoint ``source``, and measure both."""
@@ -109,7 +109,7 @@ def compress(source: Path, output: Path, workdir: Path, *, method: str, amount: 
     )
 
 
-def compress_model(model: nn.Module, method: str, amount: float = 0.5) -> nn.Module:
+def compress_model(model: nn.Module, method: str, amount: float = 0.3) -> nn.Module:
     """A compressed copy of ``model``; the original is left as it was."""
     return quantize_int8(model) if method == "int8" else prune_l1(model, amount)
 

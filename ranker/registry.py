@@ -114,7 +114,7 @@ def resolve(client: cc.CatalogClient, ref: str) -> dict:
 
 
 def compress_and_register(workdir: Path, ref: str, client: cc.CatalogClient, *, method: str,
-                          amount: float = 0.5, output: Path | None = None,
+                          amount: float = 0.3, output: Path | None = None,
                           users: int | None = None, batch_size: int = 1024,
                           namespace: str = "recsys"):
     """Compress a registered version, report the run and register the result as a new version.
