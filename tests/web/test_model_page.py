@@ -45,6 +45,7 @@ def test_derived_version_shows_its_source_and_what_it_measured(client):
     r = client.post("/api/v1/models/ranker/versions", json={
         "runId": run, "metrics": {"valid.ndcg@10": 0.19}, "derivedFrom": {
             "version": 1, "method": "prune", "amount": 0.5, "speedDevice": "cpu",
+            "sparsity": 0.30000000000000004,
             "fileBytes": {"source": 2_000_000, "derived": 600_000},
             "usersPerSecond": {"source": 1500.25, "derived": 1800.5},
             "validation": {"ndcg@10": {"source": 0.2, "derived": 0.19},
@@ -57,6 +58,7 @@ def test_derived_version_shows_its_source_and_what_it_measured(client):
     assert "v2: prune of v1" in section
     assert "<dt>amount</dt><dd>0.5</dd>" in section
     assert "<dt>speedDevice</dt><dd>cpu</dd>" in section
+    assert "<dt>sparsity</dt><dd>0.3</dd>" in section
     rows = re.findall(r'<tr><th scope="row">([^<]*)</th>\s*((?:<td class="num">[^<]*</td>)+)',
                       section)
     cells = {label: re.findall(r'<td class="num">([^<]*)</td>', tds) for label, tds in rows}
