@@ -45,6 +45,7 @@ class ModelView:
     aliases: dict[int, list[str]]
     scoring_runs: list[tuple[Run, list[RunIO]]]
     derivations: list[Derivation]  # newest first
+    trained: dict[int, ModelVersion]  # version id -> the trained version it derives from (or it)
 
 
 _METRIC = re.compile(r"(?P<name>.*?)@(?P<k>\d+)")
@@ -60,6 +61,7 @@ def model_view(session: Session, model: MLModel, scoring_limit: int = 50) -> Mod
     """Gather the model page's data."""
     keys = sorted({k for v in model.versions for k in (v.metrics or {})}, key=metric_order)
     run_ids = [v.run_id for v in model.versions if v.run_id is not None]
+    trained = trained_versions(model.versions)
     inputs: dict[int, list[RunIO]] = {}
     if run_ids:
         for io in session.scalars(
@@ -69,9 +71,10 @@ def model_view(session: Session, model: MLModel, scoring_limit: int = 50) -> Mod
             inputs.setdefault(io.run_id, []).append(io)
     statuses = version_status(session, [io.dataset_version_id for ios in inputs.values()
                                         for io in ios if io.dataset_version_id])
+    # A derived version learned nothing itself: it shows what its trained ancestor learned from.
     training = {
         v.id: [(io, statuses.get(io.dataset_version_id, "unchecked"))
-               for io in inputs.get(v.run_id, [])]
+               for io in inputs.get(trained[v.id].run_id, [])]
         for v in model.versions
     }
     aliases: dict[int, list[str]] = {}
@@ -79,9 +82,11 @@ def model_view(session: Session, model: MLModel, scoring_limit: int = 50) -> Mod
         aliases.setdefault(a.model_version_id, []).append(a.alias)
     scoring: list[tuple[Run, list[RunIO]]] = []
     if model.dataset_id is not None:
+        # Runs that read the model, less those that made a version of it (compressing ones).
         runs = list(session.scalars(
             select(Run).join(RunIO, RunIO.run_id == Run.id)
-            .where(RunIO.dataset_id == model.dataset_id, RunIO.direction == "input")
+            .where(RunIO.dataset_id == model.dataset_id, RunIO.direction == "input",
+                   Run.id.not_in(run_ids))
             .order_by(Run.created_at.desc()).limit(scoring_limit)
         ))
         outs: dict[int, list[RunIO]] = {r.id: [] for r in runs}
@@ -93,7 +98,21 @@ def model_view(session: Session, model: MLModel, scoring_limit: int = 50) -> Mod
                 outs[io.run_id].append(io)
         scoring = [(r, outs[r.id]) for r in runs]
     derivations = [derivation(v) for v in reversed(model.versions) if v.derived_from is not None]
-    return ModelView(model, keys, training, aliases, scoring, derivations)
+    return ModelView(model, keys, training, aliases, scoring, derivations, trained)
+
+
+def trained_versions(versions: list[ModelVersion], depth: int = 20) -> dict[int, ModelVersion]:
+    """Version id -> the trained version it derives from (itself when trained), ``depth`` up."""
+    by_id = {v.id: v for v in versions}
+    out = {}
+    for v in versions:
+        root = v
+        for _ in range(depth):
+            if root.derived_from_id not in by_id:
+                break
+            root = by_id[root.derived_from_id]
+        out[v.id] = root
+    return out
 
 
 def derivation(version: ModelVersion) -> Derivation:

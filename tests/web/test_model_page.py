@@ -59,6 +59,11 @@ def test_derived_version_shows_its_source_and_what_it_measured(client):
     assert "<dt>amount</dt><dd>0.5</dd>" in section
     assert "<dt>speedDevice</dt><dd>cpu</dd>" in section
     assert "<dt>sparsity</dt><dd>0.3</dd>" in section
+    # It learned nothing itself: it shows what v1 learned from, and its making is no scoring.
+    assert "<summary>v2 (prune of v1) learned through v1 from 1 dataset version</summary>" in html
+    training = html.split("<summary>v2 (prune", 1)[1].split("</ul>", 1)[0]
+    assert ">shop/features</a>" in training and "models/ranker" not in training
+    assert html.split('id="score-h"', 1)[1].split("</ul>", 1)[0].endswith("<em>none</em></li>")
     rows = re.findall(r'<tr><th scope="row">([^<]*)</th>\s*((?:<td class="num">[^<]*</td>)+)',
                       section)
     cells = {label: re.findall(r'<td class="num">([^<]*)</td>', tds) for label, tds in rows}
