@@ -115,13 +115,12 @@ def resolve(client: cc.CatalogClient, ref: str) -> dict:
 
 def compress_and_register(workdir: Path, ref: str, client: cc.CatalogClient, *, method: str,
                           amount: float = 0.3, output: Path | None = None,
-                          users: int | None = None, batch_size: int = 1024,
-                          namespace: str = "recsys"):
+                          users: int | None = None, batch_size: int = 1024):
     """Compress a registered version, report the run and register the result as a new version.
 
-    The run reads the source version's artifact (and the feature tables it is measured on) and
-    writes the compressed artifact; the new version is ``derivedFrom`` the source, with what
-    ``ranker.compress`` measured. Returns (CompressResult, registered version JSON).
+    The run reads the source version's artifact and writes the compressed one; the new version
+    is ``derivedFrom`` the source, with what ``ranker.compress`` measured (also the run's
+    ``compression`` facet). Returns (CompressResult, registered version JSON).
     """
     from ranker.compress import compress
 
@@ -134,9 +133,10 @@ def compress_and_register(workdir: Path, ref: str, client: cc.CatalogClient, *, 
     label = method if method == "int8" else f"prune{round(amount * 100)}"
     src_path = Path(source["artifactPath"])
     output = Path(output or src_path.parent / f"{name}-v{number}-{label}.pt").resolve()
+    # The artifact is made from the source's alone (quantizing and pruning read no data); the
+    # feature tables it is measured on are the ones the source was validated on (checked below).
     inputs = [cc.InputDataset(MODEL_NAMESPACE, name, facets={
-        "version": cf.dataset_version(source["sha256"])})] + feature_inputs(
-        workdir, namespace, ("interactions_split", "item_features"))
+        "version": cf.dataset_version(source["sha256"])})]
     job_facets = {"jobType": cf.job_type("BATCH", "TORCH", "COMPRESS"),
                   "documentation": cf.job_documentation(
                       "Compresses a registered ranker version (int8 dynamic quantization or "
@@ -155,8 +155,7 @@ def compress_and_register(workdir: Path, ref: str, client: cc.CatalogClient, *, 
                 f"{name} version {number} compressed ({label})."),
         })
         measured = derivation_report(result, batch_size)
-        run.add_run_facets(compression=cf.custom_facet(source_version=number, **{
-            k: v for k, v in measured.items() if k != "validation"}))
+        run.add_run_facets(compression=cf.custom_facet(source_version=number, **measured))
     metrics = {f"valid.{k}": v for k, v in result.valid_metrics.items() if k != "users"}
     metrics.update({f"test.{k}": v for k, v in result.test_metrics.items() if k != "users"})
     version = client.post(f"api/v1/models/{name}/versions", {

@@ -52,7 +52,7 @@ def test_compressed_versions_derive_from_their_source_and_face_the_gate(tmp_path
         run = http.get(f"/api/v1/jobs/runs/{v['runId']}").get_json()
         assert run["jobVersion"]["name"] == "compress_ranker" and run["state"] == "COMPLETED"
         read = [i["datasetVersionId"] for i in run["inputDatasetVersions"]]
-        assert source["datasetVersion"] in read
+        assert read == [source["datasetVersion"]]
         assert [o["datasetVersionId"] for o in run["outputDatasetVersions"]] == [
             v["datasetVersion"]]
         assert run["facets"]["compression"]["source_version"] == 1
