@@ -205,20 +205,24 @@ def promote(model, version, alias, tolerance, catalog_url, token, as_json):
                    "NAME-vN-METHOD.pt).")
 @WORKDIR
 @CATALOG_URL_OPTION
+@TOKEN_OPTION
 @JSON_OPTION
-def compress(ref, method, amount, users, batch_size, output, workdir, catalog_url, as_json):
+@PROGRESS_OPTION
+def compress(ref, method, amount, users, batch_size, output, workdir, catalog_url, token,
+             as_json, show_progress):
     """Compress a registered version into a new version derived from it, measured against it."""
-    from catalog.client import CatalogRequestError, CatalogUnavailable
     from ranker.registry import compress_and_register
 
     _need_features(workdir)
-    client = _client(catalog_url)
+    client = _client(catalog_url, token)
     try:
-        result, version = compress_and_register(workdir, ref, client, method=method,
-                                                amount=amount, output=output, users=users,
-                                                batch_size=batch_size)
-    except (CatalogUnavailable, CatalogRequestError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        with progress("compressing", unit="steps", show=show_progress) as shown:
+            result, version = compress_and_register(
+                workdir, ref, client, method=method, amount=amount, output=output,
+                users=users, batch_size=batch_size,
+                progress=lambda done, total, note: shown.update(done, total, note=note))
+    except (FileNotFoundError, ValueError) as exc:  # artifact gone or changed; other data
+        raise _bad_input(str(exc)) from None
     source = version["derivedFrom"]["version"]
     summary = {
         "model": version["model"], "version": version["version"], "source_version": source,
@@ -229,7 +233,7 @@ def compress(ref, method, amount, users, batch_size, output, workdir, catalog_ur
         "speed_users": result.speed_users, "valid": result.valid_changes,
     }
     if as_json:
-        click.echo(json.dumps(summary))
+        echo_json(summary)
     else:
         ndcg, size, speed = (result.valid_changes["ndcg@10"], result.file_bytes,
                              result.users_per_second)

@@ -61,9 +61,16 @@ class CompressResult:
 
 
 def compress(source: Path, output: Path, workdir: Path, *, method: str, amount: float = 0.3,
-             users: int | None = None, batch_size: int = 1024, repeats: int = 3
-             ) -> CompressResult:
-    """Write ``output``, a compressed copy of the checkpoint ``source``, and measure both."""
+             users: int | None = None, batch_size: int = 1024, repeats: int = 3,
+             progress=None) -> CompressResult:
+    """Write ``output``, a compressed copy of the checkpoint ``source``, and measure both.
+
+    ``progress(done, total, note)`` is told each of the five steps as it ends.
+    """
+    def step(done: int, note: str) -> None:
+        if progress:
+            progress(done, 5, note)
+
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     if method == "prune" and not 0 < amount < 1:
@@ -85,14 +92,20 @@ def compress(source: Path, output: Path, workdir: Path, *, method: str, amount: 
     torch.save(ckpt, tmp)
     tmp.replace(output)
     derived, ckpt = load_checkpoint(output)  # what scoring will run
+    step(1, "written")
 
     eval_batch = source_ckpt["train_config"].get("eval_batch_size", 256)
     before = evaluate(source_model, data, "valid", eval_batch)
+    step(2, "source validated")
     after = evaluate(derived, data, "valid", eval_batch)
+    step(3, "compressed validated")
+    test = evaluate(derived, data, "test", eval_batch)
+    step(4, "compressed tested")
     seqs, behs = full_histories(data)
     n = min(users or len(seqs), len(seqs))
     speed = users_per_second({"source": source_model, "derived": derived}, seqs[:n], behs[:n],
                              batch_size=batch_size, repeats=repeats)
+    step(5, "timed")
     sparsity = None
     if method == "prune":
         packed = ckpt["sparse_state"].values()
@@ -105,7 +118,7 @@ def compress(source: Path, output: Path, workdir: Path, *, method: str, amount: 
         weights_bytes={"source": weights_bytes(source_ckpt), "derived": weights_bytes(ckpt)},
         users_per_second=speed, speed_users=n,
         valid_changes=metric_changes(_named(before), _named(after)),
-        valid_metrics=after, test_metrics=evaluate(derived, data, "test", eval_batch),
+        valid_metrics=after, test_metrics=test,
     )
 
 

@@ -115,12 +115,13 @@ def resolve(client: cc.CatalogClient, ref: str) -> dict:
 
 def compress_and_register(workdir: Path, ref: str, client: cc.CatalogClient, *, method: str,
                           amount: float = 0.3, output: Path | None = None,
-                          users: int | None = None, batch_size: int = 1024):
+                          users: int | None = None, batch_size: int = 1024, progress=None):
     """Compress a registered version, report the run and register the result as a new version.
 
     The run reads the source version's artifact and writes the compressed one; the new version
     is ``derivedFrom`` the source, with what ``ranker.compress`` measured (also the run's
-    ``compression`` facet). Returns (CompressResult, registered version JSON).
+    ``compression`` facet). ``progress(done, total, note)`` follows compress's steps.
+    Returns (CompressResult, registered version JSON).
     """
     from ranker.compress import compress
 
@@ -144,7 +145,7 @@ def compress_and_register(workdir: Path, ref: str, client: cc.CatalogClient, *, 
     with client.run(JOB_NAMESPACE, f"compress_{name}", inputs=inputs,
                     job_facets=job_facets) as run:
         result = compress(src_path, output, workdir, method=method, amount=amount, users=users,
-                          batch_size=batch_size)
+                          batch_size=batch_size, progress=progress)
         _same_validation(source, name, result, workdir)
         sha = sha256_file(output)
         uri = f"file://{output}"

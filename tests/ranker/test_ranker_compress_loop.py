@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from catalog.cli_contract import ExitCode
 from ranker.registry import compress_and_register, train_and_register
 from ranker.train import TrainConfig
 from recocatalog.cli import main
@@ -97,16 +98,19 @@ def test_cli_compress_and_promote_refuses_and_allows(runner, tmp_path, sqlite_ur
         r = runner.invoke(main, ["ranker", "train", "--config", str(tmp_path / "small.json"),
                                  *common])
         assert r.exit_code == 0, r.output
-        trained = json.loads(r.output.strip().splitlines()[-1])
+        trained = json.loads(r.stdout)
         r = runner.invoke(main, ["ranker", "promote", "ranker", "1", "--alias", "production",
                                  "--catalog-url", url])
         assert r.exit_code == 0, r.output
 
         r = runner.invoke(main, ["ranker", "compress", "--model", "ranker@production",
                                  "--method", "prune", "--amount", "0.9", "--users", "20",
-                                 *common])
+                                 "--progress", *common])
         assert r.exit_code == 0, r.output
-        pruned = json.loads(r.output.strip().splitlines()[-1])
+        pruned = json.loads(r.stdout)
+        shown = r.stderr.splitlines()  # the first step, then at most one a second, the last
+        assert shown[0] == "compressing: 1/5 steps written"
+        assert shown[-1] == "compressing: 5/5 steps timed"
         assert (pruned["version"], pruned["source_version"], pruned["method"]) == (2, 1, "prune")
         assert pruned["output"].endswith("ranker-v1-prune90.pt")
         assert pruned["file_bytes"]["derived"] < pruned["file_bytes"]["source"]
@@ -119,9 +123,10 @@ def test_cli_compress_and_promote_refuses_and_allows(runner, tmp_path, sqlite_ur
 
         r = runner.invoke(main, ["ranker", "promote", "ranker", "2", "--alias", "production",
                                  "--catalog-url", url])
-        assert r.exit_code != 0
-        lines = r.output.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: prune version 2 has valid.ndcg@10")
+        assert r.exit_code == ExitCode.CHECKS_FAILED and r.stdout == ""
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(
+            "error: catalog refused the request (409): prune version 2 has valid.ndcg@10")
         assert f"{-ndcg['relative']:.2%} below version 1 it derives from" in lines[0]
 
         r = runner.invoke(main, ["ranker", "compress", "--model", "ranker@production",
@@ -132,17 +137,17 @@ def test_cli_compress_and_promote_refuses_and_allows(runner, tmp_path, sqlite_ur
         r = runner.invoke(main, ["ranker", "promote", "ranker", "3", "--alias", "production",
                                  "--catalog-url", url, "--json"])
         assert r.exit_code == 0, r.output
-        assert json.loads(r.output.strip().splitlines()[-1])["aliases"] == {"production": 3}
+        assert json.loads(r.stdout)["aliases"] == {"production": 3}
 
         # The compressed production version scores through the usual command.
         r = runner.invoke(main, ["ranker", "score", "--model", "ranker@production",
                                  "--top-k", "3", *common])
         assert r.exit_code == 0, r.output
-        scored = json.loads(r.output.strip().splitlines()[-1])
+        scored = json.loads(r.stdout)
         assert scored["rows"] == 3 * scored["users"] == 180 and scored["device"] == "cpu"
 
         r = runner.invoke(main, ["ranker", "compress", "--model", "ranker@production",
                                  "--method", "int8", *common])
-        assert r.exit_code == 1
-        assert r.output.strip() == (f"error: {work / 'ranker' / 'ranker-v1-int8.pt'} is already "
+        assert r.exit_code == ExitCode.BAD_INPUT and r.stdout == ""
+        assert r.stderr.strip() == (f"error: {work / 'ranker' / 'ranker-v1-int8.pt'} is already "
                                     "compressed (int8); compress its source")
