@@ -129,8 +129,8 @@ def compress_and_register(workdir: Path, ref: str, client: cc.CatalogClient, *, 
     source = resolve(client, ref)
     name, number = ref.partition("@")[0], source["version"]
     if not source.get("sha256"):
-        raise ValueError(f"{name} version {number} has no sha256, so the compressed version "
-                         "could not show which artifact it came from")
+        raise ValueError(f"{name} version {number} has no sha256: a compressed version "
+                         "could not name the artifact it is made of")
     label = method if method == "int8" else f"prune{round(amount * 100)}"
     src_path = Path(source["artifactPath"])
     output = Path(output or src_path.parent / f"{name}-v{number}-{label}.pt").resolve()

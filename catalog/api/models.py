@@ -28,8 +28,8 @@ def version_json(v, aliases=()) -> dict:
         "metrics": v.metrics or {},
         "description": v.description,
         "aliases": sorted(aliases),
-        "derivedFrom": ({"version": v.derived_from.version, **(v.derivation or {})}
-                        if v.derived_from is not None else None),
+        "derivedFrom": ({"version": v.derived_from.version, "method": v.derivation.method,
+                         **v.derivation.details} if v.derivation is not None else None),
         "datasetVersion": {
             "namespace": dv.dataset.namespace.name, "name": dv.dataset.name, "version": dv.uuid,
         } if dv else None,

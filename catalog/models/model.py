@@ -49,17 +49,39 @@ class ModelVersion(Base):
     metrics: Mapped[dict] = mapped_column(default=dict)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The version of the same model this one was made from without training (compressed, say);
-    # NULL for a trained version. Its run read that version's artifact.
-    derived_from_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
-    # How it was derived, as its producer reported: {"method": "int8", ...} with what it measured
-    # against the source (sizes, speed, metric changes). NULL for a trained version.
-    derivation: Mapped[dict | None] = mapped_column()
 
     model = relationship("MLModel", back_populates="versions")
     run = relationship("Run")
     dataset_version = relationship("DatasetVersion")
-    derived_from = relationship("ModelVersion", remote_side=[id])
+    # How it was made from another version without training; None for a trained version.
+    derivation = relationship("ModelDerivation", uselist=False,
+                              foreign_keys="ModelDerivation.model_version_id")
+
+    @property
+    def derived_from(self) -> ModelVersion | None:
+        """The version this one was made from without training; None for a trained one."""
+        return self.derivation.source if self.derivation is not None else None
+
+
+class ModelDerivation(Base):
+    """A version made from another of the same model without training (compressed, say).
+
+    Which one, how, and what its producer measured against it.
+    """
+
+    __tablename__ = "model_derivations"
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The source version; the derived version's run read its artifact.
+    source_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    method: Mapped[str] = mapped_column(String(64))  # e.g. "int8", "prune"
+    # As the producer sent them: scalars (amount, sparsity, ...) and {"source", "derived"} pairs
+    # (fileBytes, usersPerSecond, validation metrics, ...).
+    details: Mapped[dict] = mapped_column(default=dict)
+
+    source = relationship("ModelVersion", foreign_keys=[source_version_id])
 
 
 class ModelAlias(Base):

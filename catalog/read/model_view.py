@@ -97,7 +97,7 @@ def model_view(session: Session, model: MLModel, scoring_limit: int = 50) -> Mod
             ):
                 outs[io.run_id].append(io)
         scoring = [(r, outs[r.id]) for r in runs]
-    derivations = [derivation(v) for v in reversed(model.versions) if v.derived_from is not None]
+    derivations = [derivation(v) for v in reversed(model.versions) if v.derivation is not None]
     return ModelView(model, keys, training, aliases, scoring, derivations, trained)
 
 
@@ -108,9 +108,9 @@ def trained_versions(versions: list[ModelVersion], depth: int = 20) -> dict[int,
     for v in versions:
         root = v
         for _ in range(depth):
-            if root.derived_from_id not in by_id:
+            if root.derivation is None or root.derivation.source_version_id not in by_id:
                 break
-            root = by_id[root.derived_from_id]
+            root = by_id[root.derivation.source_version_id]
         out[v.id] = root
     return out
 
@@ -118,13 +118,11 @@ def trained_versions(versions: list[ModelVersion], depth: int = 20) -> dict[int,
 def derivation(version: ModelVersion) -> Derivation:
     """What a derived version's record says, sorted into scalar facts and source/derived pairs.
 
-    A pair is any ``{"source": x, "derived": y}`` object of numbers in ``derivation``, at its top
+    A pair is any ``{"source": x, "derived": y}`` object of numbers in its details, at their top
     level (``fileBytes``) or one level down (``validation`` -> ``ndcg@10``).
     """
     details, comparisons = {}, []
-    for key, value in (version.derivation or {}).items():
-        if key == "method":
-            continue
+    for key, value in version.derivation.details.items():
         if _pair(value):
             comparisons.append(_comparison(key, value))
         elif isinstance(value, dict) and value and all(_pair(v) for v in value.values()):
@@ -134,8 +132,8 @@ def derivation(version: ModelVersion) -> Derivation:
             details.update({f"{key} {k}": v for k, v in value.items() if not isinstance(v, dict)})
         else:
             details[key] = value
-    method = str((version.derivation or {}).get("method", "derived"))
-    return Derivation(version, version.derived_from, method, details, comparisons)
+    return Derivation(version, version.derived_from, version.derivation.method, details,
+                      comparisons)
 
 
 def _number(x) -> bool:

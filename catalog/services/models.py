@@ -16,6 +16,7 @@ from catalog.models import (
     DatasetVersion,
     MLModel,
     ModelAlias,
+    ModelDerivation,
     ModelVersion,
     QualityAssertion,
     Run,
@@ -64,7 +65,8 @@ def find_model(session: Session, name: str) -> MLModel:
     """The model called ``name`` or :class:`NotFound`."""
     model = session.scalar(
         select(MLModel).where(MLModel.name == name)
-        .options(selectinload(MLModel.versions), selectinload(MLModel.aliases))
+        .options(selectinload(MLModel.versions).selectinload(ModelVersion.derivation),
+                 selectinload(MLModel.aliases))
     )
     if model is None:
         raise NotFound(f"model {name!r} not found", field="model")
@@ -74,7 +76,9 @@ def find_model(session: Session, name: str) -> MLModel:
 def list_models(session: Session, limit: int, offset: int) -> tuple[list[MLModel], int]:
     """Models by name and the total count."""
     rows = session.scalars(
-        select(MLModel).options(selectinload(MLModel.versions), selectinload(MLModel.aliases))
+        select(MLModel).options(
+            selectinload(MLModel.versions).selectinload(ModelVersion.derivation),
+            selectinload(MLModel.aliases))
         .order_by(MLModel.name).limit(limit).offset(offset)
     ).all()
     return list(rows), session.scalar(select(func.count()).select_from(MLModel))
@@ -99,7 +103,7 @@ def create_version(session: Session, name: str, body: object, *, actor: str) -> 
         if run is None:
             raise NotFound(f"run {body['runId']} not found", field="runId")
     model = get_or_create_model(session, name, actor=actor)
-    source, derivation = _derivation(session, model, body.get("derivedFrom"), run)
+    source, method, details = _derivation(session, model, body.get("derivedFrom"), run)
     namespace = body.get("namespace") or MODEL_NAMESPACE
     ds = get_or_create_dataset(session, namespace, name)
     ds.kind = "model"
@@ -123,29 +127,32 @@ def create_version(session: Session, name: str, body: object, *, actor: str) -> 
         dataset_version_id=dv.id, artifact_path=body.get("artifactPath"), sha256=sha,
         code_version=body.get("codeVersion"), hyperparameters=body.get("hyperparameters", {}),
         metrics=body.get("metrics", {}), description=body.get("description"), created_at=now,
-        derived_from_id=source.id if source else None, derivation=derivation,
     )
     session.add(version)
     session.flush()
+    if source is not None:
+        session.add(ModelDerivation(model_version_id=version.id, source_version_id=source.id,
+                                    method=method, details=details))
+        session.flush()
     after = {"version": number, "runId": run.uuid if run else None, "sha256": sha,
              "artifactPath": version.artifact_path, "metrics": version.metrics}
     if source is not None:
-        after["derivedFrom"] = {"version": source.version, "method": derivation["method"]}
+        after["derivedFrom"] = {"version": source.version, "method": method}
     record_change(session, actor=actor, action="model_version.create", entity_type="model",
                   entity_key=name, after=after)
     return version
 
 
 def _derivation(session: Session, model: MLModel, spec: object,
-                run: Run | None) -> tuple[ModelVersion | None, dict | None]:
-    """(source version, derivation) from a body's ``derivedFrom``, checked; (None, None) if absent.
+                run: Run | None) -> tuple[ModelVersion | None, str | None, dict | None]:
+    """(source version, method, details) from a body's ``derivedFrom``, checked; Nones if absent.
 
     ``derivedFrom`` is ``{"version": N, "method": "int8", ...}``: N a version of the same model,
     the method a short lowercase name, any further keys what the producer measured (kept as
     sent). The version's run must have read N's artifact: derivation is lineage too.
     """
     if spec is None:
-        return None, None
+        return None, None, None
     _check(isinstance(spec, dict), "derivedFrom", "derivedFrom must be an object")
     number, method = spec.get("version"), spec.get("method")
     _check(isinstance(number, int) and not isinstance(number, bool), "derivedFrom.version",
@@ -164,7 +171,7 @@ def _derivation(session: Session, model: MLModel, spec: object,
     _check(read is not None and source.dataset_version_id is not None, "derivedFrom.version",
            f"run {run.uuid} did not read version {number}'s artifact "
            f"(sha256 {source.sha256 or 'unknown'})")
-    return source, {k: v for k, v in spec.items() if k != "version"}
+    return source, method, {k: v for k, v in spec.items() if k not in ("version", "method")}
 
 
 def resolve_version(session: Session, name: str, ref: str) -> ModelVersion:
@@ -265,7 +272,7 @@ def derivation_problems(target: ModelVersion) -> list[str]:
     Compared with the version it was derived from and, when that was derived too, with the
     trained version at the root, so losses cannot pile up 2% at a time.
     """
-    method = (target.derivation or {}).get("method", "derived")
+    method = target.derivation.method
     new = target.metrics.get(DERIVED_METRIC)
     sources = [target.derived_from]
     root = trained_ancestor(target)
