@@ -103,7 +103,7 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
             raise _bad_input(str(exc)) from None
     summary = {
         "model": model, "version": version["version"],
-        "valid": {k: result.valid_metrics[k] for k in ("hr@10", "ndcg@10")},
+        "valid": {k: v for k, v in result.valid_metrics.items() if k != "users"},
         "test": {k: v for k, v in result.test_metrics.items() if k != "users"},
         "epochs": result.epochs, "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 1),
@@ -130,10 +130,10 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
 def evaluate(ref, split, workdir, catalog_url, token, as_json):
     """Evaluate a registered model version on the workdir's leave-one-out split."""
     from ranker import data as rdata
+    from ranker.checkpoint import load_checkpoint
     from ranker.evaluate import evaluate as run_eval
     from ranker.evaluate import popularity
     from ranker.registry import resolve
-    from ranker.train import load_checkpoint
 
     _need_features(workdir)
     client = _client(catalog_url, token)
@@ -150,7 +150,8 @@ def evaluate(ref, split, workdir, catalog_url, token, as_json):
     else:
         m = result["metrics"]
         click.echo(f"{split}: ndcg@10 {m['ndcg@10']:.4f} hr@10 {m['hr@10']:.4f} "
-                   f"mrr {m['mrr']:.4f} ({int(m['users'])} users)")
+                   f"precision@10 {m['precision@10']:.4f} recall@10 {m['recall@10']:.4f} "
+                   f"f1@10 {m['f1@10']:.4f} mrr {m['mrr']:.4f} ({int(m['users'])} users)")
 
 
 @ranker.command()
@@ -184,6 +185,62 @@ def promote(model, version, alias, tolerance, catalog_url, token, as_json):
                    "aliases": body["aliases"]})
     else:
         click.echo(f"{model}@{alias} -> version {version}")
+
+
+@ranker.command()
+@click.option("--model", "ref", default="ranker", show_default=True,
+              help="NAME[@ALIAS|@VERSION] of the registered version to compress.")
+@click.option("--method", type=click.Choice(["int8", "prune"]), required=True,
+              help="int8: dynamic quantization of the Linear layers; prune: global L1 "
+                   "magnitude pruning of the Linear and embedding weights, stored sparse.")
+@click.option("--amount", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.3, show_default=True,
+              help="Fraction of the prunable weights to zero (prune only).")
+@click.option("--users", type=click.IntRange(min=1),
+              help="Time scoring on the first N users (default: all).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Users per forward pass when timing scoring.")
+@click.option("--output", type=click.Path(path_type=Path),
+              help="Compressed checkpoint to write (default: beside the source's, "
+                   "NAME-vN-METHOD.pt).")
+@WORKDIR
+@CATALOG_URL_OPTION
+@TOKEN_OPTION
+@JSON_OPTION
+@PROGRESS_OPTION
+def compress(ref, method, amount, users, batch_size, output, workdir, catalog_url, token,
+             as_json, show_progress):
+    """Compress a registered version into a new version derived from it, measured against it."""
+    from ranker.registry import compress_and_register
+
+    _need_features(workdir)
+    client = _client(catalog_url, token)
+    try:
+        with progress("compressing", unit="steps", show=show_progress) as shown:
+            result, version = compress_and_register(
+                workdir, ref, client, method=method, amount=amount, output=output,
+                users=users, batch_size=batch_size,
+                progress=lambda done, total, note: shown.update(done, total, note=note))
+    except (FileNotFoundError, ValueError) as exc:  # artifact gone or changed; other data
+        raise _bad_input(str(exc)) from None
+    source = version["derivedFrom"]["version"]
+    summary = {
+        "model": version["model"], "version": version["version"], "source_version": source,
+        "method": method, "amount": result.amount, "sparsity": result.sparsity,
+        "output": str(result.output), "file_bytes": result.file_bytes,
+        "weights_bytes": result.weights_bytes,
+        "users_per_second": {k: round(v, 1) for k, v in result.users_per_second.items()},
+        "speed_users": result.speed_users, "valid": result.valid_changes,
+    }
+    if as_json:
+        echo_json(summary)
+    else:
+        ndcg, size, speed = (result.valid_changes["ndcg@10"], result.file_bytes,
+                             result.users_per_second)
+        click.echo(f"{version['model']} version {version['version']} ({method} of version "
+                   f"{source}): {size['source']:,} -> {size['derived']:,} bytes, "
+                   f"{speed['source']:.0f} -> {speed['derived']:.0f} users/s, valid ndcg@10 "
+                   f"{ndcg['source']:.4f} -> {ndcg['derived']:.4f}")
 
 
 @ranker.command()

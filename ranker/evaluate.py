@@ -3,6 +3,16 @@
 The target is ranked against ALL items except padding and the user's history (the items the user
 had before the target; the target itself is never excluded, so a repeat purchase stays rankable).
 Ties count against the target: rank = 1 + #items scoring higher + #other items scoring equal.
+
+Each user has exactly one held-out target (|targets| = 1), and the top-K list holds it when its
+rank r <= K (hits = 1, else 0). Per user, then averaged over users:
+
+    HR@K        = hits
+    NDCG@K      = hits / log2(r + 1)          (the ideal DCG of one target is 1)
+    precision@K = hits / K
+    recall@K    = hits / |targets|            (= HR@K with one target)
+    F1@K        = 2 P R / (P + R), 0 without a hit   (= 2 / (K + 1) on a hit)
+    MRR         = 1 / r                       (no cut-off)
 """
 
 from __future__ import annotations
@@ -34,20 +44,36 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor,
 def metrics(ranks: torch.Tensor, ks=KS) -> dict[str, float]:
     """HR, NDCG, precision, recall and F1 at each K, and MRR, averaged over users.
 
-    With one relevant item per user: recall@K = HR@K, precision@K = HR@K / K, and per user
-    F1@K = 2PR / (P + R) = 2 / (K + 1) on a hit, 0 otherwise.
+    ``ranks`` (U,) are the targets' ranks from :func:`target_ranks`; the definitions are in the
+    module's docstring.
     """
     r = ranks.double()
+    n_targets = 1  # held-out targets per user under leave-one-out
     out: dict[str, float] = {}
     for k in ks:
-        hit = (r <= k).double()
-        out[f"hr@{k}"] = hit.mean().item()
-        out[f"ndcg@{k}"] = (hit / torch.log2(r + 1)).mean().item()
-        out[f"precision@{k}"] = (hit / k).mean().item()
-        out[f"recall@{k}"] = hit.mean().item()
-        out[f"f1@{k}"] = (hit * 2 / (k + 1)).mean().item()
+        hits = (r <= k).double()  # (U,) 1 or 0
+        precision, recall = hits / k, hits / n_targets  # (U,), (U,)
+        f1 = torch.where(hits > 0, 2 * precision * recall / (precision + recall), 0.0)  # (U,)
+        out[f"hr@{k}"] = hits.mean().item()
+        out[f"ndcg@{k}"] = (hits / torch.log2(r + 1)).mean().item()
+        out[f"precision@{k}"] = precision.mean().item()
+        out[f"recall@{k}"] = recall.mean().item()
+        out[f"f1@{k}"] = f1.mean().item()
     out["mrr"] = (1 / r).mean().item()
     out["users"] = float(len(r))
+    return out
+
+
+def metric_changes(source: dict[str, float], derived: dict[str, float]) -> dict[str, dict]:
+    """Per metric of both: the source's value, the derived model's, and the change.
+
+    ``absolute`` = derived - source; ``relative`` = absolute / source (None when source is 0).
+    """
+    out = {}
+    for key in sorted(source.keys() & derived.keys()):
+        old, new = source[key], derived[key]
+        out[key] = {"source": old, "derived": new, "absolute": new - old,
+                    "relative": (new - old) / old if old else None}
     return out
 
 

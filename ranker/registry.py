@@ -113,6 +113,93 @@ def resolve(client: cc.CatalogClient, ref: str) -> dict:
     return version
 
 
+def compress_and_register(workdir: Path, ref: str, client: cc.CatalogClient, *, method: str,
+                          amount: float = 0.3, output: Path | None = None,
+                          users: int | None = None, batch_size: int = 1024, progress=None):
+    """Compress a registered version, report the run and register the result as a new version.
+
+    The run reads the source version's artifact and writes the compressed one; the new version
+    is ``derivedFrom`` the source, with what ``ranker.compress`` measured (also the run's
+    ``compression`` facet). ``progress(done, total, note)`` follows compress's steps.
+    Returns (CompressResult, registered version JSON).
+    """
+    from ranker.compress import compress
+
+    workdir = Path(workdir).resolve()
+    source = resolve(client, ref)
+    name, number = ref.partition("@")[0], source["version"]
+    if not source.get("sha256"):
+        raise ValueError(f"{name} version {number} has no sha256: a compressed version "
+                         "could not name the artifact it is made of")
+    label = method if method == "int8" else f"prune{round(amount * 100)}"
+    src_path = Path(source["artifactPath"])
+    output = Path(output or src_path.parent / f"{name}-v{number}-{label}.pt").resolve()
+    # The artifact is made from the source's alone (quantizing and pruning read no data); the
+    # feature tables it is measured on are the ones the source was validated on (checked below).
+    inputs = [cc.InputDataset(MODEL_NAMESPACE, name, facets={
+        "version": cf.dataset_version(source["sha256"])})]
+    job_facets = {"jobType": cf.job_type("BATCH", "TORCH", "COMPRESS"),
+                  "documentation": cf.job_documentation(
+                      "Compresses a registered ranker version (int8 dynamic quantization or "
+                      "global magnitude pruning) and measures it against its source.")}
+    with client.run(JOB_NAMESPACE, f"compress_{name}", inputs=inputs,
+                    job_facets=job_facets) as run:
+        result = compress(src_path, output, workdir, method=method, amount=amount, users=users,
+                          batch_size=batch_size, progress=progress)
+        _same_validation(source, name, result, workdir)
+        sha = sha256_file(output)
+        uri = f"file://{output}"
+        run.add_output(MODEL_NAMESPACE, name, facets={
+            "version": cf.dataset_version(sha), "datasetType": cf.dataset_type("model"),
+            "dataSource": cf.datasource(uri, uri),
+            "documentation": cf.dataset_documentation(
+                f"{name} version {number} compressed ({label})."),
+        })
+        measured = derivation_report(result, batch_size)
+        run.add_run_facets(compression=cf.custom_facet(source_version=number, **measured))
+    metrics = {f"valid.{k}": v for k, v in result.valid_metrics.items() if k != "users"}
+    metrics.update({f"test.{k}": v for k, v in result.test_metrics.items() if k != "users"})
+    version = client.post(f"api/v1/models/{name}/versions", {
+        "runId": run.run_id, "artifactPath": str(output), "sha256": sha,
+        "codeVersion": code_version(), "metrics": metrics,
+        "hyperparameters": {**(source.get("hyperparameters") or {}), "compression": {
+            "method": method, **({"amount": amount} if method == "prune" else {})}},
+        "description": f"{label} of version {number}",
+        "namespace": MODEL_NAMESPACE,
+        "derivedFrom": {"version": number, **measured},
+    })
+    return result, version
+
+
+def derivation_report(result, batch_size: int) -> dict:
+    """What a compression measured, in the shape the registry's ``derivedFrom`` shows."""
+    report = {"method": result.method}
+    if result.method == "prune":
+        report.update(amount=result.amount, sparsity=result.sparsity)
+    report.update(
+        fileBytes=result.file_bytes, weightsBytes=result.weights_bytes,
+        usersPerSecond=result.users_per_second, speedUsers=result.speed_users,
+        speedDevice="cpu", speedBatchSize=batch_size, validation=result.valid_changes)
+    return report
+
+
+def _same_validation(source: dict, name: str, result, workdir: Path) -> None:
+    """Refuse (and drop the output) when the source's validation NDCG@10 measured here is not
+    the one it recorded.
+
+    The promotion gate compares the compressed version's recorded metric with its source's, so
+    both must come from the same validation split.
+    """
+    recorded = (source.get("metrics") or {}).get("valid.ndcg@10")
+    measured = result.valid_changes["ndcg@10"]["source"]
+    if recorded is not None and abs(recorded - measured) > 1e-9:
+        result.output.unlink(missing_ok=True)
+        raise ValueError(
+            f"{name} version {source['version']} scores validation ndcg@10 {measured:.6f} on "
+            f"{workdir}, but recorded {recorded:.6f}: compress it on the data it was "
+            "trained on")
+
+
 def score_and_report(workdir: Path, ref: str, client: cc.CatalogClient, *, k: int = 10,
                      namespace: str = "recsys", output: Path | None = None,
                      batch_size: int = 1024, processes: int | None = None, progress=None):

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import torch
 
 from ranker import data as rdata
-from ranker.train import load_checkpoint
+from ranker.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -85,6 +85,25 @@ def top_k(model, seqs: list[np.ndarray], behs: list[np.ndarray], k: int,
     return items, scores
 
 
+def users_per_second(models: dict, seqs: list[np.ndarray], behs: list[np.ndarray], *,
+                     k: int = 10, batch_size: int = 1024, repeats: int = 3) -> dict[str, float]:
+    """Scoring speed of each named model on the same sequences in the same batches, on the CPU.
+
+    After one untimed warm-up batch each, the models take turns for ``repeats`` rounds (so a
+    burst of load on a shared machine falls on both alike) and each keeps its fastest pass.
+    """
+    k = min(k, min(m.cfg.n_items for m in models.values()))
+    for model in models.values():
+        top_k(model, seqs[:batch_size], behs[:batch_size], k, batch_size)
+    best = dict.fromkeys(models, float("inf"))
+    for _ in range(repeats):
+        for name, model in models.items():
+            started = time.perf_counter()
+            top_k(model, seqs, behs, k, batch_size)
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: len(seqs) / seconds for name, seconds in best.items()}
+
+
 def _world() -> tuple[int, int]:
     """(rank, world size): from torchrun's environment, else a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -105,6 +124,7 @@ def score(workdir: Path, checkpoint: Path, output: Path, *, k: int = 10,
     dev = torch.device(device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
                                   if torch.cuda.is_available() else "cpu"))
     model, ckpt = load_checkpoint(Path(checkpoint), dev)
+    dev = model.side_category.device  # an int8 model runs on the CPU whatever was asked
     data = rdata.load(Path(workdir) / "features.duckdb")
     if not np.array_equal(ckpt["item_ids"].numpy(), data.item_ids):
         raise ValueError("the checkpoint was trained on a different item catalogue than "

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ranker import data as rdata
+from ranker.checkpoint import load_checkpoint
 from ranker.evaluate import evaluate, popularity
 from ranker.model import RankerConfig, SeqRanker
 
@@ -206,11 +207,3 @@ def _restore(path: Path, model, opt, model_cfg: RankerConfig, data: rdata.SeqDat
     opt.load_state_dict(ckpt["optimizer_state"])
     keys = ("epoch", "step", "best_metric", "best_epoch", "bad_evals", "train_seconds", "history")
     return {k: ckpt[k] for k in keys}
-
-
-def load_checkpoint(path: Path, device: str | torch.device = "cpu"):
-    """(model in eval mode, checkpoint dict) from a checkpoint written by ``train``."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = SeqRanker(RankerConfig(**ckpt["model_config"]), ckpt["side"])
-    model.load_state_dict(ckpt["model_state"])
-    return model.to(device).eval(), ckpt

@@ -28,6 +28,8 @@ def version_json(v, aliases=()) -> dict:
         "metrics": v.metrics or {},
         "description": v.description,
         "aliases": sorted(aliases),
+        "derivedFrom": ({"version": v.derived_from.version, "method": v.derivation.method,
+                         **v.derivation.details} if v.derivation is not None else None),
         "datasetVersion": {
             "namespace": dv.dataset.namespace.name, "name": dv.dataset.name, "version": dv.uuid,
         } if dv else None,
@@ -80,7 +82,12 @@ def get_model(name: str):
 
 @bp.post("/models/<name>/versions")
 def post_version(name: str):
-    """Register a trained version (201)."""
+    """Register a version (201): trained, or derived from another without training.
+
+    ``derivedFrom: {"version": N, "method": "int8", ...}`` marks a version made from version N
+    of the same model (compressed, say); the run named by ``runId`` must have read N's artifact,
+    and further keys (what the producer measured against N) are kept and shown as sent.
+    """
     body = json_body()
     with db_session() as session:
         v = registry.create_version(session, name, body, actor=g.actor)
@@ -103,8 +110,10 @@ def put_alias(name: str, alias: str):
 
     ``production`` is gated: 409 with ``reasons`` when the version's training data (version by
     version, back to the raw sources) failed a critical check, its validation metrics regress
-    beyond ``tolerance`` (relative) against the current production version, or a ``pii.*``
-    column reaches its training inputs without an approved exemption. Refusals are audited.
+    beyond ``tolerance`` (relative) against the current production version, a ``pii.*``
+    column reaches its training inputs without an approved exemption, or, for a derived
+    (compressed) version, its ``valid.ndcg@10`` is more than 2% (relative) below the version it
+    derives from. Refusals are audited.
     """
     body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("version"), int):

@@ -15,7 +15,7 @@ from catalog.models.dataset import (
 from catalog.models.governance import ColumnClassification, PolicyExemption
 from catalog.models.job import Job, JobVersion
 from catalog.models.lineage import ColumnLineage, EventWarning, LineageEdge, LineageEvent
-from catalog.models.model import MLModel, ModelAlias, ModelVersion
+from catalog.models.model import MLModel, ModelAlias, ModelDerivation, ModelVersion
 from catalog.models.namespace import Namespace, Source
 from catalog.models.pipeline import PipelineExecution
 from catalog.models.quality import ColumnProfile, DatasetProfile, QualityAssertion
@@ -45,6 +45,7 @@ __all__ = [
     "LineageEvent",
     "MLModel",
     "ModelAlias",
+    "ModelDerivation",
     "ModelVersion",
     "Namespace",
     "PipelineExecution",

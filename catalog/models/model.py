@@ -30,7 +30,7 @@ class MLModel(Base):
 
 
 class ModelVersion(Base):
-    """One trained artifact: hyperparameters, metrics, code version, file and checksum."""
+    """One artifact, trained or derived from another version: settings, metrics, file, checksum."""
 
     __tablename__ = "model_versions"
     __table_args__ = (UniqueConstraint("model_id", "version"),)
@@ -53,6 +53,35 @@ class ModelVersion(Base):
     model = relationship("MLModel", back_populates="versions")
     run = relationship("Run")
     dataset_version = relationship("DatasetVersion")
+    # How it was made from another version without training; None for a trained version.
+    derivation = relationship("ModelDerivation", uselist=False,
+                              foreign_keys="ModelDerivation.model_version_id")
+
+    @property
+    def derived_from(self) -> ModelVersion | None:
+        """The version this one was made from without training; None for a trained one."""
+        return self.derivation.source if self.derivation is not None else None
+
+
+class ModelDerivation(Base):
+    """A version made from another of the same model without training (compressed, say).
+
+    Which one, how, and what its producer measured against it.
+    """
+
+    __tablename__ = "model_derivations"
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The source version; the derived version's run read its artifact.
+    source_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    method: Mapped[str] = mapped_column(String(64))  # e.g. "int8", "prune"
+    # As the producer sent them: scalars (amount, sparsity, ...) and {"source", "derived"} pairs
+    # (fileBytes, usersPerSecond, validation metrics, ...).
+    details: Mapped[dict] = mapped_column(default=dict)
+
+    source = relationship("ModelVersion", foreign_keys=[source_version_id])
 
 
 class ModelAlias(Base):

@@ -16,9 +16,11 @@ from catalog.models import (
     DatasetVersion,
     MLModel,
     ModelAlias,
+    ModelDerivation,
     ModelVersion,
     QualityAssertion,
     Run,
+    RunIO,
 )
 from catalog.models.base import utcnow
 from catalog.services.audit import record_change
@@ -30,7 +32,8 @@ MODEL_NAMESPACE = "models"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 _ALIAS = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
 _VERSION_KEYS = {"runId", "artifactPath", "sha256", "codeVersion", "hyperparameters", "metrics",
-                 "description", "namespace"}
+                 "description", "namespace", "derivedFrom"}
+_METHOD = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 
 
 def _check(cond: bool, field: str, message: str) -> None:
@@ -62,7 +65,8 @@ def find_model(session: Session, name: str) -> MLModel:
     """The model called ``name`` or :class:`NotFound`."""
     model = session.scalar(
         select(MLModel).where(MLModel.name == name)
-        .options(selectinload(MLModel.versions), selectinload(MLModel.aliases))
+        .options(selectinload(MLModel.versions).selectinload(ModelVersion.derivation),
+                 selectinload(MLModel.aliases))
     )
     if model is None:
         raise NotFound(f"model {name!r} not found", field="model")
@@ -72,7 +76,9 @@ def find_model(session: Session, name: str) -> MLModel:
 def list_models(session: Session, limit: int, offset: int) -> tuple[list[MLModel], int]:
     """Models by name and the total count."""
     rows = session.scalars(
-        select(MLModel).options(selectinload(MLModel.versions), selectinload(MLModel.aliases))
+        select(MLModel).options(
+            selectinload(MLModel.versions).selectinload(ModelVersion.derivation),
+            selectinload(MLModel.aliases))
         .order_by(MLModel.name).limit(limit).offset(offset)
     ).all()
     return list(rows), session.scalar(select(func.count()).select_from(MLModel))
@@ -99,6 +105,7 @@ def create_version(session: Session, name: str, body: object, *, actor: str) -> 
         if run is None:
             raise NotFound(f"run {body['runId']} not found", field="runId")
     model = get_or_create_model(session, name, actor=actor)
+    source, method, details = _derivation(session, model, body.get("derivedFrom"), run)
     namespace = body.get("namespace") or MODEL_NAMESPACE
     ds = get_or_create_dataset(session, namespace, name)
     ds.kind = "model"
@@ -125,11 +132,48 @@ def create_version(session: Session, name: str, body: object, *, actor: str) -> 
     )
     session.add(version)
     session.flush()
+    if source is not None:
+        session.add(ModelDerivation(model_version_id=version.id, source_version_id=source.id,
+                                    method=method, details=details))
+        session.flush()
+    after = {"version": number, "runId": run.uuid if run else None, "sha256": sha,
+             "artifactPath": version.artifact_path, "metrics": version.metrics}
+    if source is not None:
+        after["derivedFrom"] = {"version": source.version, "method": method}
     record_change(session, actor=actor, action="model_version.create", entity_type="model",
-                  entity_key=name, after={
-                      "version": number, "runId": run.uuid if run else None, "sha256": sha,
-                      "artifactPath": version.artifact_path, "metrics": version.metrics})
+                  entity_key=name, after=after)
     return version
+
+
+def _derivation(session: Session, model: MLModel, spec: object,
+                run: Run | None) -> tuple[ModelVersion | None, str | None, dict | None]:
+    """(source version, method, details) from a body's ``derivedFrom``, checked; Nones if absent.
+
+    ``derivedFrom`` is ``{"version": N, "method": "int8", ...}``: N a version of the same model,
+    the method a short lowercase name, any further keys what the producer measured (kept as
+    sent). The version's run must have read N's artifact: derivation is lineage too.
+    """
+    if spec is None:
+        return None, None, None
+    _check(isinstance(spec, dict), "derivedFrom", "derivedFrom must be an object")
+    number, method = spec.get("version"), spec.get("method")
+    _check(isinstance(number, int) and not isinstance(number, bool), "derivedFrom.version",
+           "derivedFrom.version must be the number of the source version")
+    _check(isinstance(method, str) and bool(_METHOD.match(method)), "derivedFrom.method",
+           "derivedFrom.method must be a short lowercase name (e.g. int8, prune)")
+    source = session.scalar(select(ModelVersion).where(
+        ModelVersion.model_id == model.id, ModelVersion.version == number))
+    _check(source is not None, "derivedFrom.version",
+           f"model {model.name!r} has no version {number} to derive from")
+    _check(run is not None, "runId",
+           "a derived version needs the runId of the run that read its source")
+    read = session.scalar(select(RunIO.id).where(
+        RunIO.run_id == run.id, RunIO.direction == "input",
+        RunIO.dataset_version_id == source.dataset_version_id))
+    _check(read is not None and source.dataset_version_id is not None, "derivedFrom.version",
+           f"run {run.uuid} did not read version {number}'s artifact "
+           f"(sha256 {source.sha256 or 'unknown'})")
+    return source, method, {k: v for k, v in spec.items() if k not in ("version", "method")}
 
 
 def resolve_version(session: Session, name: str, ref: str) -> ModelVersion:
@@ -154,6 +198,10 @@ def resolve_version(session: Session, name: str, ref: str) -> ModelVersion:
 GATED_ALIASES = ("production",)
 # How many runs back a gate looks for failed checks on the data a model learned from.
 ANCESTRY_DEPTH = 20
+# A derived (e.g. compressed) version may lose at most this fraction of its source's value of
+# this validation metric, relatively; unlike the tolerance against production, not adjustable.
+DERIVED_METRIC = "valid.ndcg@10"
+DERIVED_TOLERANCE = 0.02
 
 
 def _latest_failures(session: Session, version_ids: list[int]) -> dict[int, list[QualityAssertion]]:
@@ -192,9 +240,12 @@ def promotion_problems(
                 f"training data {v.dataset.namespace.name}:{v.dataset.name} version {v.version} "
                 f"failed critical checks: {checks}"
             )
-    if target.run_id is None:
+    trained = trained_ancestor(target)
+    if trained.run_id is None:
         problems.append("version has no training run, so its training data cannot be checked")
-    problems += sensitive_input_problems(session, target.model.name, target)
+    problems += sensitive_input_problems(session, target.model.name, trained)
+    if target.derived_from is not None:
+        problems += derivation_problems(target)
     if current is not None and current.id != target.id:
         for key in sorted(k for k in current.metrics if k.startswith("valid.")):
             new, old = target.metrics.get(key), current.metrics[key]
@@ -205,6 +256,43 @@ def promotion_problems(
                     f"validation {key} {new:.4f} regresses beyond {tolerance:.0%} of "
                     f"production version {current.version} ({old:.4f})"
                 )
+    return problems
+
+
+def trained_ancestor(version: ModelVersion) -> ModelVersion:
+    """The trained version ``version`` derives from (itself when trained), at most 20 steps up."""
+    for _ in range(ANCESTRY_DEPTH):
+        if version.derived_from is None:
+            break
+        version = version.derived_from
+    return version
+
+
+def derivation_problems(target: ModelVersion) -> list[str]:
+    """Why a derived version may not serve: it lost too much of its source's validation NDCG@10.
+
+    Compared with the version it was derived from and, when that was derived too, with the
+    trained version at the root, so losses cannot pile up 2% at a time.
+    """
+    method = target.derivation.method
+    new = target.metrics.get(DERIVED_METRIC)
+    sources = [target.derived_from]
+    root = trained_ancestor(target)
+    if root is not target.derived_from:
+        sources.append(root)
+    problems = []
+    for source in sources:
+        old = source.metrics.get(DERIVED_METRIC)
+        if new is None or old is None:
+            missing = f"version {target.version}" if new is None else f"version {source.version}"
+            problems.append(f"{method} version {target.version} cannot be compared with version "
+                            f"{source.version} it derives from: {missing} records no "
+                            f"{DERIVED_METRIC}")
+        elif new < old * (1 - DERIVED_TOLERANCE):
+            problems.append(
+                f"{method} version {target.version} has {DERIVED_METRIC} {new:.4f}, "
+                f"{(old - new) / old:.2%} below version {source.version} it derives from "
+                f"({old:.4f}); a derived version may lose at most {DERIVED_TOLERANCE:.0%}")
     return problems
 
 

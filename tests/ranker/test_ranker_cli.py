@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from catalog.cli_contract import ExitCode
 from catalog.client import CatalogClient
 from pipelines.report import Reporter
@@ -30,8 +32,13 @@ def test_train_promote_score_evaluate(runner, tmp_path, sqlite_url, catalog):
         assert r.exit_code == 0, r.output
         trained = json.loads(r.stdout)
         assert trained["model"] == "ranker" and trained["version"] == 1
-        assert set(trained["valid"]) == {"hr@10", "ndcg@10"}
-        assert {"hr@10", "ndcg@10", "mrr"} <= set(trained["test"])
+        seed_article = {f"{m}@{k}" for m in ("hr", "ndcg", "precision", "recall", "f1")
+                        for k in (5, 10, 20)} | {"mrr"}
+        assert set(trained["valid"]) == set(trained["test"]) == seed_article
+        for split in ("valid", "test"):  # one target per user: P@K = HR@K / K, R@K = HR@K
+            m = trained[split]
+            assert m["precision@10"] == pytest.approx(m["hr@10"] / 10, rel=1e-12)
+            assert m["recall@10"] == m["hr@10"]
         assert trained["epochs"] == 2 and trained["train_seconds"] >= 0
         assert [x.split(" valid")[0] for x in r.stderr.splitlines()] == [
             "training: 1/2 epochs", "training: 2/2 epochs"]
@@ -70,7 +77,9 @@ def test_train_promote_score_evaluate(runner, tmp_path, sqlite_url, catalog):
 
         r = runner.invoke(main, ["ranker", "evaluate", "--model", "ranker@1", *common])
         assert r.exit_code == 0, r.output
-        assert json.loads(r.stdout)["metrics"]["ndcg@10"] == trained["test"]["ndcg@10"]
+        evaluated = json.loads(r.stdout)["metrics"]
+        for key in ("ndcg@10", "precision@10", "recall@10", "f1@10"):
+            assert evaluated[key] == trained["test"][key], key
 
         r = runner.invoke(main, ["ranker", "score", "--model", "ranker@staging", *common])
         assert r.exit_code == ExitCode.REFUSED and r.stdout == ""  # no such alias: 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pipelines.report import Reporter
 from pipelines.service import land_and_run
-from ranker.registry import score_and_report, train_and_register
+from ranker.registry import compress_and_register, score_and_report, train_and_register
 from ranker.train import TrainConfig
 
 TINY = TrainConfig(max_epochs=1, batch_size=64, threads=1, patience=1,
@@ -26,9 +26,15 @@ def test_user_id_tag_gates_promotion_and_reaches_recommendations(tmp_path, catal
     reason = ("training input recsys:interactions_split.user_id carries pii.user_id (inherited "
               "from recsys:raw_events.user_id) without an approved exemption")
     assert reason in r.get_json()["reasons"]
+    # A compressed copy learned from the same data: it answers for it too.
+    _, small = compress_and_register(tmp_path, "ranker@1", client, method="int8", users=50)
+    r = http.put("/api/v1/models/ranker/aliases/production", json={"version": small["version"]})
+    assert r.status_code == 409 and reason in r.get_json()["reasons"]
     r = http.post("/api/v1/models/ranker/exemptions",
                   json={"tag": "pii.*", "reason": "pseudonymous ids, reviewed"})
     assert r.status_code == 201
+    r = http.put("/api/v1/models/ranker/aliases/production", json={"version": small["version"]})
+    assert reason not in (r.get_json().get("reasons") or [])
     r = http.put("/api/v1/models/ranker/aliases/production", json={"version": version["version"]})
     assert r.status_code == 200, r.get_json()
 
