@@ -41,6 +41,9 @@ class CatalogState:
     head: str = ""
     # Set when the server process starts shutting down: /readyz answers 503 from then on.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Where requested pipeline runs wait for a worker (catalog.run_queue): Redis, or this
+    # process's own supervised pool.
+    run_queue: object = None
 
 
 class FastJSONProvider(DefaultJSONProvider):
@@ -106,6 +109,13 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         # without this setting X-Forwarded-* headers are ignored, since anyone can send them.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
                                 x_proto=settings.trusted_proxies)
+    from catalog.run_queue import LocalPool, make_queue
+
+    catalog_state.run_queue = make_queue(settings, catalog_state.sessions,
+                                         catalog_state.read_sessions)
+    if isinstance(catalog_state.run_queue, LocalPool):
+        # Runs that waited in the database when this process (re)started.
+        catalog_state.run_queue.resume()
     if settings.reap_interval_seconds:
         from catalog.reaper import start_reaper
 

@@ -112,10 +112,11 @@ def current(database_url: str | None, as_json: bool) -> None:
 
 
 def _register_subcommands() -> None:
-    from catalog import ops_cli
+    from catalog import ops_cli, queue_cli
     from catalog.cli_governance import register
 
     ops_cli.register(main)
+    queue_cli.register(main)
     register(main)
 
 

@@ -17,7 +17,7 @@ DEFAULT_API_DOCS_DIR = str(Path(__file__).resolve().parents[1] / "node_modules"
 
 # Settings where 0 is meaningful (it switches the feature off); every other integer is positive.
 ZERO_MEANS_OFF = frozenset({"statement_timeout_ms", "reap_interval_seconds",
-                            "token_cache_seconds", "trusted_proxies"})
+                            "token_cache_seconds", "trusted_proxies", "max_queued_runs"})
 
 # The groups of OpenLineage facets, by where an event carries them; CATALOG_STRICT_FACETS names
 # those whose schema violations refuse the event (catalog.openlineage validates by them).
@@ -83,8 +83,20 @@ class Settings:
     data_dir: str | None = None
     # The module a run's worker process runs (``python -m``): a setting, never request data.
     worker_module: str = "pipelines.worker"
-    # Most API-started pipeline runs in progress at once; one more is refused with 429.
+    # Most API-started pipeline runs executing at once, across every worker: a worker takes a
+    # queued run only while fewer run (on the embedded pool: its size per server process).
     max_api_runs: int = 2
+    # Most API-started runs waiting for a worker beyond the free slots; one more answers 429
+    # (0: a run starts at once or is refused).
+    max_queued_runs: int = 8
+    # The broker runs go through (redis://host:port/db): `catalog worker`s on any host take them.
+    # Unset: each server process runs them in its own supervised pool, no broker needed.
+    queue_url: str | None = field(default=None, repr=False)
+    # The queue's name on that broker (several catalogs may share one Redis).
+    queue_name: str = "catalog-runs"
+    # A taken run's supervisor checks in this often at most (seconds / 4); one silent for this
+    # long died with its worker, and the reaper ends the run ABORT and revokes its token.
+    run_lease_seconds: int = 120
     # Largest synthetic run (events) and largest input file (bytes) an API-started run may take.
     max_run_events: int = 20_000_000
     max_run_input_bytes: int = 4 * 1024**3
@@ -134,7 +146,7 @@ class Settings:
         if env.get("CATALOG_STRICT_FACETS"):
             kwargs["strict_facets"] = _facet_groups(env["CATALOG_STRICT_FACETS"])
         for key in ("work_dir", "data_dir", "public_url", "self_url", "secret_key",
-                    "worker_module", "api_docs_dir"):
+                    "worker_module", "api_docs_dir", "queue_url", "queue_name"):
             if env.get("CATALOG_" + key.upper()):
                 kwargs[key] = env["CATALOG_" + key.upper()]
         for f in fields(cls):
@@ -171,6 +183,12 @@ class Settings:
                             self.worker_module):
             raise ConfigError("CATALOG_WORKER_MODULE must be a dotted module name, got "
                               f"{self.worker_module!r}")
+        if self.queue_url and not self.queue_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("CATALOG_QUEUE_URL must be a redis://, rediss:// or unix:// URL, "
+                              f"got {self.queue_url.split(':', 1)[0]!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.queue_name):
+            raise ConfigError("CATALOG_QUEUE_NAME must be 1 to 100 letters, digits, '.', '_' or "
+                              f"'-', got {self.queue_name!r}")
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise ConfigError(f"CATALOG_DATA_DIR must be an existing folder, got {self.data_dir!r}")
         return self

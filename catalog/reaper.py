@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 def reap_once(state) -> int:
     """One pass over the database; the number of runs marked ABORT."""
     window = timedelta(seconds=state.settings.stale_run_seconds)
-    reaped = in_transaction(state.sessions, lambda s: reap_stale_runs(s, window))
+    lease = timedelta(seconds=state.settings.run_lease_seconds)
+    reaped = in_transaction(state.sessions, lambda s: reap_stale_runs(s, window, lease=lease))
     for r in reaped:
         log.warning("reaped run %s of %s: %s", r.run_id, r.job, r.message)
     return len(reaped)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from catalog import db as catalog_db
 from tests.authutil import client_class, mint_token
 from tests.dbutil import wipe
+from tests.runutil import close_runs
 from tests.wsgi_client import in_process_client
 
 PG_SERVER_URL = os.environ.get(
@@ -89,6 +90,7 @@ def app(engine, db_url):
     wipe(engine)
     application = _with_admin_client(create_app({"database_url": db_url}))
     yield application
+    close_runs(application)
     application.extensions["catalog"].engine.dispose()
     application.extensions["catalog"].read_engine.dispose()
 

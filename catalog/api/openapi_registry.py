@@ -61,12 +61,22 @@ SCHEMAS: dict[str, dict] = {
                       "a file under the server's CATALOG_DATA_DIR, relative to it"},
             "attributes": {"type": "string", "description":
                            "a file under CATALOG_DATA_DIR, relative to it"}}},
-    "PipelineRunStarted": obj(["runId", "pipeline", "params", "createdAt", "run"],
-                              runId=STR, pipeline=STR, params=OBJ, createdAt=TIME,
+    "PipelineRunStarted": obj(["runId", "pipeline", "state", "params", "createdAt", "run"],
+                              runId=STR, pipeline=STR, state={"enum": ["NEW"]}, params=OBJ,
+                              createdAt=TIME,
                               run={**STR, "description": "Where to follow the run."}),
     "PipelineRunList": obj(["runs"], runs=array(obj(
-        ["runId", "params", "pid", "createdAt"], runId=STR, params=OBJ, pid=NINT,
-        createdAt=TIME))),
+        ["runId", "params", "pid", "createdAt", "takenBy", "takenAt", "exitCode",
+         "cancelledBy"], runId=STR, params=OBJ, pid=NINT, createdAt=TIME,
+        takenBy={**NSTR, "description": "The supervisor that took it (host:pid); null while "
+                 "it waits."},
+        takenAt={**TIME, "nullable": True},
+        exitCode={**NINT, "description": "The worker's exit status (negative: the signal "
+                  "that killed it); null while it runs."},
+        cancelledBy=NSTR))),
+    "PipelineRunCancelled": obj(["runId", "pipeline", "state", "was", "run"], runId=STR,
+                                pipeline=STR, state={"enum": ["ABORT"]},
+                                was={"enum": ["queued", "running"]}, run=STR),
 }
 
 _REF = param("ref", "path", desc="A version number, an alias, or 'latest'.")
@@ -109,10 +119,17 @@ PATHS: dict[str, dict] = {
                   errors=("404",)),
     },
     "/api/v1/pipelines/{name}/runs": {
-        "post": op("Start a pipeline run in a background worker", [NAME], ok="202",
+        "post": op("Queue a pipeline run for a background worker (NEW until one takes it; 429 "
+                   "past CATALOG_MAX_API_RUNS + CATALOG_MAX_QUEUED_RUNS)", [NAME], ok="202",
                    returns="PipelineRunStarted", body="PipelineRunRequest", body_required=False,
                    tag="pipelines", errors=("404", *BODY_ERRORS, "429", "503")),
         "get": op("Runs started through the catalog, newest first", [NAME, *PAGE],
                   returns="PipelineRunList", tag="pipelines", errors=("404",)),
+    },
+    "/api/v1/pipelines/{name}/runs/{run_id}/cancel": {
+        "post": op("Cancel a run started through the catalog: it ends ABORT and its token is "
+                   "revoked; a queued one leaves the queue, a running one's worker is stopped",
+                   [NAME, param("run_id", "path", desc="The run's id (runId).")],
+                   returns="PipelineRunCancelled", tag="pipelines", errors=("404", "409")),
     },
 }

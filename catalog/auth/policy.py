@@ -16,7 +16,7 @@ LINEAGE_WRITE = "lineage.write"    # OpenLineage events
 DATASETS_WRITE = "datasets.write"  # dataset registration without OpenLineage
 MODELS_WRITE = "models.write"      # model names and versions
 MODELS_PROMOTE = "models.promote"  # aliases (production is gated)
-PIPELINES_RUN = "pipelines.run"    # start a pipeline run in a worker
+PIPELINES_RUN = "pipelines.run"    # start (queue) a pipeline run for a worker, or cancel one
 METADATA_WRITE = "metadata.write"  # steward edits: descriptions, owners, tags, namespaces
 CLASSIFY = "classifications.write"  # sensitivity tags on columns, detector suggestions
 EXEMPT = "exemptions.write"        # approve a model's use of sensitive columns
@@ -82,6 +82,7 @@ POLICY: dict[str, str | dict[str, str]] = {
     "pipelines.get_pipeline": READ,
     "pipelines.list_runs": READ,
     "pipelines.start_run": PIPELINES_RUN,
+    "pipelines.cancel_run": PIPELINES_RUN,
     # Governance: audit trail, classifications, exemptions.
     "audit.list_entries": AUDIT_READ,
     "audit.export_entries": AUDIT_READ,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from catalog.config import Settings
@@ -15,15 +14,11 @@ from catalog.errors import NotFound, TooManyRequests, Unavailable, ValidationFai
 from catalog.ingest import ingest_event
 from catalog.models import Job, Namespace, PipelineExecution, Run
 from catalog.models.run import TERMINAL_STATES
-from catalog.services import auth
-from catalog.services.run_tokens import RunScope, fail_run
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/catalog"
 BASE = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 JOB_NAMESPACE = "recsys-pipelines"
 SOURCES = ("synthetic", "taobao", "amazon")
-# How long a worker's own token stays valid: longer than any pipeline run should take.
-WORKER_TOKEN_TTL = timedelta(days=1)
 
 
 def _pipeline_jobs(session: Session, name: str | None) -> list[Job]:
@@ -111,7 +106,8 @@ def data_file(key: str, raw: object, data_root: Path | None, max_bytes: int) -> 
 
 
 def check_params(body: object, settings: Settings) -> dict:
-    """A run request's parameters, validated; input files resolved under the data root."""
+    """A run request's parameters, validated; input files must resolve under the data root (they
+    are kept as named, relative to it)."""
     if not isinstance(body, dict):
         raise ValidationFailed("body must be a JSON object", field="")
     if "workdir" in body:
@@ -137,8 +133,10 @@ def check_params(body: object, settings: Settings) -> dict:
         if body.get(key) is not None:
             if source == "synthetic":
                 raise ValidationFailed(f"{key} applies to taobao and amazon only", field=key)
-            params[key] = str(data_file(key, body[key], data_root,
-                                        settings.max_run_input_bytes))
+            data_file(key, body[key], data_root, settings.max_run_input_bytes)
+            # The name as given, relative to the data root: the worker that takes the run
+            # resolves it again under its own (and checks it again).
+            params[key] = str(PurePosixPath(body[key]))
     if source != "synthetic" and "input" not in params:
         if data_root is None:
             raise ValidationFailed(
@@ -149,64 +147,62 @@ def check_params(body: object, settings: Settings) -> dict:
     return params
 
 
-def _active_runs(session: Session) -> int:
-    """API-started runs not yet ended (a run that never reported counts until reaped)."""
+def lock_executions(session: Session) -> None:
+    """Serialise the writers that count runs before they add or take one (on PostgreSQL; SQLite's
+    writers already are, from BEGIN)."""
     if session.get_bind().dialect.name == "postgresql":
-        # Serialise the count-then-insert of concurrent requests (SQLite's writers already are).
         session.execute(text("select pg_advisory_xact_lock(hashtext('pipeline_executions'))"))
-    return session.scalar(
-        select(func.count()).select_from(PipelineExecution)
+
+
+def run_counts(session: Session) -> tuple[int, int]:
+    """API-started runs not yet ended: (running: taken by a worker, queued: waiting for one).
+
+    A run that never reported its end counts until reaped."""
+    taken = PipelineExecution.taken_at.is_not(None)
+    rows = session.execute(
+        select(taken, func.count()).select_from(PipelineExecution)
         .join(Run, Run.uuid == PipelineExecution.run_uuid, isouter=True)
-        .where(or_(Run.state.is_(None), Run.state.not_in(TERMINAL_STATES))))
+        .where(or_(Run.state.is_(None), Run.state.not_in(TERMINAL_STATES)))
+        .group_by(taken)).all()
+    counts = {bool(was_taken): n for was_taken, n in rows}
+    return counts.get(True, 0), counts.get(False, 0)
 
 
-def _private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) readable by this user only."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.chmod(0o700)
-    return path
-
-
-@dataclass(frozen=True)
-class LaunchRequest:
-    """What starting one run's worker takes: everything decided, nothing left to the client."""
-
-    run_id: str
-    pipeline: str
-    # <work_dir>/<pipeline>/<run id>, created (mode 0700) before the launch.
-    workdir: Path
-    # Validated parameters: source, events, seed, input and attributes resolved in the data root.
-    params: dict
-    # The worker's run-scoped token (see catalog.services.run_tokens).
-    token: str = field(repr=False)
-    # Where the worker reports: CATALOG_PUBLIC_URL or the server's own address.
-    catalog_url: str
-    data_root: Path | None
+def _check_room(session: Session, settings: Settings) -> None:
+    """429 when the runs in progress and waiting fill both caps, naming them."""
+    lock_executions(session)
+    running, queued = run_counts(session)
+    room = settings.max_api_runs + settings.max_queued_runs
+    if running + queued < room:
+        return
+    cap = "CATALOG_MAX_QUEUED_RUNS" if settings.max_queued_runs else "CATALOG_MAX_API_RUNS"
+    raise TooManyRequests(
+        f"{running} API-started runs are in progress and {queued} wait for a worker; at most "
+        f"{settings.max_api_runs} run at once (CATALOG_MAX_API_RUNS) and "
+        f"{settings.max_queued_runs} more wait (CATALOG_MAX_QUEUED_RUNS)",
+        limit=cap, running=running, queued=queued,
+        limits={"CATALOG_MAX_API_RUNS": settings.max_api_runs,
+                "CATALOG_MAX_QUEUED_RUNS": settings.max_queued_runs}, retryAfter=60)
 
 
 def request_run(session: Session, name: str, body: object, *, settings: Settings,
-                actor: str) -> tuple[PipelineExecution, LaunchRequest]:
-    """Record a run of a registered pipeline (state NEW) and what its worker needs to start.
+                actor: str) -> PipelineExecution:
+    """Record a run of a registered pipeline, waiting for a worker (state NEW).
 
-    The run works in ``<work_dir>/<pipeline>/<run id>``, reads only under the data root, and
-    reports to the server's configured address with a token scoped to this run, which acts for
-    ``actor``. 429 past ``max_api_runs`` runs at once. Starting the worker is the launcher's
-    (:mod:`catalog.launcher`), after this transaction commits.
+    Its parameters are checked here (input files resolve under the data root), and again by the
+    worker that takes it (:func:`catalog.services.executions.take_run`), which chooses its folder
+    and mints its token, acting for ``actor``. 429 once the runs in progress and waiting fill
+    ``max_api_runs`` + ``max_queued_runs``. Queuing it is the caller's, after this commits.
     """
     describe(session, name)
     params = check_params(body, settings)
     if settings.callback_url is None:
         raise Unavailable("API-started runs report back over HTTP, and this server does not "
                           "know its address: set CATALOG_PUBLIC_URL")
-    active = _active_runs(session)
-    if active >= settings.max_api_runs:
-        raise TooManyRequests(f"{active} API-started runs are in progress; the limit is "
-                              f"{settings.max_api_runs} (CATALOG_MAX_API_RUNS)", retryAfter=60)
+    _check_room(session, settings)
     run_id = str(uuid.uuid4())
-    workdir = Path(settings.work_dir).resolve() / name / run_id
-    params["workdir"] = str(workdir)
     now = datetime.now(UTC)
-    # An OTHER event creates the run without a state, so it is visible before the worker starts.
+    # An OTHER event creates the run without a state (NEW), so it is visible while it waits.
     ingest_event(session, {
         "eventType": "OTHER", "eventTime": now.isoformat(), "producer": PRODUCER,
         "schemaURL": f"{BASE}#/$defs/RunEvent",
@@ -215,28 +211,11 @@ def request_run(session: Session, name: str, body: object, *, settings: Settings
         "job": {"namespace": JOB_NAMESPACE, "name": name, "facets": {}},
         "inputs": [], "outputs": [],
     })
-    token, _ = auth.create_token(
-        session, f"worker:{run_id}", "pipeline", actor=actor, expires_in=WORKER_TOKEN_TTL,
-        scope=RunScope(JOB_NAMESPACE, name, run_id), on_behalf_of=actor)
-    execution = PipelineExecution(pipeline=name, run_uuid=run_id, params=params, created_at=now)
+    execution = PipelineExecution(pipeline=name, run_uuid=run_id, params=params, created_at=now,
+                                  requested_by=actor, report_url=settings.callback_url)
     session.add(execution)
     session.flush()
-    _private_dir(workdir)
-    return execution, LaunchRequest(
-        run_id, name, workdir, params, token, settings.callback_url,
-        Path(settings.data_dir).resolve() if settings.data_dir else None)
-
-
-def record_launch(session: Session, run_id: str, pid: int, log_path: Path) -> None:
-    """Remember the started worker's process id and log."""
-    session.execute(update(PipelineExecution).where(PipelineExecution.run_uuid == run_id)
-                    .values(pid=pid, log_path=str(log_path)))
-
-
-def fail_launch(session: Session, request: LaunchRequest, message: str) -> None:
-    """The worker could not be started: the run fails now, and its token goes."""
-    fail_run(session, RunScope(JOB_NAMESPACE, request.pipeline, request.run_id), message,
-             actor="system:launcher")
+    return execution
 
 
 def list_executions(session: Session, name: str, limit: int, offset: int):

@@ -128,10 +128,18 @@ _SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 def fail_run(session: Session, scope: RunScope, message: str, *, actor: str) -> None:
     """End the scoped run as FAIL with ``message`` (an event the catalog writes itself), and
     revoke its tokens."""
+    end_run(session, scope, "FAIL", message, actor=actor)
+
+
+def end_run(session: Session, scope: RunScope, state: str, message: str, *, actor: str) -> None:
+    """End the scoped run in ``state`` (FAIL or ABORT) with ``message``, an event the catalog
+    writes itself, and revoke its tokens."""
     from catalog.ingest import ingest_event
 
+    if state not in ("FAIL", "ABORT"):
+        raise ValueError(f"a run the catalog ends is FAIL or ABORT, not {state!r}")
     ingest_event(session, {
-        "eventType": "FAIL", "eventTime": utcnow().isoformat(), "producer": PRODUCER,
+        "eventType": state, "eventTime": utcnow().isoformat(), "producer": PRODUCER,
         "schemaURL": f"{_SPEC}#/$defs/RunEvent",
         "run": {"runId": scope.run_uuid, "facets": {"errorMessage": {
             "_producer": PRODUCER, "_schemaURL": f"{_SPEC}#/$defs/ErrorMessageRunFacet",

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, aliased
 
 from catalog.ingest import ingest_event
 from catalog.models import Job, LineageEvent, Namespace, Run
+from catalog.services.executions import abandon_run, abandoned_runs
+from catalog.services.pipelines import JOB_NAMESPACE
 from catalog.services.run_tokens import revoke_run_tokens
 
 PRODUCER = "https://github.com/recocatalog/recocatalog/catalog/reaper"
@@ -106,13 +108,33 @@ def abort_event(run: Run, job: str, last: datetime, older_than: timedelta) -> di
     }
 
 
+def reap_abandoned_runs(session: Session, lease: timedelta, now: datetime | None = None,
+                        dry_run: bool = False) -> list[Reaped]:
+    """Mark ABORT every run the catalog started whose supervisor stopped checking in for longer
+    than ``lease`` (it died, with its worker), and revoke its token; return what was reaped."""
+    reaped = []
+    for execution, state, last in abandoned_runs(session, lease, now):
+        job = f"{JOB_NAMESPACE}:{execution.pipeline}"
+        if dry_run:
+            reaped.append(Reaped(execution.run_uuid, job, state, last, "abandoned"))
+            continue
+        message = abandon_run(session, execution, last, lease, actor="system:reaper")
+        reaped.append(Reaped(execution.run_uuid, job, state, last, message))
+    return reaped
+
+
 def reap_stale_runs(session: Session, older_than: timedelta, now: datetime | None = None,
-                    dry_run: bool = False) -> list[Reaped]:
-    """Mark every stale run ABORT (through an ingested ABORT event); return what was reaped."""
+                    dry_run: bool = False, lease: timedelta | None = None) -> list[Reaped]:
+    """Mark every stale run ABORT (through an ingested ABORT event); return what was reaped.
+
+    With ``lease``, first the runs whose supervisor died (:func:`reap_abandoned_runs`)."""
     if older_than.total_seconds() < 0:
         raise ValueError("older_than must not be negative")
-    reaped = []
+    reaped = [] if lease is None else reap_abandoned_runs(session, lease, now, dry_run)
+    done = {r.run_id for r in reaped}  # reported once, even by a dry run
     for run, job, last in find_stale_runs(session, older_than, now):
+        if run.uuid in done:
+            continue
         event = abort_event(run, job, last, older_than)
         message = event["run"]["facets"]["errorMessage"]["message"]
         reaped.append(Reaped(run.uuid, job, run.state, last, message))

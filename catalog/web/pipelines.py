@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, redirect, render_template, request
 
-from catalog import launcher
+from catalog import run_queue
 from catalog.auth.policy import PIPELINES_RUN
 from catalog.context import read_session, state
 from catalog.errors import ValidationFailed
@@ -52,12 +52,11 @@ def _form_body(form) -> dict:
 
 @bp.post("/pipelines/<name>/runs")
 def start_run(name: str):
-    """Start a run in a background worker, then show its run page (form with CSRF token)."""
+    """Queue a run for a background worker, then show its run page (form with CSRF token)."""
     check_csrf()
     try:
         body = _form_body(request.form)
-        run_id = launcher.start_run(state().sessions, name, body, settings=state().settings,
-                                    actor=g.actor).run_uuid
+        run_id = run_queue.start_run(state(), name, body, actor=g.actor).run_uuid
     except ValidationFailed as exc:
         return _render(errors={"pipeline": name, "field": exc.field or "",
                                "message": exc.message},

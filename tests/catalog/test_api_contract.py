@@ -11,8 +11,6 @@ operations need Swagger UI installed, as `make dev` does.)
 
 from __future__ import annotations
 
-import os
-import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -25,6 +23,7 @@ from tests.authutil import as_admin, client_class, mint_token
 from tests.dbutil import wipe
 from tests.factories import complete_run, ds, facet, run_event, schema
 from tests.ops.catalog_data import populate
+from tests.runutil import close_runs
 
 V1 = "/api/v1"
 DS = f"{V1}/namespaces/{{namespace}}/datasets/{{name}}"
@@ -180,7 +179,8 @@ CASES = [
          f"{V1}/models/ranker/aliases/staging", json={"version": "two"}),
     case("put", f"{V1}/models/{{name}}/aliases/{{alias}}", 404,
          f"{V1}/models/ranker/aliases/staging", json={"version": 99}),
-    # Pipelines the catalog runs (the worker here is a module that exits at once).
+    # Pipelines the catalog runs. Populate's execution holds the one slot, so runs queue: the
+    # fixture's run ({queued}) and the first case's fill the queue, and the next is refused.
     case("get", f"{V1}/pipelines", 200),
     case("get", f"{V1}/pipelines", 401, who="anonymous"),
     case("get", f"{V1}/pipelines/{{name}}", 200, f"{V1}/pipelines/feature_pipeline"),
@@ -189,6 +189,14 @@ CASES = [
          json={"events": 100}),
     case("post", f"{V1}/pipelines/{{name}}/runs", 429, f"{V1}/pipelines/feature_pipeline/runs",
          json={"events": 100}),
+    case("post", f"{V1}/pipelines/{{name}}/runs/{{run_id}}/cancel", 200,
+         f"{V1}/pipelines/feature_pipeline/runs/{{queued}}/cancel"),
+    case("post", f"{V1}/pipelines/{{name}}/runs/{{run_id}}/cancel", 409,
+         f"{V1}/pipelines/feature_pipeline/runs/{{queued}}/cancel"),
+    case("post", f"{V1}/pipelines/{{name}}/runs/{{run_id}}/cancel", 404,
+         f"{V1}/pipelines/feature_pipeline/runs/{UNKNOWN_RUN}/cancel"),
+    case("post", f"{V1}/pipelines/{{name}}/runs/{{run_id}}/cancel", 403,
+         f"{V1}/pipelines/feature_pipeline/runs/{{queued}}/cancel", who="viewer"),
     case("post", f"{V1}/pipelines/{{name}}/runs", 422, f"{V1}/pipelines/feature_pipeline/runs",
          json={"colour": 1}),
     case("post", f"{V1}/pipelines/{{name}}/runs", 404, f"{V1}/pipelines/nope/runs", json={}),
@@ -240,12 +248,12 @@ CASES = [
 
 @pytest.fixture
 def catalog(engine, db_url, tmp_path):
-    """A populated catalog whose pipeline runs start a worker that exits at once, and the ids
-    the cases name. Two runs at most: populate's execution and the first the cases start."""
+    """A populated catalog, and the ids the cases name. Populate's execution (started before the
+    queue, so counted as running) holds the one slot: runs requested here wait, two at most."""
     wipe(engine)
     app = as_admin(create_app({"database_url": db_url, "work_dir": str(tmp_path),
-                               "worker_module": "platform", "max_api_runs": 2,
-                               "public_url": "http://127.0.0.1:9"}))
+                               "worker_module": "platform", "max_api_runs": 1,
+                               "max_queued_runs": 2, "public_url": "http://127.0.0.1:9"}))
     client = app.test_client()
     populate(client, app.extensions["catalog"].sessions)
     src = {**facet("DatasourceDatasetFacet"), "name": "warehouse", "uri": "postgresql://db/x"}
@@ -261,31 +269,14 @@ def catalog(engine, db_url, tmp_path):
     ids["train"] = client.get(f"{V1}/namespaces/pipelines/jobs/train").get_json()[
         "latestRun"]["id"]
     app.config["TEST_TOKENS"]["viewer"] = mint_token(app, "viewer")
+    r = client.post(f"{V1}/pipelines/feature_pipeline/runs", json={"events": 100})
+    assert r.status_code == 202, r.get_json()
+    ids["queued"] = r.get_json()["runId"]
     yield app, ids
-    runs = client.get(f"{V1}/pipelines/feature_pipeline/runs").get_json()["runs"]
-    _reap([r["pid"] for r in runs if r["pid"] != FAKE_PID])
+    close_runs(app)  # its supervisors waited for the slot; none started a worker
+    assert launcher.running() == []
     app.extensions["catalog"].engine.dispose()
     app.extensions["catalog"].read_engine.dispose()
-
-
-FAKE_PID = 4242  # populate's pipeline execution, which started no process
-
-
-def _reap(pids: list[int], timeout: float = 10) -> None:
-    """Wait until the workers the cases started have exited and been reaped."""
-    deadline = time.monotonic() + timeout
-    while pids and time.monotonic() < deadline:
-        launcher.reap()
-        pids = [p for p in pids if _alive(p)]
-        time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _fill(value, ids: dict):

@@ -63,7 +63,10 @@ def populate(client, session_factory=None) -> None:
             s.add(PipelineExecution(pipeline="feature_pipeline", run_uuid=str(uuid.uuid4()),
                                     params={"source": "synthetic", "events": 100}, pid=4242,
                                     log_path="/tmp/w.log",
-                                    created_at=datetime(2026, 2, 1, tzinfo=UTC)))
+                                    created_at=datetime(2026, 2, 1, tzinfo=UTC),
+                                    # started before the queue (what migration 0011 makes of it)
+                                    taken_by="launcher",
+                                    taken_at=datetime(2026, 2, 1, tzinfo=UTC)))
 
 
 def snapshot(client) -> dict:

@@ -3,6 +3,8 @@ what the server would have started instead of starting it."""
 
 from __future__ import annotations
 
+import subprocess
+import threading
 from dataclasses import dataclass, field
 
 import pytest
@@ -11,6 +13,7 @@ from catalog.app import create_app
 from tests.authutil import client_class, mint_token
 from tests.dbutil import wipe
 from tests.pipeline_defs import register_pipeline
+from tests.runutil import close_runs, wait_for
 
 
 @pytest.fixture
@@ -36,6 +39,7 @@ def make_app(engine, db_url, monkeypatch):
 
     yield make
     for application in made:
+        close_runs(application)
         application.extensions["catalog"].engine.dispose()
         application.extensions["catalog"].read_engine.dispose()
 
@@ -67,26 +71,63 @@ class Launches:
     """Workers the server asked to start during a test (none actually started)."""
 
     started: list[Launch] = field(default_factory=list)
+    processes: list[FakeProcess] = field(default_factory=list)
+    # (pid, signal) sent to a worker's process group.
+    signals: list[tuple[int, int]] = field(default_factory=list)
+
+    def wait(self, count: int, timeout: float = 30) -> list[Launch]:
+        """The starts once there are ``count`` (the server's pool starts workers after the
+        request has returned)."""
+        wait_for(lambda: len(self.started) >= count, timeout,
+                 f"{count} worker start(s); saw {len(self.started)}")
+        return self.started
 
 
-class _FakeProcess:
-    pid = 999_999
+class FakeProcess:
+    """A worker that runs until told to exit (or signalled, like a real one)."""
+
+    _next_pid = 999_000
+
+    def __init__(self):
+        FakeProcess._next_pid += 1
+        self.pid = FakeProcess._next_pid
+        self.returncode: int | None = None
+        self._exited = threading.Event()
+
+    def exit(self, code: int) -> None:
+        if self.returncode is None:
+            self.returncode = code
+        self._exited.set()
 
     def poll(self):
-        return None
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if not self._exited.wait(timeout):
+            raise subprocess.TimeoutExpired("fake-worker", timeout)
+        return self.returncode
 
 
 @pytest.fixture
 def launches(monkeypatch) -> Launches:
-    """Record worker starts instead of starting processes."""
+    """Record worker starts instead of starting processes; every fake worker exits (status 0)
+    at the end of the test."""
     from catalog import launcher
 
     record = Launches()
 
     def fake_popen(argv, *, env=None, cwd=None, **kwargs):
+        proc = FakeProcess()
+        record.processes.append(proc)
         record.started.append(Launch(list(argv), dict(env or {}), str(cwd)))
-        return _FakeProcess()
+        return proc
+
+    def fake_signal(proc, sig):
+        record.signals.append((proc.pid, sig))
+        proc.exit(-sig)
 
     monkeypatch.setattr(launcher.subprocess, "Popen", fake_popen)
+    monkeypatch.setattr(launcher, "signal_group", fake_signal)
     yield record
-    launcher._WORKERS[:] = [p for p in launcher._WORKERS if not isinstance(p, _FakeProcess)]
+    for proc in record.processes:
+        proc.exit(0)

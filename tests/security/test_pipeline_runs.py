@@ -101,13 +101,15 @@ def test_a_file_inside_the_root_starts_a_confined_worker(served, tmp_path, launc
     r = client.post(RUNS, json={"source": "taobao", "input": "taobao/ok.csv"})
     assert r.status_code == 202, r.get_json()
     run_id = r.get_json()["runId"]
-    (launch,) = launches.started
+    assert r.get_json()["params"]["input"] == "taobao/ok.csv"  # as named, never a server path
+    (launch,) = launches.wait(1)
     work = (tmp_path / "work").resolve() / "feature_pipeline" / run_id
     assert launch.arg("workdir") == str(work) and launch.cwd == str(work)
     assert launch.arg("input") == str((tmp_path / "data" / "taobao" / "ok.csv").resolve())
     assert launch.arg("data-root") == str((tmp_path / "data").resolve())
     assert work.is_dir() and work.stat().st_mode & 0o777 == 0o700
     assert "CATALOG_DATABASE_URL" not in launch.env and "CATALOG_SECRET_KEY" not in launch.env
+    assert "CATALOG_QUEUE_URL" not in launch.env
 
 
 def test_without_a_data_folder_only_the_synthetic_source_runs(make_app, tmp_path, launches):
@@ -124,13 +126,37 @@ def test_without_a_data_folder_only_the_synthetic_source_runs(make_app, tmp_path
 
 def test_runs_at_once_are_capped(make_app, tmp_path, launches):
     app = make_app(pipeline=True, work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:9",
-                   max_api_runs=2)
+                   max_api_runs=2, max_queued_runs=0)
     client = bearer_client(app, "pipeline")
     assert [client.post(RUNS, json={"events": 1000}).status_code for _ in range(2)] == [202, 202]
     r = client.post(RUNS, json={"events": 1000})
     assert r.status_code == 429 and r.headers["Retry-After"] == "60"
-    assert "CATALOG_MAX_API_RUNS" in r.get_json()["message"]
-    assert len(launches.started) == 2 and _executions(app) == 2
+    body = r.get_json()
+    assert body["limit"] == "CATALOG_MAX_API_RUNS" and "CATALOG_MAX_API_RUNS" in body["message"]
+    assert body["running"] + body["queued"] == 2
+    assert body["limits"] == {"CATALOG_MAX_API_RUNS": 2, "CATALOG_MAX_QUEUED_RUNS": 0}
+    assert len(launches.wait(2)) == 2 and _executions(app) == 2
+
+
+def test_runs_past_the_free_slots_wait_up_to_their_own_cap(make_app, tmp_path, launches):
+    app = make_app(pipeline=True, work_dir=str(tmp_path / "work"), self_url="http://127.0.0.1:9",
+                   max_api_runs=1, max_queued_runs=2)
+    client = bearer_client(app, "pipeline")
+    ids = [client.post(RUNS, json={"events": 1000}).get_json()["runId"] for _ in range(3)]
+    r = client.post(RUNS, json={"events": 1000})
+    assert r.status_code == 429 and r.get_json()["limit"] == "CATALOG_MAX_QUEUED_RUNS"
+    (first,) = launches.wait(1)  # one runs; the others wait for its slot, NEW
+    assert first.arg("run-id") == ids[0]
+    viewer = bearer_client(app, "viewer")
+    assert [_state(viewer, i) for i in ids] == ["RUNNING", "NEW", "NEW"]
+    launches.processes[0].exit(0)  # it exits: the next one takes the slot
+    launches.wait(2)
+    assert launches.started[1].arg("run-id") == ids[1] and len(launches.started) == 2
+
+
+def _state(client, run_id: str) -> str:
+    """The run's state as the API shows it (a taken run has START stored: RUNNING)."""
+    return client.get(f"/api/v1/jobs/runs/{run_id}").get_json()["state"]
 
 
 def test_run_size_is_capped(served, tmp_path, launches):
@@ -205,6 +231,7 @@ def test_worker_files_are_its_owners_only(tmp_path):
 def test_api_run_tokens_are_never_plain_pipeline_tokens(served, launches):
     app, client = served
     assert client.post(RUNS, json={"events": 1000}).status_code == 202
+    launches.wait(1)  # the token is minted when a worker takes the run
     with app.extensions["catalog"].read_sessions() as s:
         row = s.scalar(select(ApiToken).where(ApiToken.name.like("worker:%")))
     assert row.scope_run_uuid and row.scope_job_name == "feature_pipeline"

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from catalog.models import PipelineExecution
 from pipelines.steps import load_steps
 from tests.pipeline_defs import register_pipeline
+from tests.runutil import close_runs, wait_for
 
 
 def _text(r) -> str:
@@ -36,11 +37,10 @@ def work(app, tmp_path):
     yield tmp_path
     from catalog import launcher
 
-    for proc in list(launcher._WORKERS):  # started by this test process: stop and reap them
+    for proc in launcher.running():  # started by this test's pool: stop them
         proc.kill()
-        proc.wait(timeout=30)
-    launcher.reap()
-    assert launcher._WORKERS == []
+    close_runs(app)  # their supervisors record the end and return
+    assert launcher.running() == []
 
 
 def test_page_lists_steps_as_jobs_with_a_run_form(client):
@@ -90,6 +90,12 @@ def test_run_form_starts_a_worker_and_shows_its_run(client, session, work):
     (ex,) = session.scalars(select(PipelineExecution)).all()
     assert r.headers["Location"] == f"/runs/{ex.run_uuid}"
     assert ex.params["events"] == 2000 and ex.params["seed"] == 3
+
+    def taken():  # the server's pool takes it, choosing its folder
+        session.rollback()  # ends the transaction (on SQLite it holds the write lock)
+        return session.get(PipelineExecution, ex.id).taken_at
+
+    wait_for(taken, what="the run to be taken")
     assert ex.params["workdir"] == str(work.resolve() / "feature_pipeline" / ex.run_uuid)
     assert client.get(r.headers["Location"]).status_code == 200
     body = _text(client.get("/pipelines"))
