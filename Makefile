@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export CATALOG_DATABASE_URL ?= sqlite:///$(CURDIR)/var/catalog.db
 
-.PHONY: run test test-slow test-data lint install dev pg browsers node screenshots clean
+.PHONY: run test test-slow test-data lint install dev pg redis browsers node screenshots clean
 
 # torch first and pinned: the CPU build comes from local disk; a looser pin downloads CUDA.
 $(BIN)/python:
@@ -51,15 +51,25 @@ pg:
 	   pg_isready -h 127.0.0.1 -p 5432) || \
 	  (echo "PostgreSQL is not reachable at 127.0.0.1:5432" >&2; exit 1)
 
+# Redis must be reachable too: the run queue's tests use a real one (CATALOG_TEST_REDIS_URL, default
+# 127.0.0.1:6379) and fail, never skip, without it. Started here (installed first if need be).
+redis:
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
+	  ((command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)) && \
+	   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 >/dev/null; \
+	   for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0; \
+	     sleep 0.5; done; exit 1) || \
+	  (echo "Redis is not reachable at 127.0.0.1:6379" >&2; exit 1)
+
 # The browser tests drive Debian's Chromium through Playwright; they fail without it.
 browsers:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 # The default suite needs nothing beside the clone: its data files are made by the tests.
-test: dev pg browsers
+test: dev pg redis browsers
 	$(BIN)/python -m pytest -q -m "not slow and not real_data"
 
-test-slow: dev pg browsers
+test-slow: dev pg redis browsers
 	$(BIN)/python -m pytest -q -m "slow and not real_data"
 
 # The tests on the real data sets in ../shared/data (CATALOG_TEST_SHARED_DATA to point

@@ -46,7 +46,7 @@ def worker(queue_url: str | None, queue_name: str, burst: bool,
     finally:
         engine.dispose()
         read_engine.dispose()
-    click.echo(f"catalog worker: {taken} run(s) taken", err=True)
+    click.echo(f"catalog worker: {taken} job(s) taken", err=True)
 
 
 def register(main: click.Group) -> None:

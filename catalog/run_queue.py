@@ -266,14 +266,18 @@ def cancel_run(state, name: str, run_id: str, *, actor: str) -> str:
 
 # --- catalog worker ---------------------------------------------------------------------------
 
-# The supervisor of the `catalog worker` in this process (run_job runs in it).
+# The supervisor of the `catalog worker` in this process (run_job runs in it), and the jobs it
+# has run.
 _SUPERVISOR: launcher.Supervisor | None = None
+_JOBS_RUN = 0
 
 
 def run_job(run_id: str, pipeline: str) -> str:
     """The RQ job: run ``run_id`` to its end in this ``catalog worker``."""
+    global _JOBS_RUN
     if _SUPERVISOR is None:
         raise ConfigError("run_job runs inside `catalog worker` only")
+    _JOBS_RUN += 1
     outcome = launcher.execute(_SUPERVISOR, run_id)
     log.info("run %s of %s: %s", run_id, pipeline, outcome)
     return outcome
@@ -282,8 +286,9 @@ def run_job(run_id: str, pipeline: str) -> str:
 def work(settings: Settings, sessions: sessionmaker[Session],
          read_sessions: sessionmaker[Session], *, burst: bool = False) -> int:
     """Take runs off ``settings``' queue one at a time and run each to its end; with ``burst``,
-    return once the queue is empty. The number of runs taken."""
-    global _SUPERVISOR
+    return once the queue is empty. The number of jobs taken (each a run, or a message for one
+    that was cancelled or already taken)."""
+    global _SUPERVISOR, _JOBS_RUN
     redis, rq, serializer = _rq()
     connection = connect(settings.queue_url)
     try:
@@ -295,7 +300,8 @@ def work(settings: Settings, sessions: sessionmaker[Session],
     q = rq.Queue(settings.queue_name, connection=connection, serializer=serializer,
                  job_class=job_class)
     worker = rq.SimpleWorker([q], connection=connection, serializer=serializer,
-                             job_class=job_class, name=f"catalog-{taker_name().replace(':', '-')}")
+                             job_class=job_class,
+                             name=f"{settings.queue_name}-{taker_name().replace(':', '-')}")
 
     def tick() -> None:
         job = worker.get_current_job()
@@ -303,9 +309,10 @@ def work(settings: Settings, sessions: sessionmaker[Session],
             worker.maintain_heartbeats(job)
 
     _SUPERVISOR = launcher.Supervisor(sessions, read_sessions, settings, taker_name(), tick=tick)
+    _JOBS_RUN = 0
     try:
         worker.work(burst=burst, logging_level="INFO")
     finally:
         _SUPERVISOR = None
         connection.close()
-    return worker.successful_job_count + worker.failed_job_count
+    return _JOBS_RUN

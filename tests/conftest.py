@@ -155,6 +155,7 @@ def catalog_app(sqlite_url):
     engine.dispose()
     app = _with_admin_client(create_app({"database_url": sqlite_url}))
     yield app
+    close_runs(app)
     app.extensions["catalog"].engine.dispose()
     app.extensions["catalog"].read_engine.dispose()
 
