@@ -1,4 +1,6 @@
-"""The reaper on a timer inside a server process (``CATALOG_REAP_INTERVAL_SECONDS``).
+"""The reaper on a timer inside a server process (``CATALOG_REAP_INTERVAL_SECONDS``): stale runs,
+and runs started through the API whose supervisor stopped checking in
+(``CATALOG_RUN_LEASE_SECONDS``).
 
 Each process (gunicorn worker) runs its own daemon thread; several reaping at once is harmless,
 since the ABORT event for a run is the same whichever process sends it and is stored once.
