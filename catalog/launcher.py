@@ -45,13 +45,14 @@ _WORKERS: list[subprocess.Popen] = []
 _WORKERS_LOCK = threading.Lock()
 
 _PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+# Looked up once here: between fork and exec the child only calls it.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
 def _die_with_parent() -> None:
     """In the worker, before it runs: SIGKILL it when the thread that started it dies."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 def running() -> list[subprocess.Popen]:

@@ -54,8 +54,9 @@ class RunQueue(Protocol):
     def remove(self, run_id: str) -> bool:
         """Take a cancelled run off the queue, if it is still there; whether it was."""
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop: no more runs are taken here (waiting up to ``timeout`` for runs in hand)."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop: no more runs are taken here (waiting up to ``timeout`` for runs in hand); whether
+        none is left in hand."""
 
 
 class LocalPool:
@@ -119,8 +120,9 @@ class LocalPool:
             self.submit(run_id, pipeline)
         return len(waiting)
 
-    def close(self, timeout: float | None = None) -> None:
-        """Stop taking runs; wait up to ``timeout`` for the supervisors of running ones."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop taking runs; wait up to ``timeout`` for the supervisors of running ones. Whether
+        every supervisor has stopped."""
         self._stopping.set()
         with self._lock:
             threads = list(self._threads)
@@ -128,6 +130,7 @@ class LocalPool:
             self._queue.put(None)
         for thread in threads:
             thread.join(timeout)
+        return not any(thread.is_alive() for thread in threads)
 
     def idle(self) -> bool:
         """Whether no run is running or waiting here."""
@@ -224,8 +227,9 @@ class RedisRunQueue:
         """Run ids on the queue, in order."""
         return self.queue.get_job_ids()
 
-    def close(self, timeout: float | None = None) -> None:
+    def close(self, timeout: float | None = None) -> bool:
         self.connection.close()
+        return True
 
 
 def make_queue(settings: Settings, sessions: sessionmaker[Session],

@@ -22,4 +22,5 @@ def wait_for(condition: Callable[[], object], timeout: float = 30, what: str = "
 
 def close_runs(application, timeout: float = 30) -> None:
     """Stop the app's embedded pool, waiting for the supervisors of runs it still watches."""
-    application.extensions["catalog"].run_queue.close(timeout)
+    assert application.extensions["catalog"].run_queue.close(timeout), \
+        "a run supervisor of the app was still running"

@@ -116,8 +116,12 @@ def launches(monkeypatch) -> Launches:
 
     record = Launches()
 
+    done = threading.Event()
+
     def fake_popen(argv, *, env=None, cwd=None, **kwargs):
         proc = FakeProcess()
+        if done.is_set():  # started by a pool after the test: it exits at once
+            proc.exit(0)
         record.processes.append(proc)
         record.started.append(Launch(list(argv), dict(env or {}), str(cwd)))
         return proc
@@ -129,5 +133,6 @@ def launches(monkeypatch) -> Launches:
     monkeypatch.setattr(launcher.subprocess, "Popen", fake_popen)
     monkeypatch.setattr(launcher, "signal_group", fake_signal)
     yield record
+    done.set()
     for proc in record.processes:
         proc.exit(0)
