@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from catalog.cli_contract import JSON_OPTION, echo_json
 from catalog.cli_options import DB_URL_OPTION
 
 
@@ -13,8 +14,9 @@ from catalog.cli_options import DB_URL_OPTION
 @click.option("--queue", "queue_name", envvar="CATALOG_QUEUE_NAME", default="catalog-runs",
               show_default=True, help="Name of the queue on it (env CATALOG_QUEUE_NAME).")
 @click.option("--burst", is_flag=True, help="Run the runs waiting now, then exit.")
+@JSON_OPTION
 @DB_URL_OPTION
-def worker(queue_url: str | None, queue_name: str, burst: bool,
+def worker(queue_url: str | None, queue_name: str, burst: bool, as_json: bool,
            database_url: str | None) -> None:
     """Take pipeline runs off the queue and run each, confined, to its end (one at a time).
 
@@ -46,7 +48,10 @@ def worker(queue_url: str | None, queue_name: str, burst: bool,
     finally:
         engine.dispose()
         read_engine.dispose()
-    click.echo(f"catalog worker: {taken} job(s) taken", err=True)
+    if as_json:
+        echo_json({"jobsTaken": taken, "queue": settings.queue_name})
+    else:
+        click.echo(f"catalog worker: {taken} job(s) taken", err=True)
 
 
 def register(main: click.Group) -> None:

@@ -133,17 +133,17 @@ def test_catalog_worker_errors_are_one_line(sqlite_url, monkeypatch):
 
     monkeypatch.delenv("CATALOG_QUEUE_URL", raising=False)
     r = CliRunner().invoke(main, ["worker", "--database-url", sqlite_url])
-    assert r.exit_code == 1
+    assert r.exit_code == 3  # BAD_INPUT: a setting is missing
     assert r.output.strip().splitlines() == [
         "error: catalog worker takes runs from a broker: set CATALOG_QUEUE_URL (or --queue-url) "
         "as on the server; without one the server runs them"]
     r = CliRunner().invoke(main, ["worker", "--database-url", sqlite_url,
                                   "--queue-url", "redis://127.0.0.1:1/0", "--burst"])
-    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert r.exit_code == 4 and len(r.output.strip().splitlines()) == 1  # UNAVAILABLE
     assert r.output.startswith("error: the run queue at redis://127.0.0.1:1/0 cannot be reached")
     r = CliRunner().invoke(main, ["worker", "--database-url", sqlite_url,
                                   "--queue-url", "http://127.0.0.1:6379"])
-    assert r.exit_code == 1 and "CATALOG_QUEUE_URL must be a redis://" in r.output
+    assert r.exit_code == 3 and "CATALOG_QUEUE_URL must be a redis://" in r.output
 
 
 # --- live: a server and `catalog worker` processes ---------------------------------------------
@@ -217,7 +217,7 @@ def test_a_queued_run_survives_a_server_restart_and_a_worker_completes_it(
         # The restarted server listens elsewhere: the worker's own CATALOG_PUBLIC_URL says
         # where (as on a host of its own), over the address recorded with the request.
         with queue_worker(fresh_sqlite, redis_queue, tmp_path / "worker.log", "--burst",
-                          work_dir=work, public_url=url) as proc:
+                          "--json", work_dir=work, public_url=url) as proc:
             _wait_state(url, run_id, "RUNNING")
             _wait_state(url, run_id, "COMPLETED", "FAILED", "ABORTED")
             assert proc.wait(timeout=60) == 0  # --burst: the queue is empty, it exits
@@ -228,7 +228,8 @@ def test_a_queued_run_survives_a_server_restart_and_a_worker_completes_it(
         row = _execution(url, run_id)
         assert row["takenBy"] == f"{os.uname().nodename}:{proc.pid}" and row["exitCode"] == 0
         assert row["params"]["workdir"] == str(work.resolve() / "feature_pipeline" / run_id)
-    assert "1 job(s) taken" in (tmp_path / "worker.log").read_text()
+    last = (tmp_path / "worker.log").read_text().strip().splitlines()[-1]
+    assert json.loads(last) == {"jobsTaken": 1, "queue": redis_queue.name}
     # Confined as on the server's own path: its folder, its log, DuckDB.
     folder = work / "feature_pipeline" / run_id
     assert (folder / "features.duckdb").is_file()
