@@ -20,6 +20,7 @@ import os
 import queue
 import socket
 import threading
+import time
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -307,7 +308,14 @@ def work(settings: Settings, sessions: sessionmaker[Session],
                              job_class=job_class,
                              name=f"{settings.queue_name}-{taker_name().replace(':', '-')}")
 
+    last_beat = [0.0]
+
     def tick() -> None:
+        """Keep RQ's heartbeat for the job in hand (every 10 s: its TTL is 90 s)."""
+        now = time.monotonic()
+        if now - last_beat[0] < 10:
+            return
+        last_beat[0] = now
         job = worker.get_current_job()
         if job is not None:
             worker.maintain_heartbeats(job)
