@@ -92,6 +92,10 @@ ERROR_SCHEMA = obj(
     role={**STR, "description": "The caller's role (403)."},
     retryAfter={**INT, "description": "Seconds to wait before retrying (503, 429)."},
     limit={**INT, "description": "The limit exceeded (413)."},
+    cap={**STR, "description": "The setting whose cap refused a run request (429): "
+         "CATALOG_MAX_API_RUNS or CATALOG_MAX_QUEUED_RUNS."},
+    running={**INT, "description": "Runs started through the catalog that are running (429)."},
+    queued={**INT, "description": "Runs started through the catalog that wait (429)."},
 )
 
 # Each error status the API answers: its name in components.responses, and what it means here.

@@ -180,7 +180,7 @@ def _check_room(session: Session, settings: Settings) -> None:
         f"{running} API-started runs are in progress and {queued} wait for a worker; at most "
         f"{settings.max_api_runs} run at once (CATALOG_MAX_API_RUNS) and "
         f"{settings.max_queued_runs} more wait (CATALOG_MAX_QUEUED_RUNS)",
-        limit=cap, running=running, queued=queued,
+        cap=cap, running=running, queued=queued,
         limits={"CATALOG_MAX_API_RUNS": settings.max_api_runs,
                 "CATALOG_MAX_QUEUED_RUNS": settings.max_queued_runs}, retryAfter=60)
 

@@ -88,7 +88,7 @@ def test_caps_on_running_and_waiting_runs_answer_429(queued_app, redis_queue):
     r = client.post(RUNS, json={"events": 1000})
     assert r.status_code == 429 and r.headers["Retry-After"] == "60"
     body = r.get_json()
-    assert body["error"] == "TooManyRequests" and body["limit"] == "CATALOG_MAX_QUEUED_RUNS"
+    assert body["error"] == "TooManyRequests" and body["cap"] == "CATALOG_MAX_QUEUED_RUNS"
     assert (body["running"], body["queued"]) == (0, 2)
     assert "CATALOG_MAX_QUEUED_RUNS" in body["message"]
     assert redis_queue.job_ids() == ids

@@ -132,7 +132,7 @@ def test_runs_at_once_are_capped(make_app, tmp_path, launches):
     r = client.post(RUNS, json={"events": 1000})
     assert r.status_code == 429 and r.headers["Retry-After"] == "60"
     body = r.get_json()
-    assert body["limit"] == "CATALOG_MAX_API_RUNS" and "CATALOG_MAX_API_RUNS" in body["message"]
+    assert body["cap"] == "CATALOG_MAX_API_RUNS" and "CATALOG_MAX_API_RUNS" in body["message"]
     assert body["running"] + body["queued"] == 2
     assert body["limits"] == {"CATALOG_MAX_API_RUNS": 2, "CATALOG_MAX_QUEUED_RUNS": 0}
     assert len(launches.wait(2)) == 2 and _executions(app) == 2
@@ -144,7 +144,7 @@ def test_runs_past_the_free_slots_wait_up_to_their_own_cap(make_app, tmp_path, l
     client = bearer_client(app, "pipeline")
     ids = [client.post(RUNS, json={"events": 1000}).get_json()["runId"] for _ in range(3)]
     r = client.post(RUNS, json={"events": 1000})
-    assert r.status_code == 429 and r.get_json()["limit"] == "CATALOG_MAX_QUEUED_RUNS"
+    assert r.status_code == 429 and r.get_json()["cap"] == "CATALOG_MAX_QUEUED_RUNS"
     (first,) = launches.wait(1)  # one runs; the others wait for its slot, NEW
     assert first.arg("run-id") == ids[0]
     viewer = bearer_client(app, "viewer")
