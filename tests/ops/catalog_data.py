@@ -64,7 +64,7 @@ def populate(client, session_factory=None) -> None:
                                     params={"source": "synthetic", "events": 100}, pid=4242,
                                     log_path="/tmp/w.log",
                                     created_at=datetime(2026, 2, 1, tzinfo=UTC),
-                                    # started before the queue (what migration 0011 makes of it)
+                                    # started before the queue (what migration 0012 makes of it)
                                     taken_by="launcher",
                                     taken_at=datetime(2026, 2, 1, tzinfo=UTC)))
 
