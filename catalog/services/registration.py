@@ -64,15 +64,21 @@ def body_to_facets(body: object) -> dict:
         _require(isinstance(body["description"], str), "description", "must be a string")
         facets["documentation"] = _facet(description=body["description"])
     if body.get("sourceName") is not None:
-        facets["dataSource"] = _facet(name=str(body["sourceName"]), uri=body.get("sourceUri"))
+        _require(isinstance(body["sourceName"], str) and body["sourceName"], "sourceName",
+                 "must be a non-empty string")
+        _require(body.get("sourceUri") is None or isinstance(body["sourceUri"], str),
+                 "sourceUri", "must be a string")
+        facets["dataSource"] = _facet(name=body["sourceName"], uri=body.get("sourceUri"))
     if body.get("owners") is not None:
         owners = body["owners"]
         _require(isinstance(owners, list), "owners", "owners must be a list")
         norm = []
         for i, o in enumerate(owners):
             o = {"name": o} if isinstance(o, str) else o
-            _require(isinstance(o, dict) and isinstance(o.get("name"), str),
-                     f"owners[{i}]", "an owner is a name or {name, type}")
+            _require(isinstance(o, dict) and isinstance(o.get("name"), str) and o["name"],
+                     f"owners[{i}]", "an owner is a non-empty name or {name, type}")
+            _require(o.get("type") is None or isinstance(o["type"], str), f"owners[{i}].type",
+                     "an owner's type must be a string")
             norm.append({"name": o["name"], **({"type": o["type"]} if o.get("type") else {})})
         facets["ownership"] = _facet(owners=norm)
     if body.get("tags") is not None:

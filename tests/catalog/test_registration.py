@@ -116,3 +116,16 @@ def test_a_model_versions_text_fields_must_be_text(client, key):
     r = client.post("/api/v1/models/ranker/versions", json={key: -3261})
     assert r.status_code == 422 and r.get_json()["field"] == key
     assert client.get("/api/v1/models/ranker").status_code == 404
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"owners": [{"name": "", "type": [None]}]}, "owners[0]"),  # found by the fuzzer: a 500
+    ({"owners": [{"name": "ml", "type": [None]}]}, "owners[0].type"),
+    ({"owners": [{"name": "ml", "type": {"t": 1}}]}, "owners[0].type"),
+    ({"sourceName": ["duckdb"]}, "sourceName"),
+    ({"sourceName": "duckdb", "sourceUri": 7}, "sourceUri"),
+])
+def test_owner_and_source_values_of_the_wrong_type_are_refused(client, body, field):
+    r = client.put("/api/v1/namespaces/shop/datasets/owned", json=body)
+    assert r.status_code == 422 and r.get_json()["field"] == field, r.get_json()
+    assert client.get("/api/v1/namespaces/shop/datasets/owned").status_code == 404
