@@ -154,7 +154,8 @@ def op(summary: str, params=(), *, returns: str | dict, ok: str | tuple[str, ...
 
     ``returns``: its success body (a schema, or the name of one in components) under each of
     ``media``, for each status in ``ok``; ``errors``: the statuses it answers besides those every
-    authenticated request can meet (none for a ``public`` operation, which needs no credentials).
+    authenticated request can meet (none for a ``public`` operation, which needs no credentials)
+    and the 404 of any operation with a path parameter.
     ``body``: the JSON request body it reads (a schema or a name), required unless said.
     """
     operation = {"summary": summary, "tags": [tag], "parameters": list(params),
@@ -164,6 +165,9 @@ def op(summary: str, params=(), *, returns: str | dict, ok: str | tuple[str, ...
     for code in (ok,) if isinstance(ok, str) else ok:
         operation["responses"][code] = {"description": "OK", "content": _content(returns, media)}
     codes = set(errors) if public else set(errors) | set(AUTH_ERRORS)
+    if any(p.get("in") == "path" for p in params):
+        # A path value no route can hold (a name with a newline, say) is the router's 404.
+        codes.add("404")
     for code in sorted(codes):
         operation["responses"][code] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     if public:
