@@ -51,7 +51,7 @@ class Serving:
                  data_dir: Path | None = None, **options):
         self.catalog_url, self.workdir, self.log_dir = catalog_url, workdir, Path(log_dir)
         self.model = model
-        self.data_dir = data_dir or workdir / "serving"
+        self.data_dir = data_dir or self.log_dir / "serving"
         self.options = {"flush-seconds": 60, "heartbeat-seconds": 60, "poll-seconds": 0,
                         "threads": 4, **options}
         self.port = free_port()

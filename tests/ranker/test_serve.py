@@ -12,37 +12,14 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pytest
 import torch
 
 from catalog.cli_contract import ExitCode
-from catalog.client import CatalogClient
-from catalog.db import make_engine
 from ranker import data as rdata
 from ranker.score import full_histories, top_k
 from ranker.train import load_checkpoint
 from recocatalog.cli import main
-from tests.dbutil import wipe
-from tests.live_server import live_server
-from tests.ranker.conftest import cyclic_sequences, write_feature_db
 from tests.ranker.serve_util import Serving, parquet_rows, run_events, train_version, wait_for
-
-
-@pytest.fixture(scope="module")
-def stack(sqlite_url, tmp_path_factory):
-    """(catalog URL, admin client, workdir, production version): a live catalog, one model."""
-    engine = make_engine(sqlite_url, immediate=False)
-    wipe(engine)
-    engine.dispose()
-    base = tmp_path_factory.mktemp("serve")
-    work = base / "work"
-    write_feature_db(work, cyclic_sequences())
-    with live_server(sqlite_url, base) as url:
-        client = CatalogClient(url)
-        version = train_version(work, client, "v1")
-        client.put("api/v1/models/ranker/aliases/production", {"version": version["version"]})
-        yield url, client, work, version
-        client.close()
 
 
 def _history(work: Path) -> dict[int, set[int]]:
@@ -93,8 +70,9 @@ BAD_REQUESTS = [
 ]
 
 
-def test_serves_lists_refuses_bad_input_and_reports_everything_on_sigterm(stack, tmp_path):
-    url, client, work, version = stack
+def test_serves_lists_refuses_bad_input_and_reports_everything_on_sigterm(serve_stack,
+                                                                         tmp_path):
+    url, client, work, version = serve_stack
     serving = Serving(url, work, tmp_path, **{"heartbeat-seconds": 0.3})
     serving.start()
     try:
@@ -242,8 +220,8 @@ def test_serves_lists_refuses_bad_input_and_reports_everything_on_sigterm(stack,
     assert names[("recsys", "interactions_split")] == 2
 
 
-def test_refuses_to_start_on_a_changed_artifact(stack, runner, tmp_path):
-    url, client, work, _ = stack
+def test_refuses_to_start_on_a_changed_artifact(serve_stack, runner, tmp_path):
+    url, client, work, _ = serve_stack
     bad = train_version(work, client, "tampered", seed=7)
     with open(bad["artifactPath"], "ab") as fh:
         fh.write(b"\0")
