@@ -242,3 +242,58 @@ class Flusher:
             run.add_run_facets(microBatch=cf.custom_facet(
                 file=part.name, rows=rows, model=ctx.model_name,
                 model_version=seg.model_version, serving_run=seg.run_id))
+
+
+# --- reading back what earlier processes served ------------------------------------------------
+
+def _records(path: Path) -> list[dict]:
+    try:
+        return read_segment(path)
+    except FileNotFoundError:  # flushed meanwhile
+        return []
+
+
+def find_impression(data_dir: Path, request_id: str) -> tuple[int, list[int], int] | None:
+    """(user, items, model version) of a list in the parts, or in a journal not yet flushed."""
+    parts = Path(data_dir) / "impressions"
+    if any(parts.glob("part-*.parquet")):
+        con = duckdb.connect()
+        try:
+            rows = con.execute(
+                "select user_id, item_id, model_version from read_parquet(?) "
+                "where request_id = ? order by rank",
+                [str(parts / "part-*.parquet"), request_id]).fetchall()
+        finally:
+            con.close()
+        if rows:
+            return rows[0][0], [r[1] for r in rows], rows[0][2]
+    for seg in sorted((Path(data_dir) / "journal").glob("*.jsonl")):
+        for r in _records(seg):
+            if r.get("kind") == "impression" and r["request_id"] == request_id:
+                return r["user"], r["items"], r["model_version"]
+    return None
+
+
+def served_events_since(data_dir: Path, after_ts: int) -> list[tuple[int, int, str]]:
+    """(user, item, behaviour) of every event served here later than ``after_ts``, in order.
+
+    From the parts, landed or not, and from journals not yet flushed (a dead process's); an
+    event in both (its process died between writing the part and deleting the segment) once.
+    """
+    data_dir = Path(data_dir)
+    found = set()
+    parts = [p for d in (data_dir / "events", data_dir / "events" / "landed")
+             for p in d.glob("part-*.parquet")]
+    if parts:
+        con = duckdb.connect()
+        try:
+            found |= set(con.execute(
+                "select cast(user_id as BIGINT), cast(item_id as BIGINT), behavior, "
+                "epoch_us(received_at) from read_parquet(?) where cast(ts as BIGINT) > ?",
+                [[str(p) for p in parts], after_ts]).fetchall())
+        finally:
+            con.close()
+    for seg in sorted((data_dir / "journal").glob("*.jsonl")):
+        found |= {(r["user"], r["item"], r["behavior"], r["received_at_us"])
+                  for r in _records(seg) if r.get("kind") == "event" and r["ts"] > after_ts}
+    return [(u, i, b) for u, i, b, _ in sorted(found, key=lambda e: e[3])]

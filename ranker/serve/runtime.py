@@ -5,11 +5,8 @@ The process is one run of the job ``serve_<model>``: START when it is ready, RUN
 process that died without shutting down is found by the next one through its journal lock
 (``ranker.serve.journal``): its segments are flushed and its run is closed as ABORT.
 
-Hot swap: a thread asks the catalog every ``poll_seconds`` where the alias points; a new version
-is resolved (sha256 checked), loaded beside the old one, and then replaces it in one assignment
-under the lock every request takes its version under. Requests that took the old version finish
-with it; every request that takes a version afterwards gets the new one, so in the order the
-process hands out versions (the impressions' ``served_at``) the old ones form a prefix.
+Hot swap: a thread asks the catalog every ``poll_seconds`` where the alias points and swaps to
+a new version once it is loaded (``ranker.serve.follow``).
 """
 
 from __future__ import annotations
@@ -24,15 +21,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import torch
 from openlineage.client.event_v2 import RunState
 
 from catalog import client as cc
 from catalog import facets as cf
 from ranker.registry import JOB_NAMESPACE, MODEL_NAMESPACE, feature_inputs, resolve
-from ranker.serve.batches import FlushContext, Flusher
-from ranker.serve.journal import Journal, Segment, orphans, read_segment
+from ranker.serve.batches import FlushContext, Flusher, find_impression, served_events_since
+from ranker.serve.follow import AliasFollower, Current
+from ranker.serve.journal import Journal, Segment, orphans
 from ranker.serve.model import Histories, LoadedVersion, load_version, recommend
 
 log = logging.getLogger(__name__)
@@ -71,29 +68,6 @@ class Unprocessable(Exception):
         self.field = field
 
 
-class Current:
-    """The version requests are answered with; taken and replaced under one lock."""
-
-    def __init__(self, lv: LoadedVersion):
-        self._lock = threading.Lock()
-        self._lv = lv
-        self._last_us = 0
-
-    def take(self) -> tuple[LoadedVersion, int]:
-        """(the version, a served-at time in µs, strictly increasing across calls)."""
-        with self._lock:
-            self._last_us = max(self._last_us + 1, time.time_ns() // 1000)
-            return self._lv, self._last_us
-
-    @property
-    def version(self) -> LoadedVersion:
-        return self._lv
-
-    def swap(self, lv: LoadedVersion) -> None:
-        with self._lock:
-            self._lv = lv
-
-
 class Runtime:
     """Everything a serving worker holds between its first request and its shutdown."""
 
@@ -105,6 +79,8 @@ class Runtime:
         self.name = settings.model_ref.partition("@")[0]
         self.current = Current(load_version(resolve(self.client, settings.model_ref),
                                             settings.model_ref))
+        self.follower = AliasFollower(self.client, settings.model_ref, self.current,
+                                      on_swap=self._swapped)
         features = Path(settings.workdir) / "features.duckdb"
         self.histories = Histories.from_features(features)
         self.history_input = feature_inputs(settings.workdir, settings.namespace,
@@ -128,7 +104,6 @@ class Runtime:
         self.stopping = threading.Event()
         self._flush_now = threading.Event()
         self._flush_lock = threading.Lock()
-        self._refused: tuple | None = None
         self._threads: list[threading.Thread] = []
         self._replay_served_events()
         self.journal = Journal(self.journal_dir, self.run_id,
@@ -141,9 +116,7 @@ class Runtime:
             "jobType": cf.job_type("STREAMING", "PYTHON", "SERVE"),
             "documentation": cf.job_documentation(
                 f"Serves top-K lists from {settings.model_ref} over HTTP; every list is an "
-                "impression, written in micro-batches.")}, run_id=self.run_id,
-            run_facets={"serving": cf.custom_facet(
-                host=socket.gethostname(), pid=os.getpid(), model_ref=settings.model_ref)})
+                "impression, written in micro-batches.")}, run_id=self.run_id)
 
     @property
     def serve_job(self) -> str:
@@ -154,11 +127,12 @@ class Runtime:
     def start(self) -> None:
         """Report START and start the flush, heartbeat and alias threads."""
         self.client.emit(self.run.event(RunState.START, self._facet()))
-        loops = [("flush", self._flush_loop), ("heartbeat", self._heartbeat_loop)]
-        if self.settings.poll_seconds > 0 and not self._pinned():
-            loops.append(("alias", self._poll_loop))
-        for name, loop in loops:
-            t = threading.Thread(target=loop, name=f"serve-{name}", daemon=True)
+        loops = [("flush", self._flush_loop, ()), ("heartbeat", self._heartbeat_loop, ())]
+        if self.settings.poll_seconds > 0 and not self.follower.pinned:
+            loops.append(("alias", self.follower.loop,
+                          (self.settings.poll_seconds, self.stopping)))
+        for name, loop, args in loops:
+            t = threading.Thread(target=loop, args=args, name=f"serve-{name}", daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -178,9 +152,6 @@ class Runtime:
         self.journal.close()
         self.client.close()
 
-    def _pinned(self) -> bool:
-        return self.settings.model_ref.partition("@")[2].isdigit()
-
     def snapshot(self) -> dict:
         """The counts so far."""
         with self._counts_lock:
@@ -191,7 +162,8 @@ class Runtime:
         lv = self.current.version
         return {"serving": cf.custom_facet(
             **counts, model_version=lv.version, model_ref=self.settings.model_ref,
-            uptime_seconds=round(time.monotonic() - self.started, 1), pid=os.getpid())}
+            uptime_seconds=round(time.monotonic() - self.started, 1), pid=os.getpid(),
+            host=socket.gethostname())}
 
     def count(self, **deltas: int) -> None:
         with self._counts_lock:
@@ -274,23 +246,7 @@ class Runtime:
         with self._imp_lock:
             if request_id in self._impressions:
                 return self._impressions[request_id]
-        parts = Path(self.settings.data_dir) / "impressions"
-        if any(parts.glob("part-*.parquet")):
-            con = duckdb.connect()
-            try:
-                rows = con.execute(
-                    "select user_id, item_id, model_version from read_parquet(?) "
-                    "where request_id = ? order by rank",
-                    [str(parts / "part-*.parquet"), request_id]).fetchall()
-            finally:
-                con.close()
-            if rows:
-                return rows[0][0], [r[1] for r in rows], rows[0][2]
-        for seg in sorted(self.journal_dir.glob("*.jsonl")):
-            for r in _records(seg):
-                if r.get("kind") == "impression" and r["request_id"] == request_id:
-                    return r["user"], r["items"], r["model_version"]
-        return None
+        return find_impression(self.settings.data_dir, request_id)
 
     # --- background -------------------------------------------------------------------------
 
@@ -358,35 +314,12 @@ class Runtime:
             except (cc.CatalogUnavailable, cc.CatalogRequestError) as exc:
                 log.warning("heartbeat not reported: %s", exc)
 
-    def _poll_loop(self) -> None:
-        while not self.stopping.wait(self.settings.poll_seconds):
-            try:
-                self.poll_alias()
-            except (cc.CatalogUnavailable, cc.CatalogRequestError) as exc:
-                log.warning("alias check failed: %s", exc)
-
-    def poll_alias(self) -> bool:
-        """Swap to the version the alias names now, if it moved; True when it swapped."""
-        name, _, which = self.settings.model_ref.partition("@")
-        info = self.client.get(f"api/v1/models/{name}/versions/{which or 'latest'}")
-        cur = self.current.version
-        key = (info["version"], info.get("sha256"))
-        if key == (cur.version, cur.sha256) or key == self._refused:
-            return False
-        try:
-            lv = load_version(resolve(self.client, f"{name}@{info['version']}"),
-                              self.settings.model_ref)
-        except (FileNotFoundError, ValueError) as exc:  # artifact gone or changed: keep serving
-            self._refused = key
+    def _swapped(self, lv: LoadedVersion | None, error: Exception | None) -> None:
+        if lv is None:
             self.count(swap_failures=1)
-            log.error("not swapping to %s version %s: %s", name, info["version"], exc)
-            return False
+            return
         self._sha[lv.version] = lv.sha256
-        self.current.swap(lv)
         self.count(swaps=1)
-        log.info("swapped %s from version %d to %d", self.settings.model_ref, cur.version,
-                 lv.version)
-        return True
 
     def sha_of(self, version: int) -> str | None:
         """The sha256 of a model version: loaded here, else (served before) from the catalog."""
@@ -400,30 +333,6 @@ class Runtime:
 
     def _replay_served_events(self) -> None:
         """Events posted to earlier processes, newer than the feature tables, join histories."""
-        data = Path(self.settings.data_dir)
-        events = []
-        parts = [p for d in (data / "events", data / "events" / "landed")
-                 for p in d.glob("part-*.parquet")] if (data / "events").is_dir() else []
-        if parts:
-            con = duckdb.connect()
-            try:
-                events += con.execute(
-                    "select cast(user_id as BIGINT), cast(item_id as BIGINT), behavior, "
-                    "epoch_us(received_at) from read_parquet(?) where cast(ts as BIGINT) > ?",
-                    [[str(p) for p in parts], self.histories.max_ts]).fetchall()
-            finally:
-                con.close()
-        for seg in sorted(self.journal_dir.glob("*.jsonl")):  # a dead process's, unflushed
-            events += [(r["user"], r["item"], r["behavior"], r["received_at_us"])
-                       for r in _records(seg) if r.get("kind") == "event"
-                       and r["ts"] > self.histories.max_ts]
-        # A segment flushed just before its process died is in both: once is enough.
-        for user, item, behaviour, _ in sorted(set(events), key=lambda e: e[3]):
+        for user, item, behaviour in served_events_since(self.settings.data_dir,
+                                                         self.histories.max_ts):
             self.histories.append(user, item, behaviour)
-
-
-def _records(path: Path) -> list[dict]:
-    try:
-        return read_segment(path)
-    except FileNotFoundError:  # flushed meanwhile
-        return []
