@@ -8,21 +8,25 @@ each safe to repeat, so a process killed anywhere in between loses and duplicate
 2. each part is reported as a run that is a child of the serving run: ``serve_<model>.impressions``
    reads the model version and the feature table the histories came from and writes a version
    of ``impressions``; ``serve_<model>.events`` reads the model version and the ``impressions``
-   versions its feedback points at and writes a version of ``served_events``. Run ids derive
-   from the segment's name, so a repeated report lands on the same runs and versions;
+   version just written (every list its feedback can answer is in it) and writes a version of
+   ``served_events``. Run ids derive from the segment's name, so a repeated report lands on the
+   same runs and versions;
 3. the segment is deleted.
 
-Both datasets are append-only: a version is one micro-batch's file. ``served_events`` rows are
-in the landed source's format (``pipelines.sources.EVENTS_SCHEMA``'s columns first, ids and time
-as text) plus the link to the impression a feedback event answers; ``catalog ranker land-events``
-appends them to ``raw/events.parquet`` for the next pipeline run.
+Both datasets are append-only folders of parts, and a version is the folder after a batch was
+added (as a table format's snapshot is): its fingerprint covers every part so far
+(:func:`dataset_facts`), its row count is the folder's. So one version names everything before
+it, and a reader of the latest version (the landing, a feedback batch) names one input, exact.
+``served_events`` rows are in the landed source's format (``pipelines.sources.EVENTS_SCHEMA``'s
+columns first, ids and time as text) plus the link to the impression a feedback event answers;
+``catalog ranker land-events`` appends them to ``raw/events.parquet`` for the next pipeline run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -134,18 +138,42 @@ class FlushContext:
         return f"serve_{self.model_name}"
 
 
-class Flusher:
-    """Turns segments into parts and catalog versions; remembers where recent lists went."""
+def part_folders(data_dir: Path, dataset: str) -> list[Path]:
+    """Where a dataset's parts are: ``impressions/``; ``events/`` and ``events/landed/``."""
+    data_dir = Path(data_dir)
+    if dataset == "impressions":
+        return [data_dir / "impressions"]
+    return [data_dir / "events", data_dir / "events" / "landed"]
 
-    def __init__(self, ctx: FlushContext, sha_of: Callable[[int], str | None],
-                 remember: int = 200_000):
+
+def dataset_facts(data_dir: Path, dataset: str, cache: dict | None = None) -> tuple[str, int]:
+    """(fingerprint, rows) of a dataset's version now: every part so far, oldest first.
+
+    The fingerprint is a sha256 over each part's name and the sha256 of its bytes (parts never
+    change once written, so ``cache`` may keep those by path).
+    """
+    cache = {} if cache is None else cache
+    parts = sorted((p for d in part_folders(data_dir, dataset) for p in d.glob("part-*.parquet")),
+                   key=lambda p: p.name)
+    digest, rows = hashlib.sha256(), 0
+    for p in parts:
+        if str(p) not in cache:
+            cache[str(p)] = (file_fingerprint(p), pq.read_metadata(p).num_rows)
+        fp, n = cache[str(p)]
+        digest.update(f"{p.name} {fp}\n".encode())
+        rows += n
+    return digest.hexdigest(), rows
+
+
+class Flusher:
+    """Turns segments into parts and catalog versions."""
+
+    def __init__(self, ctx: FlushContext, sha_of: Callable[[int], str | None]):
         self.ctx = ctx
         self.sha_of = sha_of  # model version -> sha256, for the lineage of each segment
         self.impressions_dir = ctx.data_dir / "impressions"
         self.events_dir = ctx.data_dir / "events"
-        self._part_of: OrderedDict[str, str] = OrderedDict()  # request id -> part file name
-        self._remember = remember
-        self._fingerprints: dict[str, str] = {}
+        self._parts: dict[str, tuple[str, int]] = {}  # part path -> (sha256, rows)
 
     def flush(self, seg: Segment) -> tuple[int, int]:
         """Flush one segment (steps 1-3 above); (impression rows, event rows) written."""
@@ -155,25 +183,20 @@ class Flusher:
         ev_path = self.events_dir / f"part-{seg.stem}.parquet"
         if impressions.num_rows:
             write_part(impressions, imp_path)
-            for rid in set(impressions.column("request_id").to_pylist()):
-                self._note(rid, imp_path.name)
         if events.num_rows:
             write_part(events, ev_path)
         if impressions.num_rows:
             self._report(seg, "impressions", imp_path, impressions.num_rows, IMPRESSIONS_SCHEMA,
                          self._impressions_inputs(seg))
         if events.num_rows:
-            linked = [r for r in events.column("request_id").to_pylist() if r]
-            self._report(seg, "events", ev_path, events.num_rows, EVENTS_PART_SCHEMA,
-                         [self._model_input(seg)] + self._impressions_of(linked))
+            fp, _ = dataset_facts(self.ctx.data_dir, "impressions", self._parts)
+            inputs = [self._model_input(seg)]
+            if any(self.impressions_dir.glob("part-*.parquet")):
+                inputs.append(cc.InputDataset(self.ctx.namespace, "impressions", facets={
+                    "version": cf.dataset_version(fp)}))
+            self._report(seg, "events", ev_path, events.num_rows, EVENTS_PART_SCHEMA, inputs)
         seg.path.unlink(missing_ok=True)
         return impressions.num_rows, events.num_rows
-
-    def _note(self, request_id: str, part: str) -> None:
-        self._part_of[request_id] = part
-        self._part_of.move_to_end(request_id)
-        while len(self._part_of) > self._remember:
-            self._part_of.popitem(last=False)
 
     def _model_input(self, seg: Segment) -> cc.InputDataset:
         sha = self.sha_of(seg.model_version)
@@ -186,41 +209,18 @@ class Flusher:
             inputs.append(self.ctx.history_input)
         return inputs
 
-    def _impressions_of(self, request_ids: list[str]) -> list:
-        """The ``impressions`` versions (parts) holding these lists, as inputs."""
-        parts = {self._part_of[r] for r in request_ids if r in self._part_of}
-        missing = sorted({r for r in request_ids if r not in self._part_of})
-        if missing and any(self.impressions_dir.glob("part-*.parquet")):
-            con = duckdb.connect()
-            try:
-                rows = con.execute(
-                    "select distinct parse_filename(filename) from read_parquet(?, "
-                    "filename = true) where request_id in (select unnest(?::VARCHAR[]))",
-                    [str(self.impressions_dir / "part-*.parquet"), missing]).fetchall()
-            finally:
-                con.close()
-            parts |= {r[0] for r in rows}
-        return [cc.InputDataset(self.ctx.namespace, "impressions", facets={
-            "version": cf.dataset_version(self.fingerprint(self.impressions_dir / p))})
-            for p in sorted(parts)]
-
-    def fingerprint(self, part: Path) -> str:
-        """The version fingerprint of a part: the sha256 of its bytes (parts never change)."""
-        if part.name not in self._fingerprints:
-            self._fingerprints[part.name] = file_fingerprint(part)
-        return self._fingerprints[part.name]
-
     def _report(self, seg: Segment, kind: str, part: Path, rows: int, schema: pa.Schema,
                 inputs: list) -> None:
         ctx = self.ctx
         dataset = "impressions" if kind == "impressions" else "served_events"
         run_id = str(uuid.uuid5(_RUN_IDS, f"{seg.stem}/{kind}"))
+        fp, total = dataset_facts(ctx.data_dir, dataset, self._parts)
         uri = f"file://{part.parent.resolve()}"
-        doc = ("Lists served to users, one row per (list, item), written in micro-batches; each "
-               "version is one batch's file." if kind == "impressions" else
-               "Behaviour events posted to the serving process (feedback linked to the list it "
-               "answers by request_id), in the landed source's format; each version is one "
-               "batch's file.")
+        doc = ("Lists served to users, one row per (list, item), appended in micro-batches of "
+               "Parquet parts; a version is the folder after a batch." if kind == "impressions"
+               else "Behaviour events posted to the serving process (feedback linked to the list "
+               "it answers by request_id), in the landed source's format, appended in "
+               "micro-batches of Parquet parts; a version is the folder after a batch.")
         lineage = {}
         if kind == "impressions" and ctx.history_input is not None:
             lineage = {"columnLineage": cf.column_lineage(
@@ -233,12 +233,12 @@ class Flusher:
                             parent=(JOB_NAMESPACE, ctx.serve_job, seg.run_id)) as run:
             run.add_output(ctx.namespace, dataset, facets={
                 **lineage,
-                "version": cf.dataset_version(self.fingerprint(part)),
+                "version": cf.dataset_version(fp),
                 "schema": _schema_facet(schema),
                 "datasetType": cf.dataset_type("file"),
                 "dataSource": cf.datasource(uri, uri),
                 "documentation": cf.dataset_documentation(doc),
-            }, output_facets={"outputStatistics": cf.output_statistics(rows, file_count=1)})
+            }, output_facets={"outputStatistics": cf.output_statistics(total)})
             run.add_run_facets(microBatch=cf.custom_facet(
                 file=part.name, rows=rows, model=ctx.model_name,
                 model_version=seg.model_version, serving_run=seg.run_id))

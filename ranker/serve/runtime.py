@@ -259,9 +259,14 @@ class Runtime:
         with self._flush_lock:
             failed = 0
             dead = orphans(self.journal_dir, self.run_id)
-            for orphan in dead:
+            for orphan in dead:  # older than this process's own segments: first
                 failed += self._flush_all(orphan.segments, recovered=True)
-            failed += self._flush_all(self.journal.rotate())
+            own = self.journal.rotate()
+            if failed:  # keep the order: this process's batches wait for the older ones
+                for seg in own:
+                    self.journal.keep(seg)
+            else:
+                failed += self._flush_all(own)
             for orphan in dead:
                 settled = not any(s.path.exists() for s in orphan.segments)
                 if settled and orphan.unclean:
@@ -270,20 +275,20 @@ class Runtime:
             return failed
 
     def _flush_all(self, segments: list[Segment], recovered: bool = False) -> int:
-        failed = 0
-        for seg in segments:
+        """Flush in order, stopping at the first failure (versions stay in batch order)."""
+        for n, seg in enumerate(segments):
             try:
                 imp, ev = self.flusher.flush(seg)
             except (cc.CatalogUnavailable, cc.CatalogRequestError, OSError) as exc:
-                failed += 1
                 self.count(flush_failures=1)
                 log.warning("flushing %s failed, kept for the next try: %s", seg.path.name, exc)
                 if not recovered:
-                    self.journal.keep(seg)
-                continue
+                    for left in segments[n:]:
+                        self.journal.keep(left)
+                return len(segments) - n
             self.count(flushed_segments=1, flushed_impression_rows=imp, flushed_event_rows=ev,
                        recovered_segments=int(recovered))
-        return failed
+        return 0
 
     def _close_dead_run(self, orphan) -> None:
         message = (f"serving process {orphan.meta.get('pid', '?')} ended without shutting "

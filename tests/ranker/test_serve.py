@@ -17,6 +17,7 @@ import torch
 from catalog.cli_contract import ExitCode
 from ranker import data as rdata
 from ranker.score import full_histories, top_k
+from ranker.serve.batches import dataset_facts
 from ranker.train import load_checkpoint
 from recocatalog.cli import main
 from tests.ranker.serve_util import Serving, parquet_rows, run_events, train_version, wait_for
@@ -140,11 +141,11 @@ def test_serves_lists_refuses_bad_input_and_reports_everything_on_sigterm(serve_
         served[body["requestId"]] = (424242, body["items"], "personalised")
 
         # Feedback on a list: linked to it by request id, with the item's rank.
-        rid, (fb_user, fb_items, _) = next(iter(served.items()))
-        r = serving.post("/feedback", {"requestId": rid, "item": fb_items[1], "type": "buy"})
+        fb_rid, (fb_user, fb_items, _) = next(iter(served.items()))
+        r = serving.post("/feedback", {"requestId": fb_rid, "item": fb_items[1], "type": "buy"})
         assert r.status_code == 201, r.text
-        assert r.json() == {"requestId": rid, "user": fb_user, "item": fb_items[1], "type": "buy",
-                            "behavior": "buy", "rank": 2, "modelVersion": 1}
+        assert r.json() == {"requestId": fb_rid, "user": fb_user, "item": fb_items[1],
+                            "type": "buy", "behavior": "buy", "rank": 2, "modelVersion": 1}
 
         # The serving run reports RUNNING with its counts while it serves.
         def running_with_counts():
@@ -173,7 +174,7 @@ def test_serves_lists_refuses_bad_input_and_reports_everything_on_sigterm(serve_
                           "select user_id, item_id, behavior, request_id, impression_rank, "
                           "feedback, model_version from t order by received_at")
     assert events == [("424242", "1003", "pv", None, None, None, 1),
-                      (str(fb_user), str(fb_items[1]), "buy", rid, 2, "buy", 1)]
+                      (str(fb_user), str(fb_items[1]), "buy", fb_rid, 2, "buy", 1)]
 
     # The catalog: the serving run's life, with counts.
     states = [e["eventType"] for e in run_events(client, run_id)]
@@ -195,6 +196,7 @@ def test_serves_lists_refuses_bad_input_and_reports_everything_on_sigterm(serve_
     assert imp["currentVersionNumber"] == 1 and imp["rowCount"] == len(rows)
     (imp_version,) = client.get(
         "api/v1/namespaces/recsys/datasets/impressions/versions")["versions"]
+    assert imp_version["fingerprint"] == dataset_facts(serving.data_dir, "impressions")[0]
     flush_run = client.get(f"api/v1/jobs/runs/{imp_version['createdByRun']['id']}")
     assert flush_run["parentRunId"] == run_id
     assert flush_run["jobVersion"]["name"] == "serve_ranker.impressions"
@@ -207,6 +209,8 @@ def test_serves_lists_refuses_bad_input_and_reports_everything_on_sigterm(serve_
     ev_versions = client.get(
         "api/v1/namespaces/recsys/datasets/served_events/versions")["versions"]
     assert len(ev_versions) == 1
+    assert ev_versions[0]["fingerprint"] == dataset_facts(serving.data_dir, "served_events")[0]
+    assert ev_versions[0]["fingerprint"] != imp_version["fingerprint"]
     ev_run = client.get(f"api/v1/jobs/runs/{ev_versions[0]['createdByRun']['id']}")
     ev_inputs = {i["datasetVersionId"]["name"]: i["datasetVersionId"]["version"]
                  for i in ev_run["inputDatasetVersions"]}
