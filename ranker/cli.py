@@ -377,3 +377,29 @@ def serve(ref, workdir, data_dir, host, port, threads, torch_threads, max_k, flu
             raise CommandFailed("the serving process stopped on an error (see the log above)",
                                 ExitCode.UNEXPECTED) from None
 
+
+@ranker.command("land-events")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="RANKER_SERVE_DATA_DIR",
+              help="The serving process's data folder (default: <workdir>/serving; env "
+                   "RANKER_SERVE_DATA_DIR).")
+@WORKDIR
+@CATALOG_URL_OPTION
+@TOKEN_OPTION
+@JSON_OPTION
+def land_events(data_dir, workdir, catalog_url, token, as_json):
+    """Append the events and feedback posted to `ranker serve` to the raw events.
+
+    The next `catalog pipeline run --skip-landing` consumes them.
+    """
+    from ranker.serve.landing import land_and_report
+
+    client = _client(catalog_url, token)
+    try:
+        result = land_and_report(workdir, data_dir or workdir / "serving", client)
+    except FileNotFoundError as exc:
+        raise _bad_input(str(exc)) from None
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"{result['rows']} served events from {result['parts']} batches appended "
+                   f"to {workdir}/raw/events.parquet")

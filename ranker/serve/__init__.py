@@ -12,4 +12,5 @@ do. The modules, in the order a request meets them:
 - ``journal``: the write-ahead journal every acknowledged list and event is in first;
 - ``batches``: journal segments -> Parquet parts -> ``impressions`` and ``served_events``
   versions in the catalog, with their lineage;
+- ``landing``: served events -> the raw events the next pipeline run reads.
 """
