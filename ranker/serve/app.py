@@ -134,4 +134,9 @@ def create_app(runtime: Runtime) -> Flask:
     def http_error(exc: HTTPException):  # unknown path, wrong method, body too large
         return _error(exc.code or 500, type(exc).__name__, exc.description or exc.name)
 
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):  # a bug or a failed disk: not acknowledged, so not served
+        app.logger.exception("request failed: %s %s", request.method, request.path)
+        return _error(500, "InternalError", "the request failed on the server")
+
     return app
