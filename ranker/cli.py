@@ -334,11 +334,18 @@ def score(ref, top_k, batch_size, output, processes, workdir, catalog_url, token
               envvar="RANKER_SERVE_GRACEFUL_TIMEOUT",
               help="Seconds a stopping worker has for its last requests and flush "
                    "(env RANKER_SERVE_GRACEFUL_TIMEOUT).")
+@click.option("--challenger", "challenger_ref", envvar="RANKER_SERVE_CHALLENGER",
+              help="NAME@ALIAS of the same model to serve beside --model to a share of users "
+                   "(A/B; followed like --model; env RANKER_SERVE_CHALLENGER).")
+@click.option("--challenger-share", type=click.FloatRange(0, 1), default=0.1,
+              show_default=True, envvar="RANKER_SERVE_CHALLENGER_SHARE",
+              help="Share of users, picked by a hash of their id, the challenger serves "
+                   "(env RANKER_SERVE_CHALLENGER_SHARE).")
 @CATALOG_URL_OPTION
 @TOKEN_OPTION
 def serve(ref, workdir, data_dir, host, port, threads, torch_threads, max_k, flush_seconds,
-          flush_rows, heartbeat_seconds, poll_seconds, fsync, graceful_timeout, catalog_url,
-          token):
+          flush_rows, heartbeat_seconds, poll_seconds, fsync, graceful_timeout, challenger_ref,
+          challenger_share, catalog_url, token):
     """Serve top-K lists over HTTP from a registered model version (gunicorn, own port).
 
     Refuses to start (exit 3) when the version's artifact is missing or does not match its
@@ -350,9 +357,14 @@ def serve(ref, workdir, data_dir, host, port, threads, torch_threads, max_k, flu
     from ranker.serve.server import ServeApplication
 
     _need_features(workdir)
+    if challenger_ref and challenger_ref.partition("@")[0] != ref.partition("@")[0]:
+        raise _bad_input(f"--challenger {challenger_ref}: must be a version of the model "
+                         f"{ref.partition('@')[0]}")
     client = _client(catalog_url, token)
     try:
         version = resolve(client, ref)
+        if challenger_ref:
+            resolve(client, challenger_ref)
     except (FileNotFoundError, ValueError) as exc:  # artifact gone or changed
         raise _bad_input(str(exc)) from None
     finally:
@@ -366,7 +378,8 @@ def serve(ref, workdir, data_dir, host, port, threads, torch_threads, max_k, flu
         model_ref=ref, workdir=Path(workdir).resolve(), data_dir=data_dir,
         catalog_url=catalog_url, token=token, max_k=max_k, flush_seconds=flush_seconds,
         flush_rows=flush_rows, heartbeat_seconds=heartbeat_seconds, poll_seconds=poll_seconds,
-        fsync=fsync, torch_threads=torch_threads)
+        fsync=fsync, torch_threads=torch_threads, challenger_ref=challenger_ref,
+        challenger_share=challenger_share)
     click.echo(f"serving {ref} (version {version['version']}) on http://{host}:{port}",
                err=True)
     try:
@@ -403,3 +416,27 @@ def land_events(data_dir, workdir, catalog_url, token, as_json):
     else:
         click.echo(f"{result['rows']} served events from {result['parts']} batches appended "
                    f"to {workdir}/raw/events.parquet")
+
+
+@ranker.command("serve-report")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="RANKER_SERVE_DATA_DIR",
+              help="The serving process's data folder (default: <workdir>/serving; env "
+                   "RANKER_SERVE_DATA_DIR).")
+@WORKDIR
+@JSON_OPTION
+def serve_report(data_dir, workdir, as_json):
+    """Lists, CTR and purchase rate per served model version (and A/B arm)."""
+    from ranker.serve.report import serving_report
+
+    rows = serving_report(data_dir or workdir / "serving")
+    if as_json:
+        echo_json({"versions": rows})
+        return
+    if not rows:
+        click.echo("nothing served yet", err=True)
+        return
+    click.echo(f"{'arm':<11}{'version':>8} {'strategy':<13}{'lists':>8}{'shown':>9}"
+               f"{'ctr':>9}{'purchase':>10}")
+    for r in rows:
+        click.echo(f"{r['arm']:<11}{r['model_version']:>8} {r['strategy']:<13}{r['lists']:>8}"
+                   f"{r['items_shown']:>9}{r['ctr']:>9.4f}{r['purchase_rate']:>10.4f}")

@@ -6,11 +6,13 @@ do. The modules, in the order a request meets them:
 
 - ``server``: gunicorn configured in code (one gthread worker), its start and stop hooks;
 - ``app``: the HTTP API, parsing and refusing input, nothing else;
-- ``runtime``: one serving process: the current model version and its hot swap, the
-  serving run's START/RUNNING/COMPLETE, the flush and heartbeat threads;
+- ``runtime``: one serving process: the serving run's START/RUNNING/COMPLETE, the flush and
+  heartbeat threads, the requests' work;
+- ``follow``: the version(s) answering, the champion/challenger split, hot swap on alias moves;
 - ``model``: a loaded version, the users' histories, the popularity list;
 - ``journal``: the write-ahead journal every acknowledged list and event is in first;
 - ``batches``: journal segments -> Parquet parts -> ``impressions`` and ``served_events``
   versions in the catalog, with their lineage;
-- ``landing``: served events -> the raw events the next pipeline run reads.
+- ``landing``: served events -> the raw events the next pipeline run reads;
+- ``report``: lists, CTR and purchase rate per served version (and A/B arm).
 """

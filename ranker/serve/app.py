@@ -103,8 +103,10 @@ def create_app(runtime: Runtime) -> Flask:
 
     @app.get("/healthz")
     def healthz():
+        challenger = runtime.challenger.version.describe() if runtime.challenger else None
         return jsonify({"status": "ok", "model": runtime.current.version.describe(),
-                        "runId": runtime.run_id, "counts": runtime.snapshot()})
+                        "challenger": challenger, "runId": runtime.run_id,
+                        "counts": runtime.snapshot()})
 
     @app.get("/readyz")
     def readyz():

@@ -52,6 +52,7 @@ IMPRESSIONS_SCHEMA = pa.schema([
     ("strategy", pa.string()),  # personalised | popularity
     ("model", pa.string()),
     ("model_version", pa.int32()),
+    ("arm", pa.string()),  # champion, or challenger when two versions share the traffic
     ("served_at", pa.timestamp("us", tz="UTC")),
 ])
 # The landed source's columns, then the link of a feedback event to what it answers.
@@ -87,6 +88,7 @@ def impression_rows(records: list[dict]) -> pa.Table:
                                 ("item_id", item), ("rank", rank), ("score", score),
                                 ("strategy", r["strategy"]), ("model", r["model"]),
                                 ("model_version", r["model_version"]),
+                                ("arm", r.get("arm", "champion")),
                                 ("served_at", _time(r["served_at_us"]))):
                 cols[name].append(value)
     return pa.table(cols, schema=IMPRESSIONS_SCHEMA)

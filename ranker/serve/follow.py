@@ -9,6 +9,7 @@ strictly increasing) the old version's lists form a prefix.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -20,13 +21,21 @@ from ranker.serve.model import LoadedVersion, load_version
 log = logging.getLogger(__name__)
 
 
+def arm_of(user: int, challenger_share: float) -> str:
+    """``challenger`` for a stable ``challenger_share`` of users (by a hash of the id), else
+    ``champion``: a user sees one version's lists for as long as the split stays the same."""
+    h = int.from_bytes(hashlib.sha256(str(int(user)).encode()).digest()[:8], "big")
+    return "challenger" if h < challenger_share * 2**64 else "champion"
+
+
 class Current:
     """The version requests are answered with; taken and replaced under one lock."""
 
-    def __init__(self, lv: LoadedVersion):
+    def __init__(self, lv: LoadedVersion, arm: str = "champion"):
         self._lock = threading.Lock()
         self._lv = lv
         self._last_us = 0
+        self.arm = arm  # champion, or challenger beside it
 
     def take(self) -> tuple[LoadedVersion, int]:
         """(the version, a served-at time in µs, strictly increasing across calls)."""

@@ -28,7 +28,7 @@ from catalog import client as cc
 from catalog import facets as cf
 from ranker.registry import JOB_NAMESPACE, MODEL_NAMESPACE, feature_inputs, resolve
 from ranker.serve.batches import FlushContext, Flusher, find_impression, served_events_since
-from ranker.serve.follow import AliasFollower, Current
+from ranker.serve.follow import AliasFollower, Current, arm_of
 from ranker.serve.journal import Journal, Segment, orphans
 from ranker.serve.model import Histories, LoadedVersion, load_version, recommend
 
@@ -54,6 +54,8 @@ class ServeSettings:
     poll_seconds: float = 30.0  # alias checks (0 = never swap)
     fsync: bool = True  # fsync the journal before each response
     torch_threads: int = 1  # intra-op threads per forward pass
+    challenger_ref: str | None = None  # NAME@ALIAS of the same model served beside model_ref
+    challenger_share: float = 0.1  # share of users (by a hash of the id) it serves
 
 
 class NotFound(Exception):
@@ -79,8 +81,14 @@ class Runtime:
         self.name = settings.model_ref.partition("@")[0]
         self.current = Current(load_version(resolve(self.client, settings.model_ref),
                                             settings.model_ref))
-        self.follower = AliasFollower(self.client, settings.model_ref, self.current,
-                                      on_swap=self._swapped)
+        self.followers = [AliasFollower(self.client, settings.model_ref, self.current,
+                                        on_swap=self._swapped)]
+        self.challenger: Current | None = None
+        if settings.challenger_ref:
+            self.challenger = Current(load_version(resolve(self.client, settings.challenger_ref),
+                                                   settings.challenger_ref), "challenger")
+            self.followers.append(AliasFollower(self.client, settings.challenger_ref,
+                                                self.challenger, on_swap=self._swapped))
         features = Path(settings.workdir) / "features.duckdb"
         self.histories = Histories.from_features(features)
         self.history_input = feature_inputs(settings.workdir, settings.namespace,
@@ -88,7 +96,7 @@ class Runtime:
         self.run_id = str(uuid.uuid4())
         self.journal_dir = Path(settings.data_dir) / "journal"
         lv = self.current.version
-        self._sha = {lv.version: lv.sha256}
+        self._sha = {c.version.version: c.version.sha256 for c in self.arms()}
         self.flusher = Flusher(FlushContext(self.client, self.name, Path(settings.data_dir),
                                             settings.namespace, self.history_input),
                                self.sha_of)
@@ -99,7 +107,8 @@ class Runtime:
                        "events": 0, "feedback": 0, "flushed_segments": 0,
                        "flushed_impression_rows": 0, "flushed_event_rows": 0,
                        "recovered_segments": 0, "swaps": 0, "swap_failures": 0,
-                       "flush_failures": 0, "rejected": 0}
+                       "flush_failures": 0, "rejected": 0, "champion": 0,
+                       "challenger": 0}
         self.started = time.monotonic()
         self.stopping = threading.Event()
         self._flush_now = threading.Event()
@@ -128,9 +137,10 @@ class Runtime:
         """Report START and start the flush, heartbeat and alias threads."""
         self.client.emit(self.run.event(RunState.START, self._facet()))
         loops = [("flush", self._flush_loop, ()), ("heartbeat", self._heartbeat_loop, ())]
-        if self.settings.poll_seconds > 0 and not self.follower.pinned:
-            loops.append(("alias", self.follower.loop,
-                          (self.settings.poll_seconds, self.stopping)))
+        for f in self.followers:
+            if self.settings.poll_seconds > 0 and not f.pinned:
+                loops.append((f"alias-{f.current.arm}", f.loop,
+                              (self.settings.poll_seconds, self.stopping)))
         for name, loop, args in loops:
             t = threading.Thread(target=loop, args=args, name=f"serve-{name}", daemon=True)
             t.start()
@@ -152,6 +162,10 @@ class Runtime:
         self.journal.close()
         self.client.close()
 
+    def arms(self) -> list[Current]:
+        """The versions served: the champion, and the challenger if there is one."""
+        return [self.current] + ([self.challenger] if self.challenger else [])
+
     def snapshot(self) -> dict:
         """The counts so far."""
         with self._counts_lock:
@@ -160,8 +174,13 @@ class Runtime:
     def _facet(self) -> dict:
         counts = self.snapshot()
         lv = self.current.version
+        split = {}
+        if self.challenger is not None:
+            split = {"challenger_version": self.challenger.version.version,
+                     "challenger_ref": self.settings.challenger_ref,
+                     "challenger_share": self.settings.challenger_share}
         return {"serving": cf.custom_facet(
-            **counts, model_version=lv.version, model_ref=self.settings.model_ref,
+            **counts, **split, model_version=lv.version, model_ref=self.settings.model_ref,
             uptime_seconds=round(time.monotonic() - self.started, 1), pid=os.getpid(),
             host=socket.gethostname())}
 
@@ -174,7 +193,11 @@ class Runtime:
 
     def recommendations(self, user: int, k: int) -> dict:
         """Serve a list and journal it as an impression before returning it."""
-        lv, served_at = self.current.take()
+        holder = self.current
+        if self.challenger is not None and arm_of(user, self.settings.challenger_share) == (
+                "challenger"):
+            holder = self.challenger
+        lv, served_at = holder.take()
         history = self.histories.of(user)
         items, behaviours = history or ([], [])
         if any(i in lv.item_index for i in items):
@@ -187,12 +210,12 @@ class Runtime:
         self.journal.append(lv.version, {
             "kind": "impression", "request_id": request_id, "user": user, "items": top,
             "scores": scores, "strategy": strategy, "model": lv.name,
-            "model_version": lv.version, "served_at_us": served_at})
+            "model_version": lv.version, "arm": holder.arm, "served_at_us": served_at})
         self._remember(request_id, (user, top, lv.version))
-        self.count(requests=1, impression_rows=len(top), **{strategy: 1})
+        self.count(requests=1, impression_rows=len(top), **{strategy: 1, holder.arm: 1})
         self._maybe_flush()
         return {"requestId": request_id, "user": user, "k": k, "strategy": strategy,
-                "model": lv.describe(), "items": top, "scores": scores,
+                "model": lv.describe(), "arm": holder.arm, "items": top, "scores": scores,
                 "servedAt": served_at}
 
     def event(self, user: int, item: int, behaviour: str) -> dict:
