@@ -302,7 +302,9 @@ class Runtime:
         for n, seg in enumerate(segments):
             try:
                 imp, ev = self.flusher.flush(seg)
-            except (cc.CatalogUnavailable, cc.CatalogRequestError, OSError) as exc:
+            except (cc.CatalogUnavailable, cc.CatalogRequestError, OSError, ValueError) as exc:
+                # The catalog down or refusing, a full disk, a damaged segment: the segment and
+                # every later one wait (the part files written so far are rewritten next time).
                 self.count(flush_failures=1)
                 log.warning("flushing %s failed, kept for the next try: %s", seg.path.name, exc)
                 if not recovered:
