@@ -110,7 +110,7 @@ def create_app(runtime: Runtime) -> Flask:
 
     @app.get("/readyz")
     def readyz():
-        if runtime.stopping.is_set():
+        if runtime.draining or runtime.stopping.is_set():
             return _error(503, "Stopping", "the serving process is shutting down")
         return jsonify({"status": "ready", "model": runtime.current.version.describe()})
 

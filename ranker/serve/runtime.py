@@ -110,7 +110,8 @@ class Runtime:
                        "flush_failures": 0, "rejected": 0, "champion": 0,
                        "challenger": 0}
         self.started = time.monotonic()
-        self.stopping = threading.Event()
+        self.stopping = threading.Event()  # set by stop(): the background threads end
+        self.draining = False  # set on SIGTERM (a plain flag: signal handlers take no locks)
         self._flush_now = threading.Event()
         self._flush_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -150,8 +151,11 @@ class Runtime:
         """Flush everything acknowledged, report COMPLETE, release the journal."""
         self.stopping.set()
         self._flush_now.set()
+        log.info("stopping: waiting for the background threads, then the last flush")
         for t in self._threads:
-            t.join(timeout=30)
+            t.join(timeout=10)
+            if t.is_alive():
+                log.warning("thread %s still busy; flushing beside it", t.name)
         failed = self.flush()
         try:
             self.client.emit(self.run.event(RunState.COMPLETE, self._facet()))
@@ -161,6 +165,7 @@ class Runtime:
             log.error("%d segments not flushed; the next serving process will", failed)
         self.journal.close()
         self.client.close()
+        log.info("stopped: %s", self.snapshot())
 
     def arms(self) -> list[Current]:
         """The versions served: the champion, and the challenger if there is one."""

@@ -13,6 +13,7 @@ worker) is therefore a clean stop; SIGINT and SIGQUIT stop at once but still flu
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -62,12 +63,18 @@ class ServeApplication(BaseApplication):
 
 
 def _post_worker_init(worker) -> None:
-    """On SIGTERM, turn /readyz to 503 at once, then let gunicorn stop gracefully."""
+    """On SIGTERM, turn /readyz to 503 at once, then let gunicorn stop gracefully.
+
+    The handler only assigns a flag: a handler that takes a lock (``Event.set`` does) deadlocks
+    when a second SIGTERM (the group's, then the master's) interrupts it while it holds it.
+    ``kill -USR2 <worker>`` writes every thread's stack to the log.
+    """
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum, frame):
         if _runtime is not None:
-            _runtime.stopping.set()
+            _runtime.draining = True
         if callable(previous):
             previous(signum, frame)
 
