@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from ranker import data as rdata
+from ranker.checkpoint import load_checkpoint
 from ranker.score import full_histories, top_k
-from ranker.train import load_checkpoint
 
 # Behaviours the pipeline accepts (pipelines/steps/events_checked.sql); anything else is refused.
 BEHAVIOURS = ("pv", "cart", "fav", "buy")

@@ -16,9 +16,9 @@ import torch
 
 from catalog.cli_contract import ExitCode
 from ranker import data as rdata
+from ranker.checkpoint import load_checkpoint
 from ranker.score import full_histories, top_k
 from ranker.serve.batches import dataset_facts
-from ranker.train import load_checkpoint
 from recocatalog.cli import main
 from tests.ranker.serve_util import Serving, parquet_rows, run_events, train_version, wait_for
 
@@ -240,3 +240,4 @@ def test_refuses_to_start_on_a_changed_artifact(serve_stack, runner, tmp_path):
     r = runner.invoke(main, [*args, "--model", "ranker@production",
                              "--workdir", str(tmp_path / "empty")])
     assert r.exit_code == ExitCode.BAD_INPUT and "no features.duckdb" in r.stderr
+
