@@ -414,7 +414,7 @@ def land_events(data_dir, workdir, catalog_url, token, as_json):
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"{result['rows']} served events from {result['parts']} batches appended "
+        click.echo(f"{result['rows']} served events in {result['parts']} batches appended "
                    f"to {workdir}/raw/events.parquet")
 
 

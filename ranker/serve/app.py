@@ -78,7 +78,7 @@ def create_app(runtime: Runtime) -> Flask:
         user = _id(request.args.get("user"), "user")
         raw_k = request.args.get("k", "10")
         if not raw_k.isdigit() or not 1 <= int(raw_k) <= max_k:
-            raise BadRequest(f"k must be an integer from 1 to {max_k}, got {raw_k!r}", "k")
+            raise BadRequest(f"k must be an integer, 1 to {max_k}; got {raw_k!r}", "k")
         body = runtime.recommendations(user, int(raw_k))
         return jsonify(body), 200, {"X-Request-Id": body["requestId"]}
 

@@ -125,7 +125,7 @@ class Runtime:
             self.history_input], job_facets={
             "jobType": cf.job_type("STREAMING", "PYTHON", "SERVE"),
             "documentation": cf.job_documentation(
-                f"Serves top-K lists from {settings.model_ref} over HTTP; every list is an "
+                f"Serves the top-K lists of {settings.model_ref} over HTTP; every list is an "
                 "impression, written in micro-batches.")}, run_id=self.run_id)
 
     @property
