@@ -284,3 +284,159 @@ def score(ref, top_k, batch_size, output, processes, workdir, catalog_url, token
     else:
         click.echo(f"{result.rows} recommendations for {result.users} users in "
                    f"{result.seconds:.1f}s -> {result.output}")
+
+
+@ranker.command()
+@click.option("--model", "ref", default="ranker@production", show_default=True,
+              envvar="RANKER_SERVE_MODEL",
+              help="NAME@ALIAS to follow (swapped when the alias moves), NAME@VERSION to pin, "
+                   "or NAME for its latest version (env RANKER_SERVE_MODEL).")
+@click.option("--workdir", type=click.Path(path_type=Path), default=Path("work"),
+              show_default=True, envvar="RANKER_SERVE_WORKDIR",
+              help="Folder holding features.duckdb (the pipeline's): the users' histories and "
+                   "the popularity list come from it (env RANKER_SERVE_WORKDIR).")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="RANKER_SERVE_DATA_DIR",
+              help="Folder of the journal and the impressions and events Parquet parts "
+                   "(default: <workdir>/serving; env RANKER_SERVE_DATA_DIR).")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="RANKER_SERVE_HOST",
+              help="Interface to bind (env RANKER_SERVE_HOST).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8100, show_default=True,
+              envvar="RANKER_SERVE_PORT", help="Port to listen on (env RANKER_SERVE_PORT).")
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True,
+              envvar="RANKER_SERVE_THREADS",
+              help="Requests served at once by the worker (env RANKER_SERVE_THREADS).")
+@click.option("--torch-threads", type=click.IntRange(min=1), default=1, show_default=True,
+              envvar="RANKER_SERVE_TORCH_THREADS",
+              help="torch CPU threads per forward pass (env RANKER_SERVE_TORCH_THREADS).")
+@click.option("--max-k", type=click.IntRange(min=1), default=100, show_default=True,
+              envvar="RANKER_SERVE_MAX_K",
+              help="Largest k a request may ask for (env RANKER_SERVE_MAX_K).")
+@click.option("--flush-seconds", type=click.FloatRange(min=0.05), default=5.0,
+              show_default=True, envvar="RANKER_SERVE_FLUSH_SECONDS",
+              help="Write a micro-batch of impressions at least this often "
+                   "(env RANKER_SERVE_FLUSH_SECONDS).")
+@click.option("--flush-rows", type=click.IntRange(min=1), default=1000, show_default=True,
+              envvar="RANKER_SERVE_FLUSH_ROWS",
+              help="... or once this many lists and events wait in the journal "
+                   "(env RANKER_SERVE_FLUSH_ROWS).")
+@click.option("--heartbeat-seconds", type=click.FloatRange(min=0.1), default=30.0,
+              show_default=True, envvar="RANKER_SERVE_HEARTBEAT_SECONDS",
+              help="Report the serving run as RUNNING, with its counts, this often "
+                   "(env RANKER_SERVE_HEARTBEAT_SECONDS).")
+@click.option("--poll-seconds", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              envvar="RANKER_SERVE_POLL_SECONDS",
+              help="Ask the catalog where the alias points this often; 0 never swaps "
+                   "(env RANKER_SERVE_POLL_SECONDS).")
+@click.option("--fsync/--no-fsync", default=True, show_default=True, envvar="RANKER_SERVE_FSYNC",
+              help="fsync the journal before answering: without it an acknowledged list "
+                   "survives the process dying, not the host (env RANKER_SERVE_FSYNC).")
+@click.option("--graceful-timeout", type=click.IntRange(min=1), default=30, show_default=True,
+              envvar="RANKER_SERVE_GRACEFUL_TIMEOUT",
+              help="Seconds a stopping worker has for its last requests and flush "
+                   "(env RANKER_SERVE_GRACEFUL_TIMEOUT).")
+@click.option("--challenger", "challenger_ref", envvar="RANKER_SERVE_CHALLENGER",
+              help="NAME@ALIAS of the same model to serve beside --model to a share of users "
+                   "(A/B; followed like --model; env RANKER_SERVE_CHALLENGER).")
+@click.option("--challenger-share", type=click.FloatRange(0, 1), default=0.1,
+              show_default=True, envvar="RANKER_SERVE_CHALLENGER_SHARE",
+              help="Share of users, picked by a hash of their id, the challenger serves "
+                   "(env RANKER_SERVE_CHALLENGER_SHARE).")
+@CATALOG_URL_OPTION
+@TOKEN_OPTION
+def serve(ref, workdir, data_dir, host, port, threads, torch_threads, max_k, flush_seconds,
+          flush_rows, heartbeat_seconds, poll_seconds, fsync, graceful_timeout, challenger_ref,
+          challenger_share, catalog_url, token):
+    """Serve top-K lists over HTTP from a registered model version (gunicorn, own port).
+
+    Refuses to start (exit 3) when the version's artifact is missing or does not match its
+    registered sha256. SIGTERM stops it cleanly: acknowledged impressions are flushed and the
+    serving run is reported COMPLETE.
+    """
+    from ranker.registry import resolve
+    from ranker.serve.runtime import ServeSettings
+    from ranker.serve.server import ServeApplication
+
+    _need_features(workdir)
+    if challenger_ref and challenger_ref.partition("@")[0] != ref.partition("@")[0]:
+        raise _bad_input(f"--challenger {challenger_ref}: must be a version of the model "
+                         f"{ref.partition('@')[0]}")
+    client = _client(catalog_url, token)
+    try:
+        version = resolve(client, ref)
+        if challenger_ref:
+            resolve(client, challenger_ref)
+    except (FileNotFoundError, ValueError) as exc:  # artifact gone or changed
+        raise _bad_input(str(exc)) from None
+    finally:
+        client.close()
+    data_dir = Path(data_dir or workdir / "serving").resolve()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _bad_input(f"--data-dir {data_dir}: {exc.strerror}") from None
+    settings = ServeSettings(
+        model_ref=ref, workdir=Path(workdir).resolve(), data_dir=data_dir,
+        catalog_url=catalog_url, token=token, max_k=max_k, flush_seconds=flush_seconds,
+        flush_rows=flush_rows, heartbeat_seconds=heartbeat_seconds, poll_seconds=poll_seconds,
+        fsync=fsync, torch_threads=torch_threads, challenger_ref=challenger_ref,
+        challenger_share=challenger_share)
+    click.echo(f"serving {ref} (version {version['version']}) on http://{host}:{port}",
+               err=True)
+    try:
+        ServeApplication(settings, bind=f"{host}:{port}", threads=threads,
+                         graceful_timeout=graceful_timeout).run()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise CommandFailed("the serving process stopped on an error (see the log above)",
+                                ExitCode.UNEXPECTED) from None
+
+
+@ranker.command("land-events")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="RANKER_SERVE_DATA_DIR",
+              help="The serving process's data folder (default: <workdir>/serving; env "
+                   "RANKER_SERVE_DATA_DIR).")
+@WORKDIR
+@CATALOG_URL_OPTION
+@TOKEN_OPTION
+@JSON_OPTION
+def land_events(data_dir, workdir, catalog_url, token, as_json):
+    """Append the events and feedback posted to `ranker serve` to the raw events.
+
+    The next `catalog pipeline run --skip-landing` consumes them.
+    """
+    from ranker.serve.landing import land_and_report
+
+    client = _client(catalog_url, token)
+    try:
+        result = land_and_report(workdir, data_dir or workdir / "serving", client)
+    except FileNotFoundError as exc:
+        raise _bad_input(str(exc)) from None
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"{result['rows']} served events in {result['parts']} batches appended "
+                   f"to {workdir}/raw/events.parquet")
+
+
+@ranker.command("serve-report")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="RANKER_SERVE_DATA_DIR",
+              help="The serving process's data folder (default: <workdir>/serving; env "
+                   "RANKER_SERVE_DATA_DIR).")
+@WORKDIR
+@JSON_OPTION
+def serve_report(data_dir, workdir, as_json):
+    """Lists, CTR and purchase rate per served model version (and A/B arm)."""
+    from ranker.serve.report import serving_report
+
+    rows = serving_report(data_dir or workdir / "serving")
+    if as_json:
+        echo_json({"versions": rows})
+        return
+    if not rows:
+        click.echo("nothing served yet", err=True)
+        return
+    click.echo(f"{'arm':<11}{'version':>8} {'strategy':<13}{'lists':>8}{'shown':>9}"
+               f"{'ctr':>9}{'purchase':>10}")
+    for r in rows:
+        click.echo(f"{r['arm']:<11}{r['model_version']:>8} {r['strategy']:<13}{r['lists']:>8}"
+                   f"{r['items_shown']:>9}{r['ctr']:>9.4f}{r['purchase_rate']:>10.4f}")

@@ -115,7 +115,7 @@ def simulate(workdir: Path, recommendations: Path, cfg: FeedbackConfig = Feedbac
     return {"pv": counts.get("pv", 0), "cart": counts.get("cart", 0), "buy": counts.get("buy", 0)}
 
 
-def _parquet_facts(path: Path, *,
+def parquet_facts(path: Path, *,
                    landed: bool = False) -> tuple[str, int, list[tuple[str, str]]]:
     """Fingerprint, row count and schema of a Parquet file, computed in DuckDB.
 
@@ -147,8 +147,8 @@ def simulate_and_report(
     from catalog import facets as cf
 
     raw = Path(workdir).resolve() / "raw" / "events.parquet"
-    recs_fp, recs_rows, recs_cols = _parquet_facts(Path(recommendations))
-    old_fp, _, raw_cols = _parquet_facts(raw, landed=True)
+    recs_fp, recs_rows, recs_cols = parquet_facts(Path(recommendations))
+    old_fp, _, raw_cols = parquet_facts(raw, landed=True)
     inputs = [
         cc.InputDataset(namespace, "recommendations", facets={
             "version": cf.dataset_version(recs_fp), "schema": cf.schema(recs_cols)}),
@@ -164,7 +164,7 @@ def simulate_and_report(
     with client.run(job_namespace, "simulate_feedback", inputs=inputs,
                     job_facets=job_facets) as run:
         counts = simulate(workdir, recommendations, cfg)
-        new_fp, new_rows, _ = _parquet_facts(raw, landed=True)
+        new_fp, new_rows, _ = parquet_facts(raw, landed=True)
         uri = f"file://{raw}"
         run.add_output(namespace, "raw_events", facets={
             "version": cf.dataset_version(new_fp), "schema": cf.schema(raw_cols),

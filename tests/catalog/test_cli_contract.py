@@ -140,15 +140,16 @@ def test_usage_errors_are_clicks_own_code():
 
 def test_every_command_that_reports_has_json():
     without = {name for name, cmd in _commands(main) if "--json" not in _options(cmd)}
-    # serve and demo run a server until stopped; audit export writes the trail as JSON lines
-    # or CSV (--format), a stream rather than one document.
-    assert without == {"serve", "demo", "audit export"}
+    # serve, ranker serve and demo run a server until stopped; audit export writes the trail as
+    # JSON lines or CSV (--format), a stream rather than one document.
+    assert without == {"serve", "ranker serve", "demo", "audit export"}
 
 
 def test_every_command_that_talks_http_has_token_beside_catalog_url():
     http = {name for name, cmd in _commands(main) if "--catalog-url" in _options(cmd)}
     assert http == {"pipeline run", "pipeline register", "ranker train", "ranker evaluate",
-                    "ranker promote", "ranker score", "ranker compress"}
+                    "ranker promote", "ranker score", "ranker compress", "ranker serve",
+                    "ranker land-events"}
     for name, cmd in _commands(main):
         if name in http:
             (token,) = [p for p in cmd.params if p.name == "token"]

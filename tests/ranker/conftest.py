@@ -81,3 +81,30 @@ def cyclic_db(tmp_path) -> Path:
 def make_feature_db():
     """The ``write_feature_db`` function, for tests that need their own sequences."""
     return write_feature_db
+
+
+@pytest.fixture(scope="module")
+def serve_stack(sqlite_url, tmp_path_factory):
+    """(catalog URL, admin client, workdir, production version) for ``ranker serve`` tests.
+
+    A live catalog on the suite's (wiped) SQLite database and a tiny model trained on the
+    cyclic users, registered and promoted to production; shared by a module's tests.
+    """
+    from catalog.client import CatalogClient
+    from catalog.db import make_engine
+    from tests.dbutil import wipe
+    from tests.live_server import live_server
+    from tests.ranker.serve_util import train_version
+
+    engine = make_engine(sqlite_url, immediate=False)
+    wipe(engine)
+    engine.dispose()
+    base = tmp_path_factory.mktemp("serve")
+    work = base / "work"
+    write_feature_db(work, cyclic_sequences())
+    with live_server(sqlite_url, base) as url:
+        client = CatalogClient(url)
+        version = train_version(work, client, "v1")
+        client.put("api/v1/models/ranker/aliases/production", {"version": version["version"]})
+        yield url, client, work, version
+        client.close()
