@@ -41,6 +41,9 @@ class CatalogState:
     head: str = ""
     # Set when the server process starts shutting down: /readyz answers 503 from then on.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # The same, set by a SIGTERM handler: a plain attribute, because Event.set() takes a lock
+    # that a second SIGTERM, arriving while the first handler holds it, would wait on forever.
+    stop_requested: bool = False
     # Where requested pipeline runs wait for a worker (catalog.run_queue): Redis, or this
     # process's own supervised pool.
     run_queue: object = None

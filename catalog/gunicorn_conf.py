@@ -110,8 +110,11 @@ def post_worker_init(worker) -> None:
     state = getattr(worker.wsgi, "extensions", {}).get("catalog")
 
     def on_term(signum, frame):
+        # Only a plain assignment here: Event.set() takes a lock, and a second SIGTERM (a
+        # process group signalled twice) arriving while the first handler held it deadlocked
+        # the worker until gunicorn's graceful timeout.
         if state is not None:
-            state.stopping.set()
+            state.stop_requested = True
         if callable(previous):
             previous(signum, frame)
 

@@ -32,7 +32,8 @@ def start_reaper(state) -> threading.Thread:
     """Start the daemon thread; it stops when ``state.stopping`` is set."""
 
     def loop() -> None:
-        while not state.stopping.wait(state.settings.reap_interval_seconds):
+        while not (state.stopping.wait(state.settings.reap_interval_seconds)
+                   or state.stop_requested):
             try:
                 reap_once(state)
             except Exception:  # noqa: BLE001 - a failed pass is retried on the next tick

@@ -38,7 +38,7 @@ def readyz():
     """200 when the database is reachable, at the code's head revision, and not shutting down."""
     st = state()
     problems = []
-    if st.stopping.is_set():
+    if st.stop_requested or st.stopping.is_set():
         problems.append("shutting down")
     try:
         current = current_revision(st.read_engine)

@@ -88,8 +88,33 @@ def test_gunicorn_sigterm_marks_the_worker_stopping(app, monkeypatch):
         handler(signal.SIGTERM, None)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert app.extensions["catalog"].stopping.is_set()
+    assert app.extensions["catalog"].stop_requested
     assert calls == [signal.SIGTERM]  # gunicorn's own handler still runs
+    r = app.test_client().get("/readyz")
+    assert r.status_code == 503 and r.get_json()["message"] == "shutting down"
+
+
+def test_a_second_sigterm_during_the_first_cannot_deadlock_the_worker(app, monkeypatch):
+    """The handler takes no lock: a second SIGTERM, handled while the first handler was inside
+    Event.set() (holding its lock), used to wait on that lock until the graceful timeout."""
+    import threading
+
+    from catalog import gunicorn_conf
+
+    monkeypatch.setattr(gunicorn_conf, "WARMUP", False)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        gunicorn_conf.post_worker_init(type("Worker", (), {"wsgi": app})())
+        handler = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    state = app.extensions["catalog"]
+    with state.stopping._cond:  # as if the first handler were inside Event.set()
+        second = threading.Thread(target=handler, args=(signal.SIGTERM, None), daemon=True)
+        second.start()
+        second.join(5)
+        assert not second.is_alive()  # it returned without waiting for the lock
+    assert state.stop_requested
 
 
 class Lines(logging.Handler):
