@@ -87,6 +87,12 @@ _SAFE_CALLS = {"quote", "literal", "int", "float"}
 _VETTED = {
     "pipelines/runner.py": {"step.sql": "a step's SQL file from the repository, not a value"},
     "pipelines/tables.py": {"', '.join(parts)": "aggregates over quote()d column names"},
+    # The fingerprint's SQL: fragments this module composes from quote()d column names and the
+    # constant templates of its Dialects; no value of any row or setting reaches it.
+    "pipelines/fingerprint.py": dict.fromkeys(
+        ["', '.join(parts)", "d.byte_length.format(quote(n))", "d.byte_length.format(text)",
+         "d.epoch_us.format(x)", "d.text_type", "exponent", "e", "m", "originals", "source",
+         "texts", "text", "x"], "SQL composed from quote()d names and constant templates"),
     "pipelines/quality/keysql.py": {
         "select_sql": "SQLAlchemy's own compiled select; its values stay bound parameters",
     },
