@@ -19,10 +19,14 @@ from pipelines.tables import literal, quote
 STATE_TABLE = "_pipeline_state"
 
 
-def connect(workdir: Path) -> duckdb.DuckDBPyConnection:
-    """Open the feature database and expose the landed Parquet files as source views."""
+def connect(workdir: Path, *, sources_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the feature database and expose the landed Parquet files as source views.
+
+    ``sources_only``: an in-memory database with the views alone (describing the landed files
+    for a run whose steps another engine builds).
+    """
     workdir = Path(workdir)
-    con = sandbox.connect(workdir / "features.duckdb")
+    con = sandbox.connect(":memory:" if sources_only else workdir / "features.duckdb")
     for source, path in source_paths(workdir).items():
         if not path.is_file():
             con.close()
@@ -50,8 +54,8 @@ class DuckDBEngine:
         self.location = self.workdir / "features.duckdb"
 
     @classmethod
-    def open(cls, workdir: Path) -> DuckDBEngine:
-        return cls(connect(workdir), workdir)
+    def open(cls, workdir: Path, *, sources_only: bool = False) -> DuckDBEngine:
+        return cls(connect(workdir, sources_only=sources_only), workdir)
 
     def cursor(self) -> DuckDBEngine:
         return DuckDBEngine(self.con.cursor(), self.workdir)

@@ -26,6 +26,10 @@ class PipelineFailed(Exception):
     """A step failed or a critical expectation did not hold; the message says which and why."""
 
 
+class EngineUnavailable(PipelineFailed):
+    """The engine could not start (a Spark master that does not answer); nothing was built."""
+
+
 def source_paths(workdir: Path) -> dict[str, Path]:
     """Landed source files by the view name steps read them as."""
     raw = Path(workdir) / "raw"

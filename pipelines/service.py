@@ -48,7 +48,7 @@ def land_and_run(workdir: Path, source: str, *, reporter=None, input_path=None, 
                 land_source(workdir, source, input_path=input_path, attributes=attributes,
                             events=events, seed=seed)
                 # The landed files described as DuckDB reads them (Spark reads the same types).
-                described = DuckDBEngine.open(workdir)
+                described = DuckDBEngine.open(workdir, sources_only=True)
                 try:
                     paths = source_paths(workdir)
                     source_fps = {t: file_fingerprint(paths[t]) for t in SOURCE_TABLES}

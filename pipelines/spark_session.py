@@ -40,12 +40,22 @@ def spark_version() -> str:
 
 
 def session(master: str = "local[*]", conf: dict[str, str] | None = None,
-            app_name: str = "recocatalog-pipeline") -> Any:
-    """A SparkSession on ``master`` (``local[N]`` or ``spark://HOST:PORT``) with
-    :data:`REQUIRED_CONF`; ``conf`` may add settings, never change the required ones."""
+            app_name: str = "recocatalog-pipeline") -> tuple[Any, bool]:
+    """``(session, started)``: a SparkSession on ``master`` (``local[N]`` or
+    ``spark://HOST:PORT``) with :data:`REQUIRED_CONF`; ``conf`` may add settings, never change
+    the required ones. A process has one SparkContext: one already running on the same master
+    is used (``started`` False: the caller must not stop it), on another master refused."""
     spark_version()
     from pyspark.sql import SparkSession
 
+    running = SparkSession.getActiveSession()
+    if running is not None:
+        if running.sparkContext.master != master:
+            raise ValueError(f"this process already runs Spark on "
+                             f"{running.sparkContext.master}, not {master}")
+        for key, value in REQUIRED_CONF.items():
+            running.conf.set(key, value)
+        return running, False
     conf = {**DEFAULT_CONF, **(conf or {})}
     clash = {k for k in conf if k in REQUIRED_CONF and conf[k] != REQUIRED_CONF[k]}
     if clash:
@@ -53,15 +63,12 @@ def session(master: str = "local[*]", conf: dict[str, str] | None = None,
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in {**conf, **REQUIRED_CONF}.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    for key, value in REQUIRED_CONF.items():  # getOrCreate may return a running session
-        spark.conf.set(key, value)
-    return spark
+    return builder.getOrCreate(), True
 
 
 def check(spark: Any) -> None:
     """Refuse a session whose settings differ from :data:`REQUIRED_CONF`."""
     wrong = {k: spark.conf.get(k, None) for k, v in REQUIRED_CONF.items()
-             if str(spark.conf.get(k, None)).lower() != v}
+             if str(spark.conf.get(k, None)).lower() != v.lower()}
     if wrong:
         raise ValueError(f"Spark session settings the pipeline needs differ: {wrong}")

@@ -36,7 +36,7 @@ def spark():
     """A local SparkSession with the settings the pipeline requires."""
     from pipelines.spark_session import session
 
-    s = session("local[2]", SPARK_TEST_CONF, app_name="recocatalog-tests")
+    s, _ = session("local[2]", SPARK_TEST_CONF, app_name="recocatalog-tests")
     s.sparkContext.setLogLevel("ERROR")
     yield s
     s.stop()
