@@ -18,7 +18,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[ranker,dev]'
+	$(BIN)/pip install -q -e '.[ranker,dev,spark]'
 	touch $@
 
 # Swagger UI for /api/docs: npm's swagger-ui-dist as package-lock.json pins it, into node_modules/

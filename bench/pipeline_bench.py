@@ -173,7 +173,7 @@ def worker_full(raw: Path, catalog_url: str, mode: str = "cold") -> dict:
     time is reported apart (``ge_import_s``).
     """
     from catalog.client import CatalogClient
-    from pipelines import quality, runner
+    from pipelines import duckdb_engine, quality, runner
     from pipelines.report import Reporter
 
     ge_import = ge_import_cpu = 0.0
@@ -190,21 +190,20 @@ def worker_full(raw: Path, catalog_url: str, mode: str = "cold") -> dict:
     runner._build = timed("build", runner._build)
     runner._commit = timed("build", runner._commit)
     runner.file_fingerprint = timed("source fingerprints", runner.file_fingerprint)
-    runner.fingerprint = timed("fingerprint+profile", runner.fingerprint)
-    for name in ("profile", "fingerprint_and_profile"):
-        if hasattr(runner, name):
-            setattr(runner, name, timed("fingerprint+profile", getattr(runner, name)))
+    engine = duckdb_engine.DuckDBEngine
+    for name in ("fingerprint", "fingerprint_and_profile"):
+        setattr(engine, name, timed("fingerprint+profile", getattr(engine, name)))
     quality.validate_duckdb = timed("ge", quality.validate_duckdb)
     quality._gx = timed("ge", quality._gx)
     memory: list[DuckDBMemory] = []
-    connect = runner.connect
+    connect = duckdb_engine.connect
 
     def connect_and_sample(workdir):
         con = connect(workdir)
         memory.append(DuckDBMemory(Path(workdir) / "features.duckdb"))
         return con
 
-    runner.connect = connect_and_sample
+    duckdb_engine.connect = connect_and_sample
     client = CatalogClient(catalog_url, timeout=60)  # token: CATALOG_TOKEN
     t, cpu = time.perf_counter(), _cpu_s()
     result = runner.run_pipeline(work, reporter=Reporter(client, source="synthetic"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -18,11 +19,14 @@ from catalog.client_options import (
 )
 
 SOURCES = ("synthetic", "taobao", "amazon")
+ENGINES = ("duckdb", "spark")  # pipelines.engine.ENGINES, without importing the engines here
+# local, local[N], local[*], local[N,F] (F: task retries) or a standalone master spark://HOST:PORT.
+_SPARK_MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[0-9]+)?\])?|spark://[^\s/:]+:[0-9]{1,5}")
 
 
 @click.group("pipeline")
 def pipeline() -> None:
-    """Build feature tables with DuckDB and report them to the catalog."""
+    """Build feature tables with DuckDB or Spark and report them to the catalog."""
 
 
 def _client(url: str, token: str | None):
@@ -71,14 +75,22 @@ def _check_inputs(source, input_path, attributes, workdir, skip_landing) -> None
 @click.option("--skip-landing", is_flag=True,
               help="Use the raw files already in --workdir (e.g. with feedback appended) "
               "instead of landing the source again.")
+@click.option("--engine", type=click.Choice(ENGINES), default="duckdb", show_default=True,
+              envvar="CATALOG_PIPELINE_ENGINE",
+              help="What runs the SQL steps: duckdb (one host, --workdir/features.duckdb) or "
+              "spark (Parquet in --workdir/warehouse). The catalog records the same either way.")
+@click.option("--spark-master", envvar="CATALOG_SPARK_MASTER",
+              help="With --engine spark: local[N] (N threads in this process; default "
+              "local[*]) or spark://HOST:PORT (a standalone cluster that sees --workdir).")
 @JSON_OPTION
 @PROGRESS_OPTION
 def run(source, input_path, attributes, events, seed, workdir, catalog_url, token, namespace,
-        skip_landing, as_json, show_progress):
-    """Land the source, run every SQL step in DuckDB, validate, and report to the catalog.
+        skip_landing, engine, spark_master, as_json, show_progress):
+    """Land the source, run every SQL step in DuckDB or Spark, validate, and report.
 
     Exits 6 when a critical expectation fails (with --json, after the summary of what ran).
     """
+    from pipelines.engine import EngineUnavailable
     from pipelines.report import Reporter, register
     from pipelines.runner import ChecksFailed, PipelineFailed
     from pipelines.service import land_and_run
@@ -86,6 +98,7 @@ def run(source, input_path, attributes, events, seed, workdir, catalog_url, toke
     from pipelines.steps import StepError, load_steps
 
     _check_inputs(source, input_path, attributes, workdir, skip_landing)
+    spark = _spark_options(engine, spark_master)
     reporter = Reporter(_client(catalog_url, token), namespace=namespace, source=source)
     try:
         total = len(load_steps()) + (0 if skip_landing else 1)  # each step, and the landing
@@ -101,7 +114,7 @@ def run(source, input_path, attributes, events, seed, workdir, catalog_url, toke
             result = land_and_run(
                 workdir, source, reporter=reporter, input_path=input_path,
                 attributes=attributes, events=events, seed=seed, progress=step_progress,
-                land=not skip_landing,
+                land=not skip_landing, engine=engine, spark=spark,
             )
     # Raised after the progress display is gone, so the error is the last line on stderr.
     except ChecksFailed as exc:
@@ -110,13 +123,35 @@ def run(source, input_path, attributes, events, seed, workdir, catalog_url, toke
         raise CommandFailed(str(exc), ExitCode.CHECKS_FAILED) from None
     except SourceError as exc:
         raise CommandFailed(str(exc), ExitCode.BAD_INPUT) from None
-    except (PipelineFailed, StepError) as exc:  # a step failed in DuckDB; a broken step file
+    except EngineUnavailable as exc:  # the Spark session could not start
+        raise CommandFailed(str(exc), ExitCode.UNAVAILABLE) from None
+    except (PipelineFailed, StepError) as exc:  # a step failed in its engine; a broken step file
         raise CommandFailed(str(exc), ExitCode.UNEXPECTED) from None
     if as_json:
         echo_json(result.summary())
     else:
         click.echo(f"pipeline {result.run_id}: {len(result.steps)} steps in "
                    f"{result.seconds:.1f}s, feature tables in {result.database}")
+
+
+def _spark_options(engine: str, master: str | None):
+    """SparkOptions for ``--engine spark`` (None for duckdb), the master checked first."""
+    if engine != "spark":
+        if master:
+            raise click.UsageError("--spark-master applies to --engine spark only")
+        return None
+    master = master or "local[*]"
+    if not _SPARK_MASTER.fullmatch(master):
+        raise click.UsageError(f"--spark-master {master!r}: expected local[N] or "
+                               "spark://HOST:PORT")
+    from pipelines.engine import SparkOptions
+    from pipelines.spark_session import spark_version
+
+    try:
+        spark_version()
+    except ImportError as exc:
+        raise CommandFailed(str(exc), ExitCode.UNAVAILABLE) from None
+    return SparkOptions(master=master)
 
 
 @pipeline.command("register")

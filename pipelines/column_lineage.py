@@ -229,12 +229,15 @@ class _Walker:
         self._rows: dict[int, frozenset[_Influence]] = {}
 
     def _rewrite_unpivots(self, tree: exp.Expression, schemas: dict) -> exp.Expression:
-        """Rewrite DuckDB's ``UNPIVOT src ON cols INTO NAME n VALUE v`` as the UNION ALL it means.
+        """Rewrite each UNPIVOT as the UNION ALL it means.
 
-        sqlglot cannot scope that statement. Each unpivoted column becomes a branch keeping the
-        other columns, naming the column in ``n`` and copying its value to ``v``. (DuckDB also
-        drops NULL values; that filter is left out as noise on every column.)
+        Two spellings: DuckDB's ``UNPIVOT src ON cols INTO NAME n VALUE v`` statement, and the
+        SQL standard's ``FROM src UNPIVOT (v FOR n IN (cols))`` that DuckDB and Spark both run.
+        sqlglot can scope neither. Each unpivoted column becomes a branch keeping the other
+        columns, naming the column in ``n`` and copying its value to ``v``. (Both also drop NULL
+        values; that filter is left out as noise on every column.)
         """
+        tree = self._rewrite_standard_unpivots(tree, schemas)
         with_ = tree.find(exp.With)
         for node in [p for p in tree.find_all(exp.Pivot)
                      if p.args.get("unpivot") and not isinstance(p.parent, exp.Table)]:
@@ -268,6 +271,48 @@ class _Walker:
             query = functools.reduce(lambda a, b: exp.union(a, b, distinct=False), branches)
             tree = query if node is tree else tree
             node.replace(query)
+        return tree
+
+    def _source_names(self, source: exp.Expression, node: exp.Expression, schemas: dict
+                      ) -> list[str]:
+        """Output column names of ``source`` (a table or subquery) where ``node`` reads it."""
+        probe = exp.select("*").from_(source.copy())
+        with_ = node.root().find(exp.With)
+        ctes = list(with_.expressions) if with_ else []
+        owner = node.find_ancestor(exp.CTE)
+        for cte in ctes[:next((i for i, c in enumerate(ctes) if c is owner), len(ctes))]:
+            probe = probe.with_(cte.alias, as_=cte.this.copy())
+        return _Walker(probe, schemas, self.dialect).outputs
+
+    def _rewrite_standard_unpivots(self, tree: exp.Expression, schemas: dict) -> exp.Expression:
+        """``FROM src UNPIVOT (v FOR n IN (cols))``, as :meth:`_rewrite_unpivots` says."""
+        for node in [p for p in tree.find_all(exp.Pivot)
+                     if p.args.get("unpivot") and isinstance(p.parent, exp.Table | exp.Subquery)]:
+            holder = node.parent
+            fields = node.args.get("fields") or []
+            if (len(holder.args.get("pivots") or []) != 1 or len(node.expressions) != 1
+                    or len(fields) != 1 or not isinstance(fields[0], exp.In)
+                    or not all(isinstance(c, exp.Column) for c in fields[0].expressions)):
+                raise ValueError(f"unsupported UNPIVOT: {holder.sql(self.dialect)[:120]}")
+            source = holder.copy()
+            source.set("pivots", None)
+            source.set("alias", None)
+            names = self._source_names(source, holder, schemas)
+            unpivoted = [c.name.lower() for c in fields[0].expressions]
+            missing = [c for c in unpivoted if c not in names]
+            if missing:
+                raise ValueError(f"unknown UNPIVOT column {missing[0]!r}")
+            kept = [n for n in names if n not in unpivoted]
+            name, value = fields[0].this.name, node.expressions[0].name
+            branches = [
+                exp.select(*map(exp.column, kept), exp.alias_(exp.Literal.string(col), name),
+                           exp.alias_(exp.column(col), value)).from_(source.copy())
+                for col in unpivoted
+            ]
+            query = functools.reduce(lambda a, b: exp.union(a, b, distinct=False), branches)
+            alias = holder.alias or (holder.name if isinstance(holder, exp.Table) else "")
+            holder.replace(exp.Subquery(this=query, alias=exp.TableAlias(
+                this=exp.to_identifier(alias or "unpivoted"))))
         return tree
 
     def branches(self, scope: Scope) -> list[Scope]:

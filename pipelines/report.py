@@ -6,7 +6,6 @@ import contextlib
 import logging
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 
@@ -14,7 +13,6 @@ from catalog import client as cc
 from catalog import facets as cf
 from pipelines.emitter import Emitter, background
 from pipelines.steps import Step
-from pipelines.tables import columns, quote
 
 log = logging.getLogger(__name__)
 PIPELINE_JOB = "feature_pipeline"
@@ -90,36 +88,39 @@ class Reporter:
         """A run of ``job_name`` in the job namespace, sent through the emitter if there is one."""
         return cc.RunReporter(self.emitter or self.client, self.job_namespace, job_name, **kwargs)
 
-    def dataset_source(self, workdir: Path, table: str) -> dict:
-        """dataSource facet: the DuckDB file or the landed Parquet file holding ``table``."""
-        uri = (f"file://{workdir}/raw/{table.removeprefix('raw_')}.parquet"
-               if table.startswith("raw_") else f"duckdb://{workdir}/features.duckdb")
-        return {"dataSource": cf.datasource(uri, uri)}
+
+def _dataset_source(engine, table: str) -> dict:
+    """dataSource facet: where the engine holds ``table`` (a landed file, features.duckdb, a
+    Spark warehouse folder): the one thing of a dataset's record that names the engine."""
+    uri = engine.dataset_uri(table)
+    return {"dataSource": cf.datasource(uri, uri)}
 
 
-def _schema_facets(con, table: str) -> dict:
-    return {"schema": cf.schema(columns(con, table))}
+def _schema_facets(engine, table: str) -> dict:
+    return {"schema": cf.schema(engine.columns(table))}
 
 
 @contextlib.contextmanager
-def pipeline_run(reporter: Reporter | None, run_id: str | None = None):
+def pipeline_run(reporter: Reporter | None, run_id: str | None = None,
+                 engine: tuple[str, str] = ("duckdb", duckdb.__version__)):
     """The parent run of the landing and every step (or nothing without a reporter).
 
     Its children carry the lineage; the parent's state is the pipeline's: FAIL when any step or
     critical check failed, or when the catalog did not store one of the run's events. Events go
     out from a worker thread while the pipeline goes on (see ``pipelines.emitter``); the parent
-    waits for all of them before its own end, which it sends last.
+    waits for all of them before its own end, which it sends last. ``engine`` (name, version)
+    is the run's processing_engine facet.
     """
     if reporter is None:
         yield None
         return
     if reporter.emitter is not None:  # nested in another pipeline run: its emitter serves both
-        with _parent_run(reporter, run_id) as parent:
+        with _parent_run(reporter, run_id, engine) as parent:
             yield parent
         return
     with background(reporter.client) as reporter.emitter:
         try:
-            with _parent_run(reporter, run_id) as parent:
+            with _parent_run(reporter, run_id, engine) as parent:
                 # One round trip before any work: a catalog that is down or refuses the run
                 # fails it now, as when every event was sent in line, not after the last step.
                 reporter.emitter.check()
@@ -130,14 +131,16 @@ def pipeline_run(reporter: Reporter | None, run_id: str | None = None):
 
 
 @contextlib.contextmanager
-def _parent_run(reporter: Reporter, run_id: str | None):
+def _parent_run(reporter: Reporter, run_id: str | None, engine: tuple[str, str]):
+    # The job's facets are the same whichever engine runs it (its definition is the SQL in
+    # DuckDB's dialect); the run's processing_engine says which one did.
     job_facets = {
         "jobType": cf.job_type("BATCH", "DUCKDB", "PIPELINE"),
         "documentation": cf.job_documentation(
             "Cleans behaviour events, integrates item attributes and builds the user and item "
             f"feature tables and splits the ranker trains on (source: {reporter.source})."),
     }
-    run_facets = {"processing_engine": cf.processing_engine("duckdb", duckdb.__version__)}
+    run_facets = {"processing_engine": cf.processing_engine(engine[0], engine[1])}
     with reporter.run(reporter.pipeline, job_facets=job_facets, run_facets=run_facets,
                       run_id=run_id) as parent:
         yield parent
@@ -146,13 +149,12 @@ def _parent_run(reporter: Reporter, run_id: str | None):
 class StepReport:
     """The catalog run of one step; :meth:`finish` adds the output before COMPLETE is sent."""
 
-    def __init__(self, reporter: Reporter, run: cc.RunReporter, step: Step, workdir: Path,
-                 lineage: Future):
-        self.reporter, self.run, self.step, self.workdir = reporter, run, step, workdir
+    def __init__(self, reporter: Reporter, run: cc.RunReporter, step: Step, lineage: Future):
+        self.reporter, self.run, self.step = reporter, run, step
         self.run_id = run.run_id
         self.lineage = lineage  # the columnLineage facet (or None), derived while the step builds
 
-    def finish(self, con, fp: str, rows: int, stats: dict | None, noop: bool,
+    def finish(self, engine, fp: str, rows: int, stats: dict | None, noop: bool,
                input_fps: dict[str, str] | None = None) -> None:
         """Declare the output with schema, version, lineage and metrics.
 
@@ -162,11 +164,10 @@ class StepReport:
         r, step = self.reporter, self.step
         for t, in_fp in sorted((input_fps or {}).items()):
             if (r.namespace, t) not in self.run.inputs:
-                self.run.add_input(r.namespace, t, facets=_input_facets(r, con, self.workdir,
-                                                                       t, in_fp))
+                self.run.add_input(r.namespace, t, facets=_input_facets(engine, t, in_fp))
         facets = {
-            **_schema_facets(con, step.output),
-            **r.dataset_source(self.workdir, step.output),
+            **_schema_facets(engine, step.output),
+            **_dataset_source(engine, step.output),
             "version": cf.dataset_version(fp),
             "datasetType": cf.dataset_type(KINDS.get(step.output, "table")),
             "documentation": cf.dataset_documentation(f"{step.purpose} Grain: {step.grain}."),
@@ -203,16 +204,15 @@ def _column_lineage(step: Step, schemas: dict[str, list[str]], namespace: str):
 
 
 @contextlib.contextmanager
-def step_run(reporter: Reporter | None, parent, step: Step, con, input_fps: dict[str, str]):
+def step_run(reporter: Reporter | None, parent, step: Step, engine,
+             input_fps: dict[str, str]):
     """The catalog run of one step (or nothing without a reporter)."""
     if reporter is None:
         yield None
         return
-    workdir = _workdir(con)
     # Inputs whose versions are not known yet (still being fingerprinted) are declared with
     # COMPLETE (StepReport.finish): a START naming them would bind the run to their old version.
-    inputs = [cc.InputDataset(reporter.namespace, t,
-                              facets=_input_facets(reporter, con, workdir, t, fp))
+    inputs = [cc.InputDataset(reporter.namespace, t, facets=_input_facets(engine, t, fp))
               for t, fp in sorted(input_fps.items())]
     job_facets = {
         "sql": cf.sql(step.sql, "duckdb"),
@@ -222,7 +222,7 @@ def step_run(reporter: Reporter | None, parent, step: Step, con, input_fps: dict
     }
     # Column lineage needs only the SQL and the inputs' columns: parsed on the emitter's thread
     # while DuckDB builds the output (at once when there is no emitter).
-    schemas = {t: [c for c, _ in columns(con, t)] for t in step.inputs}
+    schemas = {t: [c for c, _ in engine.columns(t)] for t in step.inputs}
     if reporter.emitter is not None:
         lineage = reporter.emitter.submit(_column_lineage, step, schemas, reporter.namespace)
     else:
@@ -230,26 +230,20 @@ def step_run(reporter: Reporter | None, parent, step: Step, con, input_fps: dict
         lineage.set_result(_column_lineage(step, schemas, reporter.namespace))
     with reporter.run(f"{reporter.pipeline}.{step.name}", inputs=inputs, job_facets=job_facets,
                       parent=parent) as run:
-        yield StepReport(reporter, run, step, workdir, lineage)
+        yield StepReport(reporter, run, step, lineage)
 
 
-def _input_facets(reporter: Reporter, con, workdir: Path, table: str, fp: str) -> dict:
-    return {**_schema_facets(con, table), "version": cf.dataset_version(fp),
-            **reporter.dataset_source(workdir, table)}
+def _input_facets(engine, table: str, fp: str) -> dict:
+    return {**_schema_facets(engine, table), "version": cf.dataset_version(fp),
+            **_dataset_source(engine, table)}
 
 
-def _workdir(con) -> Path:
-    path = con.execute("select path from duckdb_databases() where database_name = "
-                       "current_database()").fetchone()[0]
-    return Path(path).parent
-
-
-def validate_step(reporter: Reporter | None, parent, step: Step, con, fp: str) -> dict:
-    """Run the step's expectation suite inside DuckDB; report it as its own run."""
-    from pipelines.quality import load_suite, to_openlineage_assertions, validate_duckdb
+def validate_step(reporter: Reporter | None, parent, step: Step, engine, fp: str) -> dict:
+    """Run the step's expectation suite inside the engine; report it as its own run."""
+    from pipelines.quality import load_suite, to_openlineage_assertions
 
     suite = load_suite(step.suite_path)
-    result = validate_duckdb(con, step.output, suite)
+    result = engine.validate(step.output, suite)
     checks = {
         "success": not result.critical_failures,
         "evaluated": len(result.outcomes),
@@ -282,7 +276,7 @@ def validate_step(reporter: Reporter | None, parent, step: Step, con, fp: str) -
 def landing_run(reporter: Reporter | None, source: str, inputs: list[str], parent=None):
     """The run that lands a source as raw Parquet; yields a callback declaring its outputs."""
     if reporter is None:
-        yield lambda workdir, con, fps: None
+        yield lambda engine, fps: None
         return
     job_facets = {
         "jobType": cf.job_type("BATCH", "PYTHON", "INGEST"),
@@ -293,11 +287,11 @@ def landing_run(reporter: Reporter | None, source: str, inputs: list[str], paren
     with reporter.run(f"land_{source}", inputs=ins, job_facets=job_facets,
                       parent=parent) as run:
 
-        def declare(workdir: Path, con, fps: dict[str, str]) -> None:
+        def declare(engine, fps: dict[str, str]) -> None:
             for table, fp in sorted(fps.items()):
-                n = con.execute(f"select count(*) from {quote(table)}").fetchone()[0]
+                n = engine.count(table)
                 run.add_output(reporter.namespace, table, facets={
-                    **_schema_facets(con, table), **reporter.dataset_source(workdir, table),
+                    **_schema_facets(engine, table), **_dataset_source(engine, table),
                     "version": cf.dataset_version(fp), "outputStatistics": cf.output_statistics(n),
                     "datasetType": cf.dataset_type("file"),
                 })

@@ -1,13 +1,16 @@
-"""Run the feature pipeline: each SQL step in DuckDB, checked, fingerprinted and reported.
+"""Run the feature pipeline: each SQL step on an engine, checked, fingerprinted and reported.
 
-For every step, in dependency order, this thread:
+The engine is DuckDB (``features.duckdb``) or Spark (Parquet in a warehouse folder): the same
+SQL steps, the same catalog record (``pipelines.engine``). For every step, in dependency order,
+this thread:
 1. skips it as a recorded no-op when its SQL and its inputs' fingerprints are unchanged since the
    step last built its output (the catalog still gets a run, pointing at the same version);
-2. otherwise builds the output table in a DuckDB transaction, which it commits only once the
-   step's inputs have passed their checks (rolled back, and the run ended ABORT, if one failed);
+2. otherwise builds the output uncommitted (a DuckDB transaction, a Spark staging folder) and
+   commits it only once the step's inputs have passed their checks (discarded, and the run
+   ended ABORT, if one failed);
 
 and a second thread, in the same order and while the next steps build (:class:`_Governance`):
-3. fingerprints and profiles the output inside DuckDB, in one scan;
+3. fingerprints and profiles the output inside the engine, in one scan;
 4. reports the step as a run (inputs and outputs with schema, column lineage, metrics, version);
 5. validates the output with its Great Expectations suite as a separate run, whose input carries
    the assertions; a failed critical expectation fails that run and the pipeline, and no step
@@ -23,30 +26,21 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from catalog.client import RunAborted
-from pipelines import quality, report, sandbox
-from pipelines.steps import SOURCES, Step, load_steps
-from pipelines.tables import (
-    columns,
-    file_fingerprint,
-    fingerprint,
-    fingerprint_and_profile,
-    literal,
-    quote,
+from pipelines import quality, report
+from pipelines.duckdb_engine import STATE_TABLE, connect  # noqa: F401  (the runner's API)
+from pipelines.engine import (  # noqa: F401  (MIN_TS, source_paths: the runner's API)
+    MIN_TS,
+    Engine,
+    PipelineFailed,
+    SparkOptions,
+    open_engine,
+    source_paths,
 )
-
-# Events before 2000-01-01 are out of range; the upper bound is one day after the run starts.
-MIN_TS = 946_684_800
-STATE_TABLE = "_pipeline_state"
-
-
-class PipelineFailed(Exception):
-    """A step failed or a critical expectation did not hold; the message says which and why."""
+from pipelines.steps import SOURCES, Step, load_steps
+from pipelines.tables import file_fingerprint
 
 
 class ChecksFailed(PipelineFailed):
@@ -76,17 +70,19 @@ class PipelineResult:
 
     run_id: str | None
     workdir: Path
-    database: Path
+    database: Path  # features.duckdb, or the Spark warehouse folder
     steps: list[StepResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: str | None = None
     seconds: float = 0.0
+    engine: str = "duckdb"
 
     def summary(self) -> dict:
         """The one-line JSON summary printed by ``catalog pipeline run --json``."""
         return {
             "status": "FAIL" if self.failed else "COMPLETE",
             "run_id": self.run_id,
+            "engine": self.engine,
             "database": str(self.database),
             "outputs": {
                 s.output: {"rows": s.rows, "fingerprint": s.fingerprint, "noop": s.noop,
@@ -99,32 +95,6 @@ class PipelineResult:
         }
 
 
-def connect(workdir: Path) -> duckdb.DuckDBPyConnection:
-    """Open the feature database and expose the landed Parquet files as source views."""
-    workdir = Path(workdir)
-    con = sandbox.connect(workdir / "features.duckdb")
-    for source, path in source_paths(workdir).items():
-        if not path.is_file():
-            con.close()
-            raise PipelineFailed(f"source file missing: {path}")
-        # A view's definition cannot hold a parameter: the path goes in as a quoted literal.
-        con.execute(f"create or replace view {quote(source)} as "
-                    f"select * from read_parquet({literal(path)})")
-    con.execute("set variable min_ts = ?", [MIN_TS])
-    con.execute("set variable max_ts = ?", [int(datetime.now(UTC).timestamp()) + 86_400])
-    con.execute(
-        f"create table if not exists {STATE_TABLE} (output varchar primary key, "
-        "state_key varchar, fingerprint varchar, updated_at timestamp)"
-    )
-    return con
-
-
-def source_paths(workdir: Path) -> dict[str, Path]:
-    """Landed source files by the view name steps read them as."""
-    raw = Path(workdir) / "raw"
-    return {"raw_events": raw / "events.parquet", "raw_items": raw / "items.parquet"}
-
-
 def _state_key(step: Step, input_fps: dict[str, str]) -> str:
     # The suite is part of the step: a changed suite must validate again, not no-op.
     suite = step.suite_path.read_text() if step.suite_path else ""
@@ -133,33 +103,21 @@ def _state_key(step: Step, input_fps: dict[str, str]) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
-def _previous(con, output: str) -> tuple[str, str] | None:
-    row = con.execute(
-        f"select state_key, fingerprint from {STATE_TABLE} where output = ?", [output]
-    ).fetchone()
-    return (row[0], row[1]) if row else None
-
-
-def _build(con, step: Step) -> None:
-    """Build the output table in a transaction left open: :func:`_commit` or :func:`_discard`.
+def _build(engine: Engine, step: Step) -> None:
+    """Build the output uncommitted: :func:`_commit` or :func:`_discard` follows.
 
     Readers never see a half-built table, and a build whose inputs then fail their checks is
-    rolled back, leaving the previous version of the table as it was.
+    discarded, leaving the previous version of the table as it was.
     """
-    con.execute("begin transaction")
-    try:
-        con.execute(f"create or replace table {quote(step.output)} as {step.sql}")
-    except duckdb.Error as exc:
-        con.execute("rollback")
-        raise PipelineFailed(f"step {step.name} failed in DuckDB: {exc}") from None
+    engine.build(step)
 
 
-def _commit(con) -> None:
-    con.execute("commit")
+def _commit(engine: Engine) -> None:
+    engine.commit()
 
 
-def _discard(con) -> None:
-    con.execute("rollback")
+def _discard(engine: Engine) -> None:
+    engine.discard()
 
 
 class InputRejected(RunAborted):
@@ -182,14 +140,15 @@ class _Built:
 class _Governance:
     """Fingerprints, profiles, reports and validates built steps: one thread, in build order.
 
-    It works on its own cursor while the building thread goes on with the next steps, so the
-    checks of step N run while DuckDB builds step N+1 (Python, GE's included, on one core while
-    DuckDB's builds use the others, and DuckDB's check queries between them). The order of
+    It works on its own engine handle while the building thread goes on with the next steps, so
+    the checks of step N run while the engine builds step N+1 (Python, GE's included, on one
+    core while the builds use the others, and the check queries between them). The order of
     its work is the order of the builds, so each step's inputs are governed before it is.
     """
 
-    def __init__(self, con, reporter, parent, validate: bool, fps: dict[str, str], progress):
-        self.con = con.cursor()
+    def __init__(self, engine: Engine, reporter, parent, validate: bool, fps: dict[str, str],
+                 progress):
+        self.engine = engine.cursor()
         self.reporter, self.parent, self.validate, self.progress = (
             reporter, parent, validate, progress)
         self.fps = dict(fps)
@@ -210,10 +169,10 @@ class _Governance:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self.con.close()
+        self.engine.close()
 
     def _govern(self, built: _Built) -> StepResult:
-        step, con = built.step, self.con
+        step, engine = built.step, self.engine
         with built.stack:
             if self._failed is not None:
                 raise PipelineFailed(f"not completed: {self._failed}")
@@ -222,22 +181,21 @@ class _Governance:
                 stats = None
                 fp, rows = built.fp, built.rows
                 if not built.noop:
-                    fp, rows, stats = fingerprint_and_profile(con, step.output)
+                    fp, rows, stats = engine.fingerprint_and_profile(step.output)
                 if built.step_report is not None:
-                    built.step_report.finish(con, fp, rows, stats, built.noop, input_fps)
+                    built.step_report.finish(engine, fp, rows, stats, built.noop, input_fps)
             except BaseException as exc:
                 self._failed = self._failed or exc
                 raise
         try:
-            con.execute(f"insert or replace into {STATE_TABLE} values (?, ?, ?, now())",
-                        [step.output, _state_key(step, input_fps), fp])
+            engine.remember(step.output, _state_key(step, input_fps), fp)
             self.fps[step.output] = fp
             checks = None
             if self.validate and step.suite_path is not None and not built.noop:
-                checks = report.validate_step(self.reporter, self.parent, step, con, fp)
+                checks = report.validate_step(self.reporter, self.parent, step, engine, fp)
                 if not checks["success"]:
                     # Forget the build so an unchanged re-run validates again, not a no-op.
-                    con.execute(f"delete from {STATE_TABLE} where output = ?", [step.output])
+                    engine.forget(step.output)
         except BaseException as exc:
             self._failed = self._failed or exc
             raise
@@ -257,12 +215,15 @@ def run_pipeline(
     parent=None,
     run_id: str | None = None,
     source_fps: dict[str, str] | None = None,
+    engine: str = "duckdb",
+    spark: SparkOptions | None = None,
 ) -> PipelineResult:
     """Run every step over ``workdir``; report to the catalog when ``reporter`` is given.
 
     Steps report as children of ``parent`` (an open pipeline run) or, without one, of a new
     pipeline run (with id ``run_id`` if given). ``source_fps`` are the sources' fingerprints
-    when the caller has just computed them.
+    when the caller has just computed them. ``engine`` is ``duckdb`` or ``spark`` (then
+    ``spark`` says where).
 
     This thread builds the steps in order; a second one checks them (:class:`_Governance`).
     A step whose output is rebuilt anyway (no state from an earlier run, or no table) builds
@@ -273,10 +234,10 @@ def run_pipeline(
     started = time.perf_counter()
     workdir = Path(workdir).resolve()
     steps = steps if steps is not None else load_steps()
-    con = connect(workdir)
     if validate and any(s.suite_path for s in steps):
         quality.warm_up()  # GE's import (seconds of Python) runs while the first steps build
-    result = PipelineResult(None, workdir, workdir / "features.duckdb")
+    handle = open_engine(workdir, engine, spark)
+    result = PipelineResult(None, workdir, handle.location, engine=handle.name)
     try:
         paths = source_paths(workdir)
         fps: dict[str, str] = {}
@@ -284,22 +245,22 @@ def run_pipeline(
             # Landing just fingerprinted the sources; hashing them again would be wasted work.
             known = (source_fps or {}).get(source)
             fps[source] = known if known is not None else file_fingerprint(paths[source])
-        with _parent(reporter, parent, run_id) as parent:
+        with _parent(reporter, parent, run_id, handle) as parent:
             result.run_id = parent.run_id if parent else None
-            governance = _Governance(con, reporter, parent, validate, fps, progress)
+            governance = _Governance(handle, reporter, parent, validate, fps, progress)
             try:
-                _build_all(con, steps, fps, governance, reporter, parent, progress, result)
+                _build_all(handle, steps, fps, governance, reporter, parent, progress, result)
             finally:
                 governance.close()
             if result.failed:
                 raise ChecksFailed(result.failed, result)  # the CLI prints what ran
     finally:
-        con.close()
+        handle.close()
         result.seconds = time.perf_counter() - started
     return result
 
 
-def _build_all(con, steps, fps, governance, reporter, parent, progress, result) -> None:
+def _build_all(engine: Engine, steps, fps, governance, reporter, parent, progress, result) -> None:
     blocked: set[str] = set()
     built: list[str] = []
 
@@ -330,10 +291,8 @@ def _build_all(con, steps, fps, governance, reporter, parent, progress, result) 
             skip(step)
             continue
         t0 = time.perf_counter()
-        previous = _previous(con, step.output)
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_name = ?", [step.output]
-        ).fetchone()[0]
+        previous = engine.previous(step.output)
+        exists = engine.exists(step.output)
         noop = False
         fp = rows = None
         if previous and exists:
@@ -343,26 +302,26 @@ def _build_all(con, steps, fps, governance, reporter, parent, progress, result) 
                 continue
             input_fps = {i: _fp_of(i, fps, governance) for i in step.inputs}
             if previous[0] == _state_key(step, input_fps):
-                fp, rows = fingerprint(con, step.output)
+                fp, rows = engine.fingerprint(step.output)
                 noop = fp == previous[1]
         if progress:
             progress(step.name, "running")
         known = {i: f for i in step.inputs if (f := _fp_known(i, fps, governance)) is not None}
         stack = contextlib.ExitStack()
-        step_report = stack.enter_context(report.step_run(reporter, parent, step, con, known))
+        step_report = stack.enter_context(report.step_run(reporter, parent, step, engine, known))
         in_transaction = False
         try:
             if not noop:
-                _build(con, step)
+                _build(engine, step)
                 in_transaction = True
                 rejected = [i for i in step.inputs if not verdict(i)]
                 in_transaction = False
                 if rejected:
-                    _discard(con)
+                    _discard(engine)
                     raise InputRejected(
                         f"not completed: input {', '.join(rejected)} failed its critical "
                         "expectations; the output built on it was discarded")
-                _commit(con)
+                _commit(engine)
         except InputRejected as exc:
             with contextlib.suppress(InputRejected):
                 stack.__exit__(InputRejected, exc, exc.__traceback__)  # ABORT
@@ -372,8 +331,8 @@ def _build_all(con, steps, fps, governance, reporter, parent, progress, result) 
             # The step's run ends FAIL (ABORT if interrupted); the checks of the steps before
             # it still finish and report (run_pipeline waits for them) before the pipeline fails.
             if in_transaction:
-                with contextlib.suppress(duckdb.Error):
-                    _discard(con)
+                with contextlib.suppress(Exception):
+                    _discard(engine)
             stack.__exit__(type(exc), exc, exc.__traceback__)
             raise
         item = _Built(step, stack, step_report, t0, noop, fp, rows or 0)
@@ -404,14 +363,10 @@ def _fp_of(table: str, fps: dict[str, str], governance: _Governance) -> str:
 
 
 @contextlib.contextmanager
-def _parent(reporter, parent, run_id):
+def _parent(reporter, parent, run_id, engine: Engine):
     if parent is not None:
         yield parent
     else:
-        with report.pipeline_run(reporter, run_id) as opened:
+        with report.pipeline_run(reporter, run_id, engine=(engine.name, engine.version)
+                                 ) as opened:
             yield opened
-
-
-def table_columns(con, table: str) -> list[str]:
-    """Column names of a table (used to expand ``select *`` in column lineage)."""
-    return [c for c, _ in columns(con, table)]

@@ -1,15 +1,14 @@
-"""Facts about DuckDB tables computed inside DuckDB: schema, content fingerprint, profile."""
+"""Facts about DuckDB tables computed inside DuckDB: schema, content fingerprint, profile.
+
+The fingerprint's definition, shared with the Spark engine, is ``pipelines.fingerprint``.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import duckdb
-
-NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-           "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
 
 
 def quote(name: str) -> str:
@@ -51,7 +50,7 @@ EXACT_DISTINCT_MAX_ROWS = 1_000_000
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, int]:
-    """Content fingerprint and row count: sha256 over the schema and the sum of row hashes.
+    """Content fingerprint and row count, as ``pipelines.fingerprint`` defines them.
 
     Row order does not matter (tables are sets); duplicate rows do (a sum, not an xor).
     """
@@ -93,13 +92,11 @@ def fingerprint_and_profile(
     return _scan(con, table, exact_distinct_max_rows=exact_distinct_max_rows)
 
 
-def _numeric(typ: str) -> bool:
-    return typ.upper() in NUMERIC or typ.upper().startswith("DECIMAL")
-
-
 def _scan(con, table: str, *, with_fingerprint: bool = True, with_profile: bool = True,
           exact_distinct_max_rows: int | None = None):
     """One aggregate query computing whichever of fingerprint and profile is asked for."""
+    from pipelines.fingerprint import DUCKDB, read_scan, scan_query
+
     cols = columns(con, table)
     exact = True
     if with_profile:
@@ -108,35 +105,8 @@ def _scan(con, table: str, *, with_fingerprint: bool = True, with_profile: bool 
         # DuckDB answers a bare count(*) of a table from its metadata, without a scan.
         (n,) = con.execute(f"select count(*) from {quote(table)}").fetchone()
         exact = n <= exact_distinct_max_rows
-    distinct = "count(distinct {})" if exact else "approx_count_distinct({})"
-    parts = ["count(*)"]
-    if with_fingerprint:
-        row_hash = "hash(" + ", ".join(quote(c) for c, _ in cols) + ")"
-        parts.append(f"coalesce(sum({row_hash}::HUGEINT), 0)")
-    if with_profile:
-        for name, typ in cols:
-            q = quote(name)
-            parts += [f"count({q})", distinct.format(q)]
-            if _numeric(typ):
-                parts += [f"min({q})::DOUBLE", f"max({q})::DOUBLE"]
-    values = list(con.execute(f"select {', '.join(parts)} from {quote(table)}").fetchone())
-    rows = int(values.pop(0))
-    digest = None
-    if with_fingerprint:
-        total = values.pop(0)
-        digest = hashlib.sha256(json.dumps([cols, rows, str(total)]).encode()).hexdigest()
-    stats = None
-    if with_profile:
-        metrics = {}
-        for name, typ in cols:
-            non_null, n_distinct = values.pop(0), values.pop(0)
-            m = {"nullCount": rows - int(non_null), "distinctCount": int(n_distinct),
-                 "count": rows}
-            if _numeric(typ):
-                lo, hi = values.pop(0), values.pop(0)
-                if lo is not None:
-                    m["min"], m["max"] = float(lo), float(hi)
-            metrics[name] = m
-        stats = {"rowCount": rows, "columnMetrics": metrics,
-                 "distinctCountMethod": "exact" if exact else "approx_count_distinct"}
-    return digest, rows, stats
+    query = scan_query(table, cols, DUCKDB, with_fingerprint=with_fingerprint,
+                       with_profile=with_profile, exact=exact)
+    values = con.execute(query).fetchone()
+    return read_scan(list(values), cols, with_fingerprint=with_fingerprint,
+                     with_profile=with_profile, exact=exact)

@@ -4,8 +4,11 @@ Every source writes the same two landing files, so the SQL steps never care wher
 
 - ``raw/events.parquet``: ``source_row BIGINT, user_id, item_id, category_id, behavior, ts`` — all
   VARCHAR as landed, because real feeds carry malformed values that cleaning must see;
-- ``raw/items.parquet``: ``item_id BIGINT, category_id BIGINT, brand_id BIGINT, price DOUBLE,
-  stock BIGINT, attributes BIGINT[]`` — nulls where a source has no such attribute.
+- ``raw/items.parquet``: ``source_row BIGINT, item_id BIGINT, category_id BIGINT, brand_id BIGINT,
+  price DOUBLE, stock BIGINT, attributes BIGINT[]`` — nulls where a source has no such attribute.
+
+``source_row`` numbers each file's rows from 0 in landing order: the steps break ties by it (the
+first landed copy of a duplicate is kept), and SQL engines do not agree on the order of a scan.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ EVENTS_SCHEMA = pa.schema(
 
 ITEMS_SCHEMA = pa.schema(
     [
+        ("source_row", pa.int64()),
         ("item_id", pa.int64()),
         ("category_id", pa.int64()),
         ("brand_id", pa.int64()),

@@ -58,12 +58,16 @@ def read_taobao(csv_path: Path, workdir: Path) -> dict:
         con.execute(
             """
         copy (
-            select try_cast(item_id as BIGINT) as item_id,
-                   mode(try_cast(category_id as BIGINT)) as category_id,
-                   NULL::BIGINT as brand_id, NULL::DOUBLE as price, NULL::BIGINT as stock,
-                   list_value(mode(try_cast(category_id as BIGINT))) as attributes
-            from ev where try_cast(item_id as BIGINT) is not null
-            group by 1 order by 1
+            select (row_number() over (order by item_id) - 1)::BIGINT as source_row, *
+            from (
+                select try_cast(item_id as BIGINT) as item_id,
+                       mode(try_cast(category_id as BIGINT)) as category_id,
+                       NULL::BIGINT as brand_id, NULL::DOUBLE as price, NULL::BIGINT as stock,
+                       list_value(mode(try_cast(category_id as BIGINT))) as attributes
+                from ev where try_cast(item_id as BIGINT) is not null
+                group by 1
+            )
+            order by source_row
         ) to ? (format parquet)
         """, [str(tmp)])
     n_items = con.execute("select count(*) from read_parquet(?)",
@@ -116,7 +120,8 @@ def read_amazon(seq_path: Path, attributes_path: Path | None, workdir: Path) -> 
             raise SourceError(f"{apath} must map item id -> list of integer attribute ids")
     item_ids = sorted({int(i) for i in items})
     table = pa.table(
-        {"item_id": item_ids, "category_id": pa.nulls(len(item_ids), pa.int64()),
+        {"source_row": range(len(item_ids)), "item_id": item_ids,
+         "category_id": pa.nulls(len(item_ids), pa.int64()),
          "brand_id": pa.nulls(len(item_ids), pa.int64()),
          "price": pa.nulls(len(item_ids), pa.float64()),
          "stock": pa.nulls(len(item_ids), pa.int64()),

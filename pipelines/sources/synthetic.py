@@ -97,6 +97,7 @@ def _items(cfg: SyntheticConfig, rng: np.random.Generator) -> pa.Table:
     )
     return pa.table(
         {
+            "source_row": pa.array(np.arange(n), pa.int64()),
             "item_id": pa.array(np.arange(1, n + 1), pa.int64()),
             "category_id": pa.array(category, pa.int64()),
             "brand_id": pa.array(brand, pa.int64()),

@@ -3,7 +3,9 @@
 -- output: events_checked
 -- grain: one row per landed event
 -- purpose: type every landed event and give each rejected one exactly one reason. Rules, first
---   match wins: malformed_value (an id or time that does not parse), missing_id, bad_behavior
+--   match wins: malformed_value (an id or time that is not an integer: an optional sign and ASCII
+--   digits, spaces around allowed, within BIGINT; engines disagree on what else a cast accepts,
+--   '12.5', '1e3', '0x10', so nothing else is cast), missing_id, bad_behavior
 --   (not pv/cart/fav/buy after trimming and lower-casing), ts_out_of_range (outside the variables
 --   min_ts..max_ts), unknown_item (not in the item catalogue), duplicate (same user, item,
 --   behaviour and time as an earlier row), near_duplicate (same user, item and behaviour within
@@ -15,10 +17,12 @@ with landed as (
         item_id as raw_item_id,
         behavior as raw_behavior,
         ts as raw_ts,
-        try_cast(user_id as BIGINT) as user_id,
-        try_cast(item_id as BIGINT) as item_id,
+        case when regexp_matches(user_id, '^ *[+-]?[0-9]+ *$')
+            then try_cast(user_id as BIGINT) end as user_id,
+        case when regexp_matches(item_id, '^ *[+-]?[0-9]+ *$')
+            then try_cast(item_id as BIGINT) end as item_id,
         lower(trim(behavior)) as behavior,
-        try_cast(ts as BIGINT) as ts
+        case when regexp_matches(ts, '^ *[+-]?[0-9]+ *$') then try_cast(ts as BIGINT) end as ts
     from raw_events
 ),
 

@@ -12,7 +12,7 @@ with numbered as (
         item_id,
         behavior,
         ts,
-        row_number() over (partition by user_id order by ts, event_id) as seq_no,
+        row_number() over (partition by user_id order by ts, event_id)::BIGINT as seq_no,
         count(*) over (partition by user_id) as n_user_events
     from events_integrated
 ),

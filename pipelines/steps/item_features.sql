@@ -47,7 +47,7 @@ final as (
     select
         *,
         n_buy / greatest(n_pv, 1) as conversion_rate,
-        rank() over (order by n_events desc) as popularity_rank,
+        rank() over (order by n_events desc)::BIGINT as popularity_rank,
         percent_rank() over (partition by category_id order by price) as price_pct_in_category
     from joined
 )

@@ -5,17 +5,26 @@
 -- purpose: flag item rows that cannot be used (missing_id, duplicate id) and item attributes that
 --   are wrong but repairable: price missing, negative, or absurd (over 100x its category's median
 --   or over 1e6), stock negative. Repairs happen in items_clean; nothing is dropped here.
+--   landed_row is the row's position in the landed file (its source_row). The median is rounded
+--   to 1e-4 (the engines interpolate an even count's two middle prices with different formulas,
+--   which can differ in the last bit), written as round(x * 10000) / 10000: both engines round a
+--   double to a whole number alike, while round(x, 4) rounds its decimal text on Spark.
 with landed as (
     select
-        *,
-        row_number() over () as landed_row
+        source_row as landed_row,
+        item_id,
+        category_id,
+        brand_id,
+        price,
+        stock,
+        attributes
     from raw_items
 ),
 
 category_prices as (
     select
         category_id,
-        median(price) as median_price
+        round(median(price) * 10000) / 10000 as median_price
     from landed
     where price > 0 and price < 1e6
     group by category_id

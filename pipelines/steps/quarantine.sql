@@ -3,7 +3,8 @@
 -- output: quarantine
 -- grain: one row per rejected landed row
 -- purpose: every rejected event or item row with its reason and original values, so nothing is
---   dropped silently.
+--   dropped silently. An item's price is given to 1e-4 (a JSON number as DECIMAL(38, 4); NULL past
+--   1e34): engines write a double in JSON differently (150000000.0 or 1.5E8).
 with rejected_events as (
     select
         'event' as entity,
@@ -24,7 +25,7 @@ rejected_items as (
         reject_reason as reason,
         to_json({
             'item_id': item_id, 'category_id': category_id, 'brand_id': brand_id,
-            'price': price, 'stock': stock
+            'price': try_cast(price as DECIMAL(38, 4)), 'stock': stock
         })::VARCHAR as original
     from items_checked
     where reject_reason is not null

@@ -4,6 +4,9 @@
 -- grain: one row per user
 -- purpose: behaviour counts, funnel rates, price level, recency and favourite category per user,
 --   computed from training events only so that no validation or test event leaks into features.
+--   avg_price is exact to 1e-6 whatever the engine or thread count: prices are summed as whole
+--   hundredths of a cent (a sum of whole numbers is exact in any order), and the mean is rounded
+--   half away from zero as round(x) / 1000000, which both engines compute alike.
 with training as (
     select e.*
     from events_integrated as e
@@ -21,7 +24,8 @@ counts as (
         count(*) filter (where behavior = 'buy') as n_buy,
         count(distinct item_id) as n_items,
         count(distinct category_id) as n_categories,
-        avg(price) as avg_price,
+        round(sum(round(price * 10000)) / nullif(count(price), 0) * 100) / 1000000
+            as avg_price,
         min(ts) as first_ts,
         max(ts) as last_ts,
         count(distinct ts // 86400) as active_days

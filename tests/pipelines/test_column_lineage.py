@@ -161,6 +161,20 @@ select * from final
     "unpivot_statement": """
 unpivot items on item_id, price into name attribute value amount
     """,
+    # The SQL standard's spelling (DuckDB and Spark both run it): the same query as
+    # unpivot_columns, so the same edges.
+    "unpivot_standard": """
+with wide as (
+    select user_id, age, length(city) as city_len from users
+),
+long as (
+    select * from wide as w unpivot (value for feature in (age, city_len))
+),
+final as (
+    select user_id, feature, value from long where value > 4
+)
+select * from final
+    """,
     "example_step": """-- name: user_features
 -- inputs: events_integrated
 -- output: user_features
@@ -337,6 +351,15 @@ EXPECTED = {
     "unpivot_columns": {
         "user_id": ["DIRECT IDENTITY users.user_id", "INDIRECT FILTER users.age users.city"],
         # The unpivoted column names are data, not values copied from a column.
+        "feature": ["INDIRECT FILTER users.age users.city"],
+        "value": [
+            "DIRECT IDENTITY users.age",
+            "DIRECT TRANSFORMATION users.city",
+            "INDIRECT FILTER users.age users.city",
+        ],
+    },
+    "unpivot_standard": {
+        "user_id": ["DIRECT IDENTITY users.user_id", "INDIRECT FILTER users.age users.city"],
         "feature": ["INDIRECT FILTER users.age users.city"],
         "value": [
             "DIRECT IDENTITY users.age",

@@ -34,6 +34,26 @@ def test_unknown_source_is_refused_by_click(runner, tmp_path):
     assert r.exit_code == 2 and "Invalid value for '--source'" in r.output
 
 
+def test_spark_master_needs_the_spark_engine(runner, tmp_path):
+    r = _run(runner, "--spark-master", "local[2]", "--workdir", str(tmp_path))
+    assert r.exit_code == ExitCode.USAGE
+    assert r.output.strip().endswith("Error: --spark-master applies to --engine spark only")
+
+
+def test_a_malformed_spark_master_is_a_usage_error(runner, tmp_path):
+    for master in ("yarn", "local[0]", "spark://host", "local[2]; rm -rf /"):
+        r = _run(runner, "--engine", "spark", "--spark-master", master, "--workdir",
+                 str(tmp_path))
+        assert r.exit_code == ExitCode.USAGE, master
+        assert "expected local[N] or spark://HOST:PORT" in r.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_unknown_engine_is_refused_by_click(runner, tmp_path):
+    r = _run(runner, "--engine", "polars", "--workdir", str(tmp_path))
+    assert r.exit_code == 2 and "Invalid value for '--engine'" in r.output
+
+
 def test_catalog_down_is_one_line_and_writes_nothing(runner, tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     r = _run(runner, "--catalog-url", url, "--workdir", str(tmp_path / "w"), "--events", "500",

@@ -152,6 +152,27 @@ def test_duckdb_and_pandas_engines_agree(duck_result, pandas_result, index):
     assert duck.observed, "GE returned no result: the empty-result bug is back"
 
 
+@pytest.fixture(scope="module")
+def spark_result(feature_db, suite, spark, tmp_path_factory):
+    """The suite by GE's Spark execution engine, over the same rows as Parquet."""
+    path = tmp_path_factory.mktemp("quality-spark") / "features.parquet"
+    with duckdb.connect(str(feature_db), read_only=True) as con:
+        con.execute("copy features to ? (format parquet)", [str(path)])
+    return quality.validate_spark(spark.read.parquet(str(path)), "features", suite)
+
+
+# PySpark leaves the local socket of each collect() to the garbage collector.
+@pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[c[0] for c in CASES])
+def test_duckdb_and_spark_engines_agree(duck_result, spark_result, index):
+    """The Spark engine's validations: GE's verdicts and observed values equal DuckDB's."""
+    _, expectation, should_pass = CASES[index]
+    duck, sprk = duck_result.outcomes[index], spark_result.outcomes[index]
+    assert sprk.expectation_type == expectation["type"]
+    assert duck.success is sprk.success is should_pass
+    assert _comparable(duck.observed) == _comparable(sprk.observed)
+
+
 def test_failing_cases_report_the_planted_bad_rows(duck_result):
     by_case = {c[0]: o for c, o in zip(CASES, duck_result.outcomes, strict=True)}
     assert by_case["not_null-nulls"].observed["unexpected_count"] == 10
@@ -367,6 +388,15 @@ def test_to_openlineage_assertions_builds_valid_facet_items(feature_db):
     ]
     json.dumps(items)
     assert [ol.Assertion(**item).assertion for item in items] == [i["assertion"] for i in items]
+
+
+def test_observed_floats_reach_the_catalog_at_12_significant_digits(feature_db):
+    """A mean's last bits depend on the engine's summation order; the catalog's do not."""
+    suite = {"name": "m", "table": "features", "expectations": [
+        _e("expect_column_mean_to_be_between", column="price", min_value=0)]}
+    result = quality.validate_duckdb(feature_db, "features", suite)
+    result.outcomes[0].observed["observed_value"] = 49.495500000000014
+    assert quality.to_openlineage_assertions(result)[0]["actual"] == "49.4955"
 
 
 def test_existing_connection_is_validated_and_left_open(tmp_path, monkeypatch):

@@ -24,9 +24,11 @@ def run(con, step: str, order_by: str) -> list[tuple]:
 
 
 def raw_items(con, rows):
-    con.execute("create table raw_items (item_id BIGINT, category_id BIGINT, brand_id BIGINT, "
-                "price DOUBLE, stock BIGINT, attributes BIGINT[])")
-    con.executemany("insert into raw_items values (?, ?, ?, ?, ?, ?)", rows)
+    """``rows`` in landing order: each gets its ``source_row`` (0, 1, ...) as landing gives it."""
+    con.execute("create table raw_items (source_row BIGINT, item_id BIGINT, category_id BIGINT, "
+                "brand_id BIGINT, price DOUBLE, stock BIGINT, attributes BIGINT[])")
+    con.executemany("insert into raw_items values (?, ?, ?, ?, ?, ?, ?)",
+                    [(i, *r) for i, r in enumerate(rows)])
 
 
 def raw_events(con, rows):
@@ -70,6 +72,25 @@ def test_events_checked__each_rule_gives_one_reason(con):
         (9, 3, 11, "fav", None, "malformed_value"),
         (10, 3, 11, "fav", 1700000500, None),
     ]
+
+
+def test_events_checked__only_plain_integers_parse(con):
+    """A value parses when it is a sign and ASCII digits; what else a cast would take differs
+    between engines (DuckDB reads '12.5' as 13 and '0x10' as 16, Spark neither)."""
+    raw_items(con, [(10, 1, 1, 5.0, 3, [1])])
+    raw_events(con, [
+        (0, " 7 ", "+10", "1", "pv", "1700000000"),
+        (1, "12.5", "10", "1", "pv", "1700000001"),
+        (2, "0x10", "10", "1", "pv", "1700000002"),
+        (3, "8", "1e1", "1", "pv", "1700000003"),
+        (4, "8", "10", "1", "pv", "1_700_000_004"),
+        (5, "9223372036854775808", "10", "1", "pv", "1700000005"),
+        (6, "٣", "10", "1", "pv", "1700000006"),
+    ])
+    rows = con.execute(f"select source_row, user_id, item_id, ts, reject_reason "
+                       f"from ({STEPS['events_checked'].sql}) order by source_row").fetchall()
+    assert rows[0] == (0, 7, 10, 1700000000, None)
+    assert [r[4] for r in rows[1:]] == ["malformed_value"] * 6
 
 
 def _checked(con):
@@ -138,9 +159,12 @@ def test_quarantine__unions_rejected_events_and_items(con):
     rows = run(con, "quarantine", "entity, source_key")
     assert [r[:3] for r in rows] == [
         ("event", 1, "duplicate"), ("event", 2, "malformed_value"),
-        ("item", 6, "duplicate"), ("item", 7, "missing_id"),
+        ("item", 5, "duplicate"), ("item", 6, "missing_id"),
     ]
     assert rows[1][3] == '{"user_id":"x","item_id":"10","behavior":"pv","ts":"5"}'
+    # Prices as DECIMAL(38, 4): a double's JSON text differs between engines.
+    assert rows[2][3] == ('{"item_id":5,"category_id":7,"brand_id":3,"price":12.0000,'
+                          '"stock":1}')
 
 
 def _integrated(con):
@@ -190,6 +214,23 @@ def test_user_features__counts_from_training_events_only(con):
     assert rows[1][14] == 7  # tie between categories 7 and 8: lower id wins
 
 
+def test_user_features__avg_price_is_exact_to_a_millionth(con):
+    """The mean of whole hundredths of a cent, rounded to 1e-6: exact in any summation order
+    (a sum of doubles is not: 0.1 + 0.2 + 0.3 is 0.6000000000000001, 0.3 + 0.2 + 0.1 is 0.6)."""
+    con.execute("create table events_integrated as select * from (values "
+                "(0, 1, 10, 'pv', 100, 7, 0.1), (1, 1, 11, 'pv', 200, 7, 0.2), "
+                "(2, 1, 12, 'pv', 300, 7, 0.4), (3, 2, 10, 'pv', 100, 7, 0.0001), "
+                "(4, 2, 11, 'pv', 200, 7, 0.00024), (5, 2, 12, 'pv', 300, 7, null)) "
+                "t(event_id, user_id, item_id, behavior, ts, category_id, price)")
+    con.execute("create table interactions_split as select event_id, 'train' as split "
+                "from events_integrated")
+    avg = dict(con.execute(f"select user_id, avg_price from ({STEPS['user_features'].sql})"
+                           ).fetchall())
+    # 7000 / 3 ten-thousandths = 0.2333...; user 2: 0.00024 is 2.4 ten-thousandths, counted
+    # as 2, and the NULL price is no price: (1 + 2) / 2 = 1.5 ten-thousandths.
+    assert avg == {1: 0.233333, 2: 0.00015}
+
+
 def test_item_features__popularity_and_price_rank(con):
     _split(con)
     rows = run(con, "item_features", "item_id")
@@ -222,3 +263,8 @@ def test_feature_selection__drops_constant_and_correlated(con):
     assert rows[("item_features", "n_pv")] == (False, "correlated with n_events")
     assert rows[("item_features", "price_pct_in_category")] == (True, "kept")
     assert len(rows) == 21
+    stats = con.execute(f"select statistic from ({STEPS['feature_selection'].sql}) "
+                        "where statistic is not null").fetchall()
+    # Correlations are kept to 1e-9 (their last bits depend on the engine's summation order).
+    assert stats and all(round(s * 1e9) == s * 1e9 or abs(round(s * 1e9) - s * 1e9) < 1e-6
+                         for (s,) in stats)

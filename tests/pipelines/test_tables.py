@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -29,12 +31,74 @@ def con():
     c.close()
 
 
-def test_fingerprint_is_the_sum_of_row_hashes_over_the_schema(con):
-    # The formula versions in existing catalogs were minted with: it must not drift.
-    cols = [("id", "BIGINT"), ("k", "BIGINT"), ("s", "VARCHAR"), ("x", "DOUBLE")]
-    (total,) = con.execute("select sum(hash(id, k, s, x)::HUGEINT) from t").fetchone()
-    expected = hashlib.sha256(json.dumps([cols, 1000, str(total)]).encode()).hexdigest()
-    assert tables.fingerprint(con, "t") == (expected, 1000)
+def _canonical(value, typ: str) -> str | None:
+    """The definition of pipelines.fingerprint, in plain Python: a value's canonical text."""
+    if value is None:
+        return None
+    if typ.endswith("[]"):
+        return "[" + ",".join(_field(v, typ[:-2]) for v in value) + "]"
+    if typ == "DOUBLE":
+        if math.isnan(value):
+            return "nan"
+        if value == 0:
+            return "0"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        f, k = math.frexp(value)  # value = f * 2^k, 0.5 <= |f| < 1: e = k - 1
+        return f"{math.floor(f * 2 ** 41)}p{k - 1}"
+    if typ == "BOOLEAN":
+        return "true" if value else "false"
+    if typ == "TIMESTAMP WITH TIME ZONE":
+        return str((value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+    return str(value)
+
+
+def _field(value, typ: str) -> str:
+    text = _canonical(value, typ)
+    return "~" if text is None else f"{len(text.encode())}:{text}"
+
+
+def _reference_fingerprint(con, table: str) -> str:
+    cols = tables.columns(con, table)
+    total = 0
+    rows = con.execute(f'select * from "{table}"').fetchall()
+    for row in rows:
+        text = "".join(_field(v, t) for v, (_, t) in zip(row, cols, strict=True))
+        total += int.from_bytes(hashlib.md5(text.encode()).digest()[:8], "little")
+    return hashlib.sha256(json.dumps([[list(c) for c in cols], len(rows),
+                                      str(total % 2 ** 64)]).encode()).hexdigest()
+
+
+def test_fingerprint_is_the_definition_computed_in_duckdb(con):
+    """pipelines.fingerprint's definition, recomputed here in Python from the rows: a change of
+    the formula (which would mint new versions of unchanged data) fails here."""
+    assert tables.fingerprint(con, "t") == (_reference_fingerprint(con, "t"), 1000)
+    con.execute("""
+        create table edge as select * from (values
+            (1, 0.1, [1, null], true, to_timestamp(1700000000.5), 'é😀~:'),
+            (2, -0.0, [], false, null, ''),
+            (3, 'nan'::DOUBLE, null, null, to_timestamp(0), null),
+            (4, '-inf'::DOUBLE, [null], true, null, '1:~'),
+            (5, 5e-324, [9223372036854775807], false, null, 'x'),
+            (6, 1.7976931348623157e308, [-1], true, null, 'y'),
+            (7, 1e-300, [2], false, null, 'z'),
+            (8, -123456789.125, [3], true, null, 'w')
+        ) v(id, x, l, b, ts, s)""")
+    assert [t for _, t in tables.columns(con, "edge")] == [
+        "INTEGER", "DOUBLE", "BIGINT[]", "BOOLEAN", "TIMESTAMP WITH TIME ZONE", "VARCHAR"]
+    assert tables.fingerprint(con, "edge") == (_reference_fingerprint(con, "edge"), 8)
+
+
+def test_fingerprint_reads_doubles_at_41_significant_bits(con):
+    """A change within one step of 2^-40 (relative) does not count; one of 2e-12 does."""
+    fp = tables.fingerprint(con, "t")[0]
+    con.execute("create table nudged as select id, k, s, "
+                "case when id = 5 then x * (1 + 2e-15) else x end as x from t")
+    con.execute("create table moved as select id, k, s, "
+                "case when id = 5 then x * (1 + 2e-12) else x end as x from t")
+    assert con.execute("select x from nudged where id = 5").fetchone()[0] != 1.25
+    assert tables.fingerprint(con, "nudged")[0] == fp
+    assert tables.fingerprint(con, "moved")[0] != fp
 
 
 def test_fingerprint_ignores_row_order_but_counts_duplicates(con):

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.runner import connect
+from pipelines.duckdb_engine import connect
 from pipelines.tables import literal, quote
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,8 +85,15 @@ _SQL_WORDS = re.compile(r"\b(select|from|create|copy|insert|delete|update|attach
 _SAFE_CALLS = {"quote", "literal", "int", "float"}
 # Interpolations read and judged safe, by file: (expression, why).
 _VETTED = {
-    "pipelines/runner.py": {"step.sql": "a step's SQL file from the repository, not a value"},
+    "pipelines/duckdb_engine.py": {
+        "step.sql": "a step's SQL file from the repository, not a value"},
     "pipelines/tables.py": {"', '.join(parts)": "aggregates over quote()d column names"},
+    # The fingerprint's SQL: fragments this module composes from quote()d column names and the
+    # constant templates of its Dialects; no value of any row or setting reaches it.
+    "pipelines/fingerprint.py": dict.fromkeys(
+        ["', '.join(parts)", "d.byte_length.format(quote(n))", "d.byte_length.format(text)",
+         "d.epoch_us.format(x)", "d.text_type", "exponent", "e", "m", "originals", "source",
+         "texts", "text", "x"], "SQL composed from quote()d names and constant templates"),
     "pipelines/quality/keysql.py": {
         "select_sql": "SQLAlchemy's own compiled select; its values stay bound parameters",
     },
@@ -140,4 +147,4 @@ def test_the_scan_catches_a_pasted_path():
            '    con.execute(f"create table t as {step.sql}")\n')
     assert _pasted(bad, "pipelines/probe.py") == ["pipelines/probe.py:2: {path}",
                                                   "pipelines/probe.py:3: {step.sql}"]
-    assert _pasted(bad, "pipelines/runner.py") == ["pipelines/runner.py:2: {path}"]
+    assert _pasted(bad, "pipelines/duckdb_engine.py") == ["pipelines/duckdb_engine.py:2: {path}"]
