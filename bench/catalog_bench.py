@@ -421,11 +421,14 @@ def main(argv: list[str] | None = None) -> None:
                     profile(url, events[:2000])
             return
         results = []
+        cpu: dict[tuple[str, str], float] = {}  # machine-wide busy CPU seconds per mode
         for backend in backends:
             for mode in args.modes.split(","):
                 with fresh_database(backend, Path(tmp)) as url:
                     if mode == "floor":
+                        busy = _busy_seconds()
                         seconds, errors = run_floor(url, events, args.batch), []
+                        busy = _busy_seconds() - busy
                     else:
                         app = ("floor" if mode.startswith("http-") else
                                "accept" if mode.startswith("accept-") else "catalog")
@@ -434,10 +437,13 @@ def main(argv: list[str] | None = None) -> None:
                                          args.workers, args.log, args.worker_class,
                                          args.worker_threads, app) as (base, _):
                             token = "none" if floor_app else bench_token(url, "pipeline")
+                            busy = _busy_seconds()
                             seconds, errors = (
                                 run_single(base, events, args.threads, token)
                                 if mode.endswith("single")
                                 else run_batch(base, events, args.threads, args.batch, token))
+                            busy = _busy_seconds() - busy
+                    cpu[mode, backend] = busy
                 results.append((mode, backend, len(events), seconds, errors))
                 print(f"  {mode:6} {backend:10} {len(events) / seconds:9.0f} events/s, "
                       f"{len(errors)} errors", file=sys.stderr)
@@ -451,16 +457,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nserver: {server}; client threads: {args.threads}; batch size: {args.batch}; "
           f"cpus: {os.cpu_count()}")
     print(f"{'mode':8} {'backend':11} {'events':>7} {'seconds':>8} {'events/s':>9} "
-          f"{'vs floor':>9} {'errors':>7}")
+          f"{'vs floor':>9} {'cpu ms/ev':>9} {'errors':>7}")
     for mode, backend, n, s, errors in results:
         base = floors.get((floor_of.get(mode, mode), backend))
         ratio = f"{n / s / base:.4f}" if base else "-"
-        print(f"{mode:8} {backend:11} {n:7d} {s:8.2f} {n / s:9.0f} {ratio:>9} {len(errors):7d}")
+        print(f"{mode:8} {backend:11} {n:7d} {s:8.2f} {n / s:9.0f} {ratio:>9} "
+              f"{1000 * cpu[mode, backend] / n:9.3f} {len(errors):7d}")
     for mode, backend, _, _, errors in results:
         if errors:
             print(f"{mode} on {backend}: {len(errors)} errors, first: {errors[0][:200]}")
     if not args.no_append:
-        append_results(results, floors, floor_of, server, args, (load_before, _load()))
+        append_results(results, floors, floor_of, server, args, (load_before, _load()), cpu)
 
     if args.lineage:
         run_lineage(backends)
@@ -470,7 +477,7 @@ def main(argv: list[str] | None = None) -> None:
 TARGETS = {"single": 0.5, "batch": 0.5}
 
 
-def append_results(results, floors, floor_of, server, args, load) -> None:
+def append_results(results, floors, floor_of, server, args, load, cpu) -> None:
     """Append the table, the machine, the load and the targets' verdicts to bench/RESULTS.md."""
     import platform
 
@@ -480,12 +487,13 @@ def append_results(results, floors, floor_of, server, args, load) -> None:
              f"{platform.python_version()}; server {server}, {args.threads} client threads, "
              f"batches of {args.batch}, {args.runs} runs ({2 * args.runs} events) per mode; "
              f"load average before/after: {load[0]} / {load[1]}.", "",
-             "| mode | backend | events/s | vs its HTTP floor |", "|---|---|---|---|"]
+             "| mode | backend | events/s | vs its HTTP floor | machine CPU ms/event |",
+             "|---|---|---|---|---|"]
     for mode, backend, n, s, errors in results:
         base = floors.get((floor_of.get(mode, mode), backend))
         ratio = f"{n / s / base:.2f}" if base and mode in floor_of else "-"
         lines.append(f"| {mode} | {backend} | {n / s:,.0f}{' (errors)' if errors else ''} | "
-                     f"{ratio} |")
+                     f"{ratio} | {1000 * cpu[mode, backend] / n:.3f} |")
     verdicts = []
     for mode, target in TARGETS.items():
         for m, backend, n, s, _ in results:
@@ -499,6 +507,19 @@ def append_results(results, floors, floor_of, server, args, load) -> None:
     path = Path(__file__).with_name("RESULTS.md")
     with path.open("a") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every process: client, servers, database).
+
+    From /proc/stat (user, nice, system, irq, softirq, steal); 0.0 where there is none.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _load() -> str:
