@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export CATALOG_DATABASE_URL ?= sqlite:///$(CURDIR)/var/catalog.db
 
-.PHONY: run test test-slow test-data lint install dev pg redis browsers node screenshots clean
+.PHONY: run test test-slow test-data lint install dev pg redis browsers java node screenshots clean
 
 # torch first and pinned: the CPU build comes from local disk; a looser pin downloads CUDA.
 $(BIN)/python:
@@ -61,15 +61,19 @@ redis:
 	     sleep 0.5; done; exit 1) || \
 	  (echo "Redis is not reachable at 127.0.0.1:6379" >&2; exit 1)
 
+# The Spark engine's tests (pyspark 4 in the `spark` extra) need Java 17: Debian's, when missing.
+java:
+	@command -v java >/dev/null || (apt-get update && apt-get install -y openjdk-17-jre-headless)
+
 # The browser tests drive Debian's Chromium through Playwright; they fail without it.
 browsers:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 # The default suite needs nothing beside the clone: its data files are made by the tests.
-test: dev pg redis browsers
+test: dev pg redis browsers java
 	$(BIN)/python -m pytest -q -m "not slow and not real_data"
 
-test-slow: dev pg redis browsers
+test-slow: dev pg redis browsers java
 	$(BIN)/python -m pytest -q -m "slow and not real_data"
 
 # The tests on the real data sets in ../shared/data (CATALOG_TEST_SHARED_DATA to point
