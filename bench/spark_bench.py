@@ -54,8 +54,9 @@ def worker_run(raw: str, side: str, catalog_url: str, engine: str, master: str,
     """One governed pipeline run; prints its result as JSON (in the child)."""
     import resource
 
-    from catalog.client import CatalogClient
     from pipeline_bench import _workspace
+
+    from catalog.client import CatalogClient
     from pipelines import runner
     from pipelines.engine import SparkOptions
     from pipelines.report import Reporter
@@ -154,7 +155,8 @@ def main() -> None:
 
 def print_and_append(args, gen: dict, results: list[dict], load_before: str) -> None:
     base = next((r["seconds"] for r in results if r["label"] == "duckdb"), None)
-    head = f"{'engine':<22} {'wall s':>8} {'vs duckdb':>10} {'python cpu s':>13} {'machine cpu s':>14}"
+    head = (f"{'engine':<22} {'wall s':>8} {'vs duckdb':>10} {'python cpu s':>13} "
+            f"{'machine cpu s':>14}")
     lines = [head]
     md = ["| engine | wall s | vs DuckDB | driver (Python) CPU s | machine CPU s | status |",
           "|---|---|---|---|---|---|"]
