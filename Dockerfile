@@ -1,4 +1,5 @@
-# Swagger UI for /api/docs, from npm as package-lock.json pins it (nothing of it is committed).
+# The pages' JavaScript (Swagger UI for /api/docs, dagre for the lineage graph), from npm as
+# package-lock.json pins it (nothing of it is committed).
 FROM node:20-slim AS api-docs
 WORKDIR /build
 COPY package.json package-lock.json ./
@@ -15,7 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     CATALOG_WORK_DIR=/data/work \
     CATALOG_BIND=0.0.0.0:8000 WEB_CONCURRENCY=4 \
     CATALOG_REAP_INTERVAL_SECONDS=300 \
-    CATALOG_API_DOCS_DIR=/app/api-docs
+    CATALOG_API_DOCS_DIR=/app/api-docs CATALOG_WEB_VENDOR_DIR=/app/vendor
 
 WORKDIR /app
 # The service image leaves out the ranker's torch extra: serving the catalog never needs it.
@@ -26,6 +27,7 @@ COPY pipelines ./pipelines
 COPY ranker ./ranker
 COPY recocatalog ./recocatalog
 COPY --from=api-docs /build/node_modules/swagger-ui-dist ./api-docs
+COPY --from=api-docs /build/node_modules/@dagrejs ./vendor/@dagrejs
 RUN pip install . \
     && useradd --system --uid 10001 --home /data catalog \
     && mkdir -p /data/work && chown -R catalog /data && chmod 0700 /data

@@ -21,20 +21,27 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[ranker,dev,spark]'
 	touch $@
 
-# Swagger UI for /api/docs: npm's swagger-ui-dist as package-lock.json pins it, into node_modules/
-# (ignored by git; nothing of it is committed). Its install scripts (telemetry) are not run.
+# The pages' JavaScript from npm as package-lock.json pins it, into node_modules/ (ignored by
+# git; nothing of it is committed): swagger-ui-dist for /api/docs and dagre for the lineage
+# graph; `make dev` adds the dev dependencies (axe-core, which the browser tests inject). No
+# package's install scripts (telemetry) are run.
 API_DOCS := node_modules/swagger-ui-dist/swagger-ui-bundle.js
+WEB_DEV := node_modules/axe-core/axe.min.js
 
 $(API_DOCS): package.json package-lock.json | node
 	npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 	touch $@
+
+$(WEB_DEV): package.json package-lock.json | node
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@ $(API_DOCS)
 
 # npm (and node) from Debian when missing.
 node:
 	@command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
 
 install: $(VENV)/.installed $(API_DOCS)
-dev: $(VENV)/.installed-dev $(API_DOCS)
+dev: $(VENV)/.installed-dev $(WEB_DEV)
 
 # Migrate, serve, and run the demo loop (synthetic data -> pipeline -> train -> promote -> score ->
 # feedback) into the catalog; prints an admin login and token.

@@ -13,6 +13,8 @@ DEFAULT_SQLITE = "sqlite:///" + str(Path.cwd() / "var" / "catalog.db")
 # Where `make install` puts Swagger UI (npm's swagger-ui-dist, package.json) for /api/docs.
 DEFAULT_API_DOCS_DIR = str(Path(__file__).resolve().parents[1] / "node_modules"
                            / "swagger-ui-dist")
+# Where it puts the pages' other libraries (dagre for the lineage graph), served at /vendor/.
+DEFAULT_WEB_VENDOR_DIR = str(Path(__file__).resolve().parents[1] / "node_modules")
 
 
 # Settings where 0 is meaningful (it switches the feature off); every other integer is positive.
@@ -118,6 +120,8 @@ class Settings:
     # Swagger UI's files, served by /api/docs (503 while they are missing); an installed
     # package (not an editable checkout) sets CATALOG_API_DOCS_DIR to where npm put them.
     api_docs_dir: str = DEFAULT_API_DOCS_DIR
+    # node_modules/ with the pages' libraries (CATALOG_WEB_VENDOR_DIR for an installed package).
+    web_vendor_dir: str = DEFAULT_WEB_VENDOR_DIR
     # Send the session cookie with the Secure flag (only over HTTPS); set it in production.
     secure_cookies: bool = False
     # Skip the "database at head" check (tests that build the schema with create_all).
@@ -146,7 +150,8 @@ class Settings:
         if env.get("CATALOG_STRICT_FACETS"):
             kwargs["strict_facets"] = _facet_groups(env["CATALOG_STRICT_FACETS"])
         for key in ("work_dir", "data_dir", "public_url", "self_url", "secret_key",
-                    "worker_module", "api_docs_dir", "queue_url", "queue_name"):
+                    "worker_module", "api_docs_dir", "web_vendor_dir", "queue_url",
+                    "queue_name"):
             if env.get("CATALOG_" + key.upper()):
                 kwargs[key] = env["CATALOG_" + key.upper()]
         for f in fields(cls):

@@ -63,6 +63,7 @@ POLICY: dict[str, str | dict[str, str]] = {
     # Swagger UI: the page reads the catalog's API; its files are a third party's static files.
     "api_docs.page": READ,
     "api_docs.asset": PUBLIC,
+    "web_vendor.asset": PUBLIC,
     "sources.list_sources": READ,
     "sources.get_source": READ,
     # Marquez's tag writes are steward edits, like the dataset form's tags.
@@ -106,6 +107,7 @@ POLICY: dict[str, str | dict[str, str]] = {
     "web_models.model": READ,
     "web_lineage.lineage": READ,
     "web_lineage.graph_json": READ,
+    "web_lineage.columns_json": READ,
     "web_trace.dataset_trace": READ,
     "web_trace.model_trace": READ,
     "web_health.health": READ,

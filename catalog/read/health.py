@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, case, func, select, text
 from sqlalchemy.orm import Session
 
 from catalog.models import (
@@ -24,6 +24,8 @@ from catalog.models.base import UTCDateTime, utcnow
 
 # Rows listed per section.
 LIST_LIMIT = 100
+# Days of checks and runs the trend covers.
+TREND_DAYS = 30
 
 
 @dataclass
@@ -67,6 +69,53 @@ class ProducerWarnings:
 
 
 @dataclass
+class Day:
+    """One day of activity: expectation results recorded (and passed), runs ended well or not."""
+
+    day: str  # YYYY-MM-DD, UTC
+    checks: int
+    passed: int
+    completed: int
+    failed: int
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.checks if self.checks else None
+
+
+def trend(session: Session, days: int, now: datetime) -> list[Day]:
+    """The last ``days`` days with any checks or runs, oldest first (one statement each).
+
+    Days by the producers' clock, as lineage is: a run's by when it ended, a check's by when
+    the run that reported it ended (when it was stored, for a check outside a run).
+    """
+    since = now - timedelta(days=days)
+    out: dict[str, Day] = {}
+
+    def day(value) -> Day:
+        key = str(value)[:10]
+        return out.setdefault(key, Day(key, 0, 0, 0, 0))
+
+    at = func.coalesce(Run.ended_at, QualityAssertion.created_at)
+    for d, n, ok in session.execute(
+            select(func.date(at), func.count(),
+                   func.sum(case((QualityAssertion.success, 1), else_=0)))
+            .select_from(QualityAssertion).outerjoin(Run, Run.id == QualityAssertion.run_id)
+            .where(at >= since).group_by(func.date(at))):
+        day(d).checks, day(d).passed = int(n), int(ok or 0)
+    ended = func.coalesce(Run.ended_at, Run.created_at)
+    for d, state, n in session.execute(
+            select(func.date(ended), Run.state, func.count())
+            .where(ended >= since, Run.state.in_(("COMPLETE", "FAIL")))
+            .group_by(func.date(ended), Run.state)):
+        if state == "COMPLETE":
+            day(d).completed = int(n)
+        else:
+            day(d).failed = int(n)
+    return [out[k] for k in sorted(out)]
+
+
+@dataclass
 class Health:
     """The data-health overview."""
 
@@ -78,6 +127,7 @@ class Health:
     unused_days: int
     coverage: Coverage
     producers: list[ProducerWarnings]
+    days: list[Day]
 
 
 def failing(session: Session) -> tuple[list[Row], int]:
@@ -183,7 +233,7 @@ def health(session: Session, unused_days: int = 30, now: datetime | None = None)
     fail, fail_count = failing(session)
     idle, idle_count = unused(session, unused_days, now)
     return Health(fail, fail_count, stale(session, now), idle, idle_count, unused_days,
-                  coverage(session), producer_warnings(session))
+                  coverage(session), producer_warnings(session), trend(session, TREND_DAYS, now))
 
 
 @dataclass

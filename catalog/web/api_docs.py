@@ -11,13 +11,13 @@ a browser without a login is sent to the login form, as on every page.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template
 
 from catalog.context import state
 from catalog.errors import NotFound, Unavailable
+from catalog.web.vendor import send_asset
 
 bp = Blueprint("api_docs", __name__)
 
@@ -42,20 +42,9 @@ def page():
     return render_template("api_docs.html")
 
 
-@lru_cache(maxsize=len(ASSETS))
-def _read(path: str, mtime_ns: int) -> bytes:
-    # Held in memory (keyed by modification time): a response never keeps a file open.
-    return Path(path).read_bytes()
-
-
 @bp.get("/api/docs/assets/<name>")
 def asset(name: str):
     """One of Swagger UI's files, by its name in :data:`ASSETS` (never a path from the URL)."""
     if name not in ASSETS:
         raise NotFound(f"no API docs asset {name!r}; there are {sorted(ASSETS)}", field="name")
-    path = _folder() / name
-    response = current_app.response_class(_read(str(path), path.stat().st_mtime_ns),
-                                          mimetype=ASSETS[name])
-    response.cache_control.public, response.cache_control.max_age = True, 3600
-    response.add_etag()
-    return response.make_conditional(request)
+    return send_asset(_folder() / name, ASSETS[name], "run `make install`")

@@ -14,6 +14,7 @@ from catalog.errors import NotFound, ValidationFailed
 from catalog.read.dataset_view import dataset_by_path, dataset_view, version_by_number
 from catalog.read.schema_diff import diff_schemas
 from catalog.services import classification, history, stewardship
+from catalog.web import charts
 from catalog.web.common import check_csrf, int_param, page_blueprint, splits, time_param
 
 bp = page_blueprint("web_datasets", __name__)
@@ -39,7 +40,8 @@ def _render(session, ds, rest: str, *, errors=None, form=None, saved=None, statu
         errors=errors, form=form, saved=saved, owners_text=owners_text,
         tags_text=", ".join(t.name for t in ds.tags),
         graph_node=f"dataset:{ds.namespace.name}:{ds.name}",
-        depth=int_param("depth", 2, 1, 20),
+        graph_fields=[f.name for f in ds.fields], depth=int_param("depth", 2, 1, 20),
+        rows_chart=rows_chart(view), quality_chart=quality_chart(view),
         classes=classification.describe(session, ds.namespace.name, ds.name),
     )
     return html, status
@@ -122,3 +124,25 @@ def classify_column(rest: str):
                                exc, ValidationFailed) else 404)
     return redirect(url_for("web_datasets.dataset", rest=rest, saved="tags") + "#sensitivity-h",
                     303)
+
+
+def rows_chart(view) -> charts.Chart:
+    """Row counts of the versions shown, oldest first."""
+    versions = list(reversed(view.versions))
+    return charts.Chart("Rows per version", [f"v{v.version}" for v in versions],
+                        [charts.Series("rows", charts.series_of(versions, lambda v: v.row_count))],
+                        fmt=charts.count, y_min=0)
+
+
+def quality_chart(view) -> charts.Chart:
+    """Share of the latest check's expectations that passed, per checked version, oldest first."""
+    rows = [q for q in reversed(view.quality) if q.assertions]
+
+    def passed(q) -> float:
+        latest = [a for a in q.assertions if a.run_id == q.assertions[0].run_id]
+        return sum(a.success for a in latest) / len(latest)
+
+    return charts.Chart("Quality: share of expectations passed, per version",
+                        [f"v{q.version.version}" for q in rows],
+                        [charts.Series("passed", [passed(q) for q in rows])],
+                        fmt=charts.percent, y_min=0, y_max=1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import jsonify, render_template, request
 
 from catalog.context import read_session, state
+from catalog.errors import BadRequest
+from catalog.read import browse
 from catalog.read import lineage as lsvc
 from catalog.read.lineage_view import graph_json, layered_graph
 from catalog.web.common import int_param, node_url, page_blueprint, time_param
@@ -28,8 +30,9 @@ def lineage():
     with read_session() as session:
         start = lsvc.resolve_node(session, nid)
         graph = layered_graph(session, start, depth, as_of)
-        columns = []
+        columns, fields = [], []
         if start.type == "dataset":
+            fields = [f.name for f in browse.field_views(session, [start.id])[start.id]]
             # Direct inputs of the start's own fields: one hop is all the page lists.
             columns = lsvc.column_lineage_graph(session, nid, 1, False, as_of)
     layers: dict[int, list] = {}
@@ -39,6 +42,7 @@ def lineage():
     return render_template(
         "lineage.html", start=start, nid=nid, depth=depth, graph=graph, layers=layers,
         show_all=show_all, per_layer=LIST_PER_LAYER, columns=own, graph_node=nid,
+        graph_fields=fields,
     )
 
 
@@ -50,3 +54,20 @@ def graph_json_view():
         graph = layered_graph(session, lsvc.resolve_node(session, nid), depth, as_of)
     return jsonify(graph_json(graph, lambda n: node_url(n.kind, n.namespace, n.name)))
 
+
+
+@bp.get("/lineage/columns.json", endpoint="columns_json")
+def columns_json_view():
+    """Column-level edges up and down from ``field`` of the dataset ``node``, for lineage.js:
+    ``[[namespace, dataset, field], [namespace, dataset, field]]`` pairs, input first."""
+    nid, depth, as_of = _args()
+    field = request.args.get("field", "")
+    if not field:
+        raise BadRequest("'field' names a column of the dataset", field="field")
+    with read_session() as session:
+        start = lsvc.resolve_node(session, nid, ("dataset",))
+        nodes = lsvc.column_lineage_graph(
+            session, lsvc.field_id(start.namespace, start.name, field), depth, True, as_of)
+    edges = [[[i["namespace"], i["dataset"], i["field"]], [n.namespace, n.dataset, n.field]]
+             for n in nodes for i in n.inputs]
+    return jsonify({"node": nid, "field": field, "edges": edges})

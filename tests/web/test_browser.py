@@ -137,6 +137,7 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
     assert page.locator("#graph a.node").count() == 5
     page.locator("#graph").scroll_into_view_if_needed()
     _shot(page, f"dataset-{width}", tmp_path)
+    page.get_by_role("button", name="Fit").click()  # at phone width it opens on the start node
     page.locator("#graph a.node", has_text="user_features").click()
     page.wait_for_url("**/datasets/shop/user_features")
 
@@ -185,7 +186,7 @@ def test_steward_and_auditor_path(server, browser, width, tmp_path):
     page.goto(server + "/health")
     _shot(page, f"health-{width}", tmp_path)
     page.goto(server + "/models/ranker")
-    assert "valid.ndcg@10" in page.locator("table.metrics").inner_text()
+    assert "valid.ndcg@10" in page.locator("table.metrics").last.text_content()
     _shot(page, f"model-{width}", tmp_path)
     assert errors == []
     context.close()
@@ -203,6 +204,7 @@ def test_ten_thousand_node_neighbourhood_stays_usable(server, browser):
     assert page.locator("#graph .node").count() == 28
     assert elapsed < 15, f"graph took {elapsed:.1f}s"
     # The page still answers input at once: expanding draws the next 100.
+    page.get_by_role("button", name="Fit").click()
     t = time.monotonic()
     page.locator("#graph .more").click()
     assert page.locator("#graph .node").count() == 128
@@ -243,3 +245,177 @@ def test_api_docs_render_every_operation_and_try_one_with_the_login(server, brow
     assert {"name": "from-the-docs", "description": "Made in Swagger UI"} in tag
     assert problems == []
     page.close()
+
+
+# --- the lineage graph, charts, layout and accessibility ----------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+_BOXES = """() => [...document.querySelectorAll('#graph .node rect')].map(r => {
+    const b = r.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })"""
+
+
+def _overlaps(boxes) -> list:
+    return [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+
+
+def _scale(page) -> float:
+    transform = page.locator("#graph g.viewport").get_attribute("transform")
+    return float(transform.split("scale(")[1].rstrip(")"))
+
+
+def _start_in_view(page) -> bool:
+    return page.evaluate("""() => {
+        const s = document.querySelector('#graph a.start rect').getBoundingClientRect();
+        const c = document.querySelector('#graph .graph-canvas').getBoundingClientRect();
+        return s.left >= c.left && s.right <= c.right && s.top >= c.top && s.bottom <= c.bottom;
+    }""")
+
+
+def test_lineage_graph_layout_zoom_collapse_path_and_columns(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, server, "/lineage?node=dataset:shop:user_features&depth=3")
+    page.wait_for_selector("#graph[data-ready='1']")
+    assert page.evaluate("() => typeof window.dagre") == "object"  # laid out by dagre
+    boxes = page.evaluate(_BOXES)
+    assert len(boxes) >= 8 and _overlaps(boxes) == []
+    assert _start_in_view(page)
+
+    # Zoom: the buttons and the wheel change the viewport's transform; the start stays findable.
+    before = _scale(page)
+    page.get_by_role("button", name="Zoom in").click()
+    assert _scale(page) == pytest.approx(before * 1.25, rel=1e-3)
+    canvas = page.locator("#graph .graph-canvas").bounding_box()
+    page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
+    page.mouse.wheel(0, 300)
+    assert _scale(page) < before * 1.25
+    # Pan by dragging the background.
+    t0 = page.locator("#graph g.viewport").get_attribute("transform")
+    page.mouse.move(canvas["x"] + 5, canvas["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + 105, canvas["y"] + 45)
+    page.mouse.up()
+    assert page.locator("#graph g.viewport").get_attribute("transform") != t0
+    page.get_by_role("button", name="Start node").click()
+    assert _start_in_view(page)
+
+    # Collapse the upstream of events_clean, then expand it again (all in view first).
+    page.get_by_role("button", name="Fit").click()
+    drawn = page.locator("#graph a.node").count()
+    toggle = page.get_by_role("button", name="Collapse upstream of dataset shop/events_clean")
+    toggle.click()
+    collapsed = page.locator("#graph a.node").count()
+    assert collapsed < drawn
+    assert page.locator("#graph a.node", has_text="events.parquet").count() == 0
+    page.get_by_role("button", name="Expand upstream of dataset shop/events_clean").click()
+    assert page.locator("#graph a.node").count() == drawn
+
+    # The path between two nodes (Shift+click each): events_clean -> features job ->
+    # user_features -> ranker.train.
+    page.locator("#graph a.node", has_text="events_clean").click(modifiers=["Shift"])
+    assert page.url.endswith("depth=3")  # picking is not following the link
+    page.locator("#graph a.node", has_text="ranker.train").click(modifiers=["Shift"])
+    assert page.locator("#graph .edge.on-path").count() == 3
+    assert page.locator("#graph a.node.on-path").count() == 4
+    assert "3 hops" in page.locator(".graph-status").inner_text()
+    page.get_by_role("button", name="Clear path").click()
+    assert page.locator("#graph .on-path").count() == 0
+
+    # Column-level edges for a chosen column.
+    page.get_by_label("Column", exact=True).select_option("user_id")
+    page.wait_for_selector("#graph[data-columns-ready='user_id']")
+    assert page.locator("#graph .column-edge").count() == 1
+    assert page.locator("#graph .column-edge title").text_content() == (
+        "events_clean.user_id → user_features.user_id")
+    assert errors == []
+    page.close()
+
+
+def test_wide_level_expands_without_overlap(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _login(page, server, "/lineage?node=job:fan:fanout&depth=1")
+    page.wait_for_selector("#graph[data-ready='1']")
+    assert _overlaps(page.evaluate(_BOXES)) == []
+    assert _start_in_view(page)
+    page.get_by_role("button", name="Fit").click()  # the whole level in view: "more" too
+    page.locator("#graph .more").click()
+    assert page.locator("#graph .node").count() == 128
+    assert _overlaps(page.evaluate(_BOXES)) == []
+    assert _start_in_view(page)
+    page.close()
+
+
+def test_each_chart_draws_a_point_per_version(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _login(page, server, "/datasets/shop/events_clean")
+    versions = page.locator("#versions-h ~ .scroll tbody tr").count()
+    assert versions == 2
+    assert page.locator("#chart-rows circle.pt").count() == versions
+    assert page.locator("#chart-quality circle.pt").count() == versions  # both were checked
+    # Each point sits inside the drawing, left to right in version order.
+    xs = [float(c.get_attribute("cx")) for c in page.locator("#chart-rows circle.pt").all()]
+    assert xs == sorted(xs) and len(set(xs)) == versions
+    page.goto(server + "/models/ranker")
+    versions = page.locator("table.key-metrics tbody tr").count()
+    series = {c.get_attribute("data-series") for c in page.locator(
+        "#chart-metrics circle.pt[data-series]").all()}
+    for name in series:
+        assert page.locator(f"#chart-metrics circle.pt[data-series='{name}']").count() == versions
+    page.close()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_model_page_fits_the_width_with_many_metrics(server, browser, width):
+    metrics = {f"{split}.{m}@{k}": 0.1 for split in ("valid", "test") for m in
+               ("hr", "ndcg", "precision", "recall", "f1") for k in (5, 10, 20)}
+    metrics.update({"popularity.test.hr@10": 0.05, "popularity.test.ndcg@10": 0.02})
+    r = requests.post(f"{server}/api/v1/models/wide/versions", timeout=10, json={
+        "metrics": metrics}, headers=bearer(os.environ["CATALOG_TOKEN"]))
+    assert r.status_code == 201, r.text
+    w, h = WIDTHS[width]
+    page = browser.new_page(viewport={"width": w, "height": h})
+    _login(page, server, "/models/wide")
+    page.locator("details.all-metrics summary").click()
+    assert page.locator("details.all-metrics").get_attribute("open") is not None
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= w
+    # The key metrics come first, the popularity baseline beside each.
+    heads = page.locator("table.key-metrics thead th").all_inner_texts()
+    assert heads[2:6] == ["test.hr@10", "popularity test.hr@10", "test.ndcg@10",
+                          "popularity test.ndcg@10"]
+    page.close()
+
+
+PAGES = ["/", "/search?q=events", "/datasets/shop/events_clean",
+         "/lineage?node=dataset:shop:user_features&depth=3", "/models/ranker", "/health",
+         "/trace/datasets/shop/user_features"]
+
+
+def test_main_pages_have_no_serious_accessibility_violations(server, browser):
+    assert AXE.is_file(), f"{AXE} is missing: `make dev` installs axe-core with npm"
+    # axe is injected as an inline script: the pages' CSP would refuse it.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    found = {}
+    page.goto(server + "/login")
+    for path in ["/login", *PAGES]:
+        if path != "/login":
+            if "/login" in page.url:
+                _login(page, server, path)
+            else:
+                page.goto(server + path)
+        if path.startswith("/lineage"):
+            page.wait_for_selector("#graph[data-ready='1']")
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate("""async () => (await axe.run(document,
+            {resultTypes: ['violations']})).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' — ' +
+                 v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))""")
+        if violations:
+            found[path] = violations
+    assert found == {}
+    context.close()

@@ -25,8 +25,9 @@ def test_metric_columns_in_cutoff_order_with_precision_recall_f1(client):
     at_k = [f"valid.{m}@{k}" for m in ("f1", "hr") for k in (5, 10, 20)]
     assert cols == at_k + ["valid.mrr"] + [
         f"valid.{m}@{k}" for m in ("ndcg", "precision", "recall") for k in (5, 10, 20)]
-    # The version's row holds each value under its own column.
-    row = html.split('<th scope="row">v1</th>', 1)[1].split("</tr>", 1)[0]
+    # The version's row holds each value under its own column (in the table of all metrics).
+    full = html.split('<table class="metrics">', 1)[1]
+    row = full.split('<th scope="row">v1</th>', 1)[1].split("</tr>", 1)[0]
     values = re.findall(r'<td class="num">([^<]*)</td>', row)
     assert values == [f"{metrics[c]:.4f}" for c in cols]
 
