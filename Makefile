@@ -88,9 +88,9 @@ test-slow: dev pg redis browsers java
 test-data: dev pg
 	$(BIN)/python -m pytest -q -m real_data
 
-# Refresh the README's screenshots (the browser tests write them to a temporary folder otherwise).
+# Refresh the README's screenshots: `make run`'s demo on a fresh database, photographed by Chromium.
 screenshots: dev browsers
-	CATALOG_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/web/test_browser.py
+	$(BIN)/python docs/screenshots.py
 
 lint: dev
 	$(BIN)/ruff check .

@@ -1,11 +1,12 @@
 """``catalog demo``: serve the catalog and run the whole loop into it on seeded synthetic data.
 
-synthetic events -> feature pipeline -> train -> register -> promote -> score -> serve online,
-where simulated shoppers fetch lists and click, cart and buy over HTTP -> their feedback landed
-as raw events -> feature pipeline again. It drives the pipelines and the ranker the way a user
-would, over the catalog's HTTP API and the serving process's; only the demo's login and token
-are made in the database directly. The serving process is started again at the end, so that
-both stay up until Ctrl-C.
+synthetic events -> feature pipeline -> train -> a steward's owners, descriptions and PII tags
+-> promotion refused for PII, an exemption approved, promoted -> score -> serve online, where
+simulated shoppers fetch lists and click, cart and buy over HTTP -> their feedback landed as raw
+events -> feature pipeline again -> a second version promoted -> an empty export the checks
+stop. It drives the pipelines and the ranker the way a user would, over the catalog's HTTP API
+and the serving process's; only the demo's login and token are made in the database directly.
+The serving process is started again at the end, so that both stay up until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import click
 
 from catalog.cli_options import DB_URL_OPTION
 from catalog.cli_options import database_url as _url
+from catalog.client import CatalogRequestError
 
 
 @click.command()
@@ -141,11 +143,15 @@ class _Serving:
 
 
 def _demo_loop(client, workdir, events: int, serving: _Serving, shoppers: int) -> None:
-    """generate -> pipeline -> train -> register -> promote -> score -> serve, with shoppers
-    answering the lists they are shown -> their events landed -> pipeline."""
+    """pipeline -> train -> stewardship -> promotion (refused, then exempted) -> score -> serve,
+    with shoppers answering their lists -> their events landed -> pipeline -> a second version
+    -> an incident the checks stop. What a steward then finds in the catalog is believable:
+    owners, descriptions, sensitivity tags, several versions, a refused promotion in the audit
+    trail, a scoring run, a serving job, and a failing check on the health page."""
     import duckdb
 
     from pipelines.report import Reporter, register
+    from pipelines.runner import ChecksFailed
     from pipelines.service import land_and_run
     from ranker.registry import score_and_report, train_and_register
     from ranker.serve.landing import land_and_report
@@ -153,22 +159,34 @@ def _demo_loop(client, workdir, events: int, serving: _Serving, shoppers: int) -
     from ranker.train import TrainConfig
 
     say = lambda text: click.echo(text, err=True)  # noqa: E731
-    say(f"1/6 feature pipeline on {events:,} synthetic events...")
+    say(f"1/8 feature pipeline on {events:,} synthetic events...")
     register(Reporter(client))  # the catalog lists it, and can start runs of it, from here on
     result = land_and_run(workdir, "synthetic", reporter=Reporter(client), events=events)
     say(f"    {len(result.steps)} steps in {result.seconds:.1f}s -> {result.database}")
-    say("2/6 training a small ranker (demo configuration)...")
+    say("2/8 training a small ranker (demo configuration)...")
     cfg = TrainConfig(max_epochs=8, patience=3, batch_size=128,
                       model={"d_model": 32, "n_layers": 1, "max_len": 30})
     trained, version = train_and_register(workdir, cfg, client, dataset="synthetic-demo")
     say(f"    version {version['version']}: test ndcg@10 {trained.test_metrics['ndcg@10']:.4f} "
         f"(popularity {trained.popularity_test['ndcg@10']:.4f})")
-    say("3/6 promoting it to production (gated on its data's quality checks)...")
-    client.put("api/v1/models/ranker/aliases/production", {"version": version["version"]})
-    say("4/6 scoring every user with ranker@production...")
+    say("3/8 a steward documents the data and accepts the PII detector's suggestions...")
+    tagged = _stewardship(client)
+    say(f"    owners on {len(STEWARDSHIP)} datasets; {', '.join(tagged)} tagged pii.user_id")
+    say("4/8 promoting it to production (gated on its data's checks and sensitivity)...")
+    try:
+        client.put("api/v1/models/ranker/aliases/production", {"version": version["version"]})
+        say("    promoted")
+    except CatalogRequestError as exc:  # the PII gate: user ids are in the training data
+        say(f"    refused: {_reason(exc)}")
+        client.post("api/v1/models/ranker/exemptions", {
+            "tag": "pii.user_id", "reason": "pseudonymous shopper ids, needed to personalise; "
+            "approved by the privacy office (demo)"})
+        client.put("api/v1/models/ranker/aliases/production", {"version": version["version"]})
+        say("    an exemption for pii.user_id approved; promoted")
+    say("5/8 scoring every user with ranker@production...")
     scored, _ = score_and_report(workdir, "ranker@production", client, k=10)
     say(f"    {scored.rows} recommendations at {scored.users_per_second:.0f} users/s")
-    say(f"5/6 serving ranker@production at {serving.url}; {shoppers:,} simulated shoppers "
+    say(f"6/8 serving ranker@production at {serving.url}; {shoppers:,} simulated shoppers "
         "browse it over HTTP...")
     con = duckdb.connect(str(workdir / "features.duckdb"), read_only=True)
     try:  # known users, and a few the model has never seen (they get the popularity list)
@@ -188,6 +206,76 @@ def _demo_loop(client, workdir, events: int, serving: _Serving, shoppers: int) -
     say(f"    {fb['lists']:,} lists ({fb['popularity']} popularity lists for new users); "
         f"{fb['click']} clicks, {fb['cart']} carts, {fb['buy']} purchases -> "
         f"{landed['rows']} served events appended to the raw events")
-    say("6/6 feature pipeline again on the new raw events...")
+    say("7/8 feature pipeline again on the new raw events, and a second, wider version...")
     again = land_and_run(workdir, "synthetic", reporter=Reporter(client), land=False)
     say(f"    {len(again.steps)} steps in {again.seconds:.1f}s")
+    cfg2 = TrainConfig(max_epochs=8, patience=3, batch_size=128, out_dir=str(workdir / "ranker2"),
+                       model={"d_model": 48, "n_layers": 2, "max_len": 30})
+    trained2, version2 = train_and_register(workdir, cfg2, client, dataset="synthetic-demo")
+    client.put("api/v1/models/ranker/aliases/production", {"version": version2["version"]})
+    say(f"    version {version2['version']}: test ndcg@10 "
+        f"{trained2.test_metrics['ndcg@10']:.4f}; promoted (the exemption covers the model)")
+    say("8/8 an incident: the next export of the event log arrives empty...")
+    _empty_export(workdir)
+    try:
+        land_and_run(workdir, "synthetic", reporter=Reporter(client), land=False)
+        say("    no check failed (unexpected)")
+    except ChecksFailed as exc:
+        say(f"    the checks stopped the run at {exc}; the steps after it were not run; "
+            f"production stays on version {version2['version']}")
+
+
+# Who looks after what, as a steward would set it.
+STEWARDSHIP = {
+    "raw_events": ("Behaviour events as landed from the shop's event log (synthetic in the "
+                   "demo), one file version per landing.", [("data-platform", "TEAM")]),
+    "interactions_split": (None, [("recsys", "TEAM")]),
+    "user_features": (None, [("recsys", "TEAM")]),
+    "item_features": (None, [("recsys", "TEAM"), ("merchandising", "TEAM")]),
+}
+
+
+def _stewardship(client) -> list[str]:
+    """Owners and descriptions; the PII detector run and its suggestions accepted."""
+    tagged = []
+    for name, (description, owners) in STEWARDSHIP.items():
+        body: dict = {"owners": [{"name": n, "type": t} for n, t in owners]}
+        if description:
+            body["description"] = description
+        client.put(f"api/v1/namespaces/recsys/datasets/{name}", body)
+    reason = {"reason": "a shopper's id: personal data under the shop's policy"}
+    for name in ("raw_events", "user_features"):
+        found = client.post(f"api/v1/namespaces/recsys/datasets/{name}/classifications/detect",
+                            {})
+        for s in found["suggested"]:
+            if s["tag"] == "pii.user_id":
+                client.put(f"api/v1/namespaces/recsys/datasets/{name}/fields/{s['field']}/"
+                           "classifications/pii.user_id", reason)
+                tagged.append(f"{name}.{s['field']}")
+    # The detector leaves a column with few distinct values alone (one user, many events);
+    # the steward tags the training table's user id all the same.
+    client.put("api/v1/namespaces/recsys/datasets/interactions_split/fields/user_id/"
+               "classifications/pii.user_id", reason)
+    return [*tagged, "interactions_split.user_id"]
+
+
+def _reason(exc) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    reasons = body.get("reasons") or [body.get("message") or str(exc)]
+    return "; ".join(str(r) for r in reasons)[:300]
+
+
+def _empty_export(workdir) -> None:
+    """Replace the landed events with an empty file of the same schema (an export that failed
+    upstream): the next run's row-count check on events_clean fails."""
+    import duckdb
+
+    raw = workdir / "raw" / "events.parquet"
+    tmp = raw.with_suffix(".empty.parquet")
+    con = duckdb.connect()
+    try:
+        con.execute(f"copy (select * from read_parquet('{raw.as_posix()}') limit 0) "
+                    f"to '{tmp.as_posix()}' (format parquet)")
+    finally:
+        con.close()
+    tmp.replace(raw)

@@ -109,6 +109,25 @@ def test_the_demo_serves_online_and_its_shoppers_feedback_reaches_the_features(t
         assert {("recsys", "served_events"), ("recsys", "impressions"), ("models", "ranker"),
                 ("recsys", "raw_events")} <= names
 
+        # A believable catalog: owners, PII tags, a refused promotion, a second version in
+        # production, and the empty export's failed check on the health page.
+        raw = api.get(f"{base}/namespaces/recsys/datasets/raw_events").json()
+        assert {o["name"] for o in raw["owners"]} == {"data-platform"}
+        classes = api.get(f"{base}/namespaces/recsys/datasets/interactions_split/"
+                          "classifications").json()
+        (user_id,) = [c for c in classes["columns"] if c["field"] == "user_id"]
+        assert "pii.user_id" in user_id["tags"]
+        audit = api.get(f"{base}/audit", params={"entityType": "model", "entityKey": "ranker",
+                                                 "limit": 100}).json()["entries"]
+        actions = [e["action"] for e in audit]
+        assert "model.promote_refused" in actions
+        version = api.get(f"{base}/models/ranker/versions/production").json()
+        assert version["version"] == 2
+        assert "pii.user_id" in text and "refused" in text
+        health = api.get(f"http://127.0.0.1:{port}/health").text
+        failing = health.split('id="fail-h"', 1)[1].split("</section>", 1)[0]
+        assert "Failing checks (1)" in failing and "events_clean" in failing
+
         # The serving process left up answers a user the way the shoppers were answered.
         r = requests.get(f"http://127.0.0.1:{serve_port}/recommendations",
                          params={"user": 1, "k": 5}, timeout=30)

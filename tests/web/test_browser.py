@@ -3,8 +3,9 @@
 Covers a steward's and an auditor's path (search, open a dataset, expand lineage, follow a node,
 edit a description, export a trace) at desktop and phone widths, a 10,000-node lineage
 neighbourhood, and the API's Swagger UI at /api/docs. Screenshots of the main pages land in a
-temporary folder, or in ``$CATALOG_SCREENSHOTS`` when set: ``make screenshots`` sets it to
-docs/screenshots/ (shown in the README), so a plain test run leaves the checkout as it was.
+temporary folder, or in ``$CATALOG_SCREENSHOTS`` when set; the README's come from ``make run``'s
+demo instead (``make screenshots``: docs/screenshots.py), so a test run leaves the checkout as
+it was.
 Chromium missing is a failure, not a skip: `.ci/run` and `make browsers` install it.
 """
 
