@@ -145,9 +145,23 @@ class SeqRanker(nn.Module):
                     m.weight[m.padding_idx].zero_()
 
     def item_table(self) -> torch.Tensor:
-        """(N+1, d) representation of every item; row 0 (padding) is never scored."""
+        """(N+1, d) representation of every item; row 0 (padding) is never scored.
+
+        In inference (eval mode, no autograd) the table is computed once and kept until a
+        weight or side tensor changes (in place, as an optimizer step or ``load_state_dict``
+        does, or replaced): every request and scoring batch otherwise rebuilt all N rows from
+        their attribute, category, brand and price embeddings.
+        """
         side = {k: getattr(self, f"side_{k}") for k in SIDE_KEYS}
-        return self.items(side)  # (N+1, d)
+        if self.training or torch.is_grad_enabled():
+            return self.items(side)  # (N+1, d)
+        key = tuple((id(t), t._version, t.device) for t in (*self.items.parameters(),
+                                                             *side.values()))
+        cached = self.__dict__.get("_item_table")
+        if cached is None or cached[0] != key:
+            cached = (key, self.items(side))
+            self.__dict__["_item_table"] = cached  # not a module attribute: never saved
+        return cached[1]
 
     def encode(self, seq: torch.Tensor, beh: torch.Tensor | None, table: torch.Tensor):
         """Hidden state after each position of left-padded sequences ``seq`` (B, L)."""

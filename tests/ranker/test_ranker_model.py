@@ -113,3 +113,35 @@ def test_overfits_one_batch(kw):
     assert full_loss.item() < 0.1
     keep = targets > 0
     assert (scores.argmax(1) == targets[keep]).all()  # every target ranked first
+
+
+def test_inference_keeps_the_item_table_until_a_weight_changes():
+    model = _model().eval()
+    seq = torch.tensor([[0, 3, 5, 7]])
+    calls = []
+    real = model.items.forward
+    model.items.forward = lambda side: calls.append(1) or real(side)
+    with torch.no_grad():
+        first, _ = model(seq)
+        again, _ = model(seq)
+    assert len(calls) == 1 and torch.equal(first, again)
+    # The same scores as without the cache (autograd on: computed every time).
+    fresh, _ = model(seq)
+    assert len(calls) == 2 and torch.allclose(fresh, first)
+    # A weight changed in place (an optimizer step, load_state_dict) is seen at once.
+    with torch.no_grad():
+        model.items.item.weight[3] += 1.0
+        changed, _ = model(seq)
+    assert len(calls) == 3 and not torch.equal(changed, first)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.items.item.weight.zero_()
+        model.load_state_dict(state)
+        restored, _ = model(seq)
+    assert len(calls) == 4 and torch.equal(restored, changed)
+    # Training mode never caches.
+    model.train()
+    with torch.no_grad():
+        model(seq)
+        model(seq)
+    assert len(calls) == 6
