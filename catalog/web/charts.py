@@ -113,7 +113,7 @@ def svg(chart: Chart, chart_id: str) -> Markup:
     if len(chart.series) > 1:  # legend
         for k, s in enumerate(chart.series):
             x = LEFT + k * 150
-            parts.append(f'<circle class="pt s{k}" cx="{x + 4}" cy="{HEIGHT - 2}" r="3.5"/>'
+            parts.append(f'<circle class="key s{k}" cx="{x + 4}" cy="{HEIGHT - 2}" r="3.5"/>'
                          f'<text class="axis legend-label" x="{x + 12}" y="{HEIGHT + 2}">'
                          f'{escape(s.name)}</text>')
     parts.append("</svg>")

@@ -124,6 +124,12 @@ def test_the_demo_serves_online_and_its_shoppers_feedback_reaches_the_features(t
         version = api.get(f"{base}/models/ranker/versions/production").json()
         assert version["version"] == 2
         assert "pii.user_id" in text and "refused" in text
+        # The model page charts both versions and the scoring run.
+        page = api.get(f"http://127.0.0.1:{port}/models/ranker").text
+        for chart, points in (("chart-metrics", 2 * 4), ("chart-scoring-speed", 1),
+                              ("chart-scoring-wall", 1)):
+            svg = page.split(f'id="{chart}"', 1)[1].split("</svg>", 1)[0]
+            assert svg.count('<circle class="pt s') == points, chart
         health = api.get(f"http://127.0.0.1:{port}/health").text
         failing = health.split('id="fail-h"', 1)[1].split("</section>", 1)[0]
         assert "Failing checks (1)" in failing and "events_clean" in failing
