@@ -118,6 +118,54 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
 
 
 @ranker.command()
+@click.option("--trials", type=click.IntRange(min=1), required=True,
+              help="Trials to have completed or pruned (counting those of an interrupted "
+                   "earlier call: it resumes).")
+@click.option("--model", default="ranker", show_default=True, help="Registered model name.")
+@click.option("--max-epochs", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Cap on each trial's epochs (early stopping on validation as in train).")
+@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Evaluations without improvement before a trial stops.")
+@click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads.")
+@click.option("--seed", type=int, default=42, show_default=True,
+              help="Seeds the sampler and every trial's training.")
+@WORKDIR
+@CATALOG_URL_OPTION
+@TOKEN_OPTION
+@JSON_OPTION
+@PROGRESS_OPTION
+def tune(trials, model, max_epochs, patience, threads, seed, workdir, catalog_url, token,
+         as_json, show_progress):
+    """Search hyperparameters with Optuna on validation; register the best trial's model.
+
+    The tuning run and each trial (a child run: parameters, validation metrics, COMPLETE,
+    pruned or failed) are recorded in the catalog; the study is kept under
+    <workdir>/tuning/<model>/, so calling it again resumes.
+    """
+    from ranker.tune import tune as run_tune
+
+    _need_features(workdir)
+    base = {"max_epochs": max_epochs, "patience": patience, "seed": seed}
+    if threads:
+        base["threads"] = threads
+    client = _client(catalog_url, token)
+    with progress("tuning", trials, unit="trials", show=show_progress) as shown:
+        result = run_tune(workdir, client, trials=trials, model=model, base=base, seed=seed,
+                          progress=lambda done, total, note: shown.update(done, note=note))
+    summary = {"model": model, "version": result.version["version"], "run_id": result.run_id,
+               "study": result.study, "trials": result.trials, "best_trial": result.best_trial,
+               "best_valid_ndcg@10": result.best_value, "best_params": result.best_params,
+               "test": {k: v for k, v in result.test_metrics.items() if k != "users"}}
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"{model} version {result.version['version']}, the best trial's "
+                   f"({result.best_trial}: valid ndcg@10 {result.best_value:.4f}; test ndcg@10 "
+                   f"{summary['test']['ndcg@10']:.4f}); trials: "
+                   + ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.trials.items())))
+
+
+@ranker.command()
 @click.option("--model", "ref", default="ranker", show_default=True,
               help="NAME[@ALIAS|@VERSION] of a registered model (default: latest version).")
 @click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True,

@@ -42,6 +42,7 @@ class TrainConfig:
     out_dir: str = ""  # checkpoint folder ("" = <workdir>/ranker)
     resume: bool = True  # continue from <out_dir>/last.pt when it exists
     eval_batch_size: int = 256  # users per evaluation batch
+    test: bool = True  # evaluate the best checkpoint on test at the end (tuning trials do not)
     model: dict = field(default_factory=dict)  # RankerConfig overrides, e.g. {"d_model": 128}
 
 
@@ -109,11 +110,12 @@ def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult:
     return TrainResult(
         best_checkpoint=out / "best.pt",
         valid_metrics=best_ckpt["history"][-1]["valid"],
-        test_metrics=evaluate(best, data, "test", cfg.eval_batch_size, device),
+        test_metrics=(evaluate(best, data, "test", cfg.eval_batch_size, device) if cfg.test
+                      else {}),
         epochs=state["epoch"],
         best_epoch=state["best_epoch"],
         train_seconds=state["train_seconds"],
-        popularity_test=popularity(data, "test"),
+        popularity_test=popularity(data, "test") if cfg.test else {},
         history=state["history"],
     )
 
