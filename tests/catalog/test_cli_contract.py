@@ -149,7 +149,7 @@ def test_every_command_that_talks_http_has_token_beside_catalog_url():
     http = {name for name, cmd in _commands(main) if "--catalog-url" in _options(cmd)}
     assert http == {"pipeline run", "pipeline register", "ranker train", "ranker evaluate",
                     "ranker promote", "ranker score", "ranker compress", "ranker serve",
-                    "ranker land-events"}
+                    "ranker land-events", "ranker tune"}
     for name, cmd in _commands(main):
         if name in http:
             (token,) = [p for p in cmd.params if p.name == "token"]
@@ -158,8 +158,8 @@ def test_every_command_that_talks_http_has_token_beside_catalog_url():
 
 def test_long_commands_take_progress():
     shown = {name for name, cmd in _commands(main) if "--progress" in _options(cmd)}
-    assert shown == {"pipeline run", "ranker train", "ranker score", "ranker compress", "export",
-                     "import"}
+    assert shown == {"pipeline run", "ranker train", "ranker score", "ranker compress",
+                     "ranker tune", "export", "import"}
 
 
 def test_version_is_the_installed_package_version():
