@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import signal
 import statistics
@@ -40,7 +39,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -48,6 +46,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+import results as rmd  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "amazon"
 
 
@@ -208,7 +209,7 @@ def main() -> None:
     from ranker.serve.model import Histories
     from ranker.train import TrainConfig
 
-    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load_before = rmd.load()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="serve_bench_"))
     tmp = Path(tempfile.mkdtemp(prefix="serve_bench_catalog_"))
     rows = []
@@ -284,16 +285,11 @@ def report(args, rows, http: dict, n_items: int, n_users: int, load_before: str)
     print("; ".join(verdicts))
     if args.no_append:
         return
-    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    command = "python bench/serve_bench.py " + " ".join(sys.argv[1:])
-    text = ["", f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command.strip()}`", "",
-            f"Machine: {platform.node()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}, torch on CPU; {args.dataset}: {n_users:,} users, "
-            f"{n_items:,} items; {args.rate:g} req/s for {args.seconds:g} s, k={args.k}, "
-            f"journal {'not ' if args.no_fsync else ''}fsynced; load average before/after: "
-            f"{load_before} / {load_after}.", "", *md, "", "Targets: " + "; ".join(verdicts) + "."]
-    with (ROOT / "bench" / "RESULTS.md").open("a") as fh:
-        fh.write("\n".join(text) + "\n")
+    rmd.append("serve_bench.py", [
+        f"{rmd.machine()}, torch on CPU; {args.dataset}: {n_users:,} users, "
+        f"{n_items:,} items; {args.rate:g} req/s for {args.seconds:g} s, k={args.k}, "
+        f"journal {'not ' if args.no_fsync else ''}fsynced; load average before/after: "
+        f"{load_before} / {rmd.load()}.", "", *md, "", "Targets: " + "; ".join(verdicts) + "."])
 
 
 if __name__ == "__main__":

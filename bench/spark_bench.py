@@ -27,18 +27,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+import results as rmd  # noqa: E402
 
 ENGINES = ("duckdb", "local", "standalone")
 
@@ -124,7 +124,7 @@ def main() -> None:
             print(json.dumps(worker_run(*rest)))
         return
 
-    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load_before = rmd.load()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp_name:
         tmp = Path(tmp_name)
         data = tmp / "data"
@@ -181,17 +181,12 @@ def print_and_append(args, gen: dict, results: list[dict], load_before: str) -> 
             f"{str(r['outputs'].get(o, ['-', '-'])[1])[:12]}" for r in results))
     if args.no_append:
         return
-    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    command = "python bench/spark_bench.py " + " ".join(sys.argv[1:])
-    text = ["", f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command.strip()}`", "",
-            f"Machine: {platform.node()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}; {args.events:,} synthetic events generated in "
-            f"{gen['seconds']:.1f} s (not timed below); Spark driver memory "
-            f"{args.driver_memory}, standalone workers 1 core and {args.worker_memory} each; "
-            f"load average before/after: {load_before} / {load_after}.", "", *md, "",
-            f"Same content, same version: {verdict}."]
-    with (ROOT / "bench" / "RESULTS.md").open("a") as fh:
-        fh.write("\n".join(text) + "\n")
+    rmd.append("spark_bench.py", [
+        f"{rmd.machine()}; {args.events:,} synthetic events generated in "
+        f"{gen['seconds']:.1f} s (not timed below); Spark driver memory "
+        f"{args.driver_memory}, standalone workers 1 core and {args.worker_memory} each; "
+        f"load average before/after: {load_before} / {rmd.load()}.", "", *md, "",
+        f"Same content, same version: {verdict}."])
 
 
 if __name__ == "__main__":
