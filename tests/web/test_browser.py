@@ -347,6 +347,9 @@ def test_wide_level_expands_without_overlap(server, browser):
     assert page.locator("#graph .node").count() == 128
     assert _overlaps(page.evaluate(_BOXES)) == []
     assert _start_in_view(page)
+    # Folding the wide levels again: back to 25 and "more".
+    page.get_by_role("button", name="Collapse levels").click()
+    assert page.locator("#graph .node").count() == 28
     page.close()
 
 

@@ -362,7 +362,13 @@
       "zoom-out": function () { self.zoom(0.8); },
       "fit": function () { self.fit(true); },
       "start": function () { self.centre(); },
-      "clear-path": function () { self.picked = []; self.render(); }
+      "clear-path": function () { self.picked = []; self.render(); },
+      "collapse-levels": function () {
+        Object.keys(self.shown).forEach(function (l) {
+          self.shown[l] = Math.min(FIRST, self.layers[l].length);
+        });
+        self.render();
+      }
     };
     Array.prototype.forEach.call(this.box.querySelectorAll("[data-action]"), function (b) {
       b.addEventListener("click", function () { actions[b.getAttribute("data-action")](); });
