@@ -46,6 +46,8 @@ def get_or_create_model(session: Session, name: str, description: str | None = N
     """The model called ``name``, created (with its artifact dataset) if new; audited."""
     _check(bool(_NAME.match(name)), "name",
            "model names are 1-256 letters, digits, '_', '.', '-', starting alphanumeric")
+    _check(description is None or isinstance(description, str), "description",
+           "description must be a string")
     model = session.scalar(select(MLModel).where(MLModel.name == name))
     before = {"description": model.description} if model is not None else None
     if model is None:

@@ -129,3 +129,14 @@ def test_owner_and_source_values_of_the_wrong_type_are_refused(client, body, fie
     r = client.put("/api/v1/namespaces/shop/datasets/owned", json=body)
     assert r.status_code == 422 and r.get_json()["field"] == field, r.get_json()
     assert client.get("/api/v1/namespaces/shop/datasets/owned").status_code == 404
+
+
+def test_put_model_refuses_a_description_that_is_not_text_and_writes_nothing(client):
+    # Found by the longer fuzzer: a list or an object here was a 500 from the database driver.
+    for bad in ([None], {"a": 1}, 5):
+        r = client.put("/api/v1/models/passing", json={"description": bad})
+        assert r.status_code == 422, r.get_json()
+        assert r.get_json()["field"] == "description"
+    assert client.get("/api/v1/models/passing").status_code == 404
+    r = client.put("/api/v1/models/passing", json={"description": "ok"})
+    assert r.status_code == 200 and r.get_json()["description"] == "ok"
