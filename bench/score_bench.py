@@ -74,13 +74,15 @@ def main() -> None:
     from ranker.registry import score_and_report, train_and_register
     from ranker.score import score
     from ranker.train import TrainConfig
+    from tests.authutil import mint_token
     from tests.wsgi_client import in_process_client
 
     torch.set_num_threads(args.threads)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="score_bench_"))
     url = f"sqlite:///{workdir}/catalog.db"
     db.upgrade(url)
-    client = in_process_client(create_app({"database_url": url}))
+    app = create_app({"database_url": url})
+    client = in_process_client(app, token=mint_token(app, "admin", name="score-bench"))
     if not (workdir / "features.duckdb").exists():
         land_and_run(workdir, "amazon", reporter=Reporter(client),
                      input_path=args.data / f"{args.dataset}.txt",
