@@ -9,10 +9,7 @@ import math
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ClauseElement, Executable
-
-from pipelines.tables import quote
+from sqlalchemy.sql.ddl import CreateTableAs
 
 
 def pack_key(cols: list, bounds: list, limit: int) -> Any:
@@ -44,24 +41,8 @@ def materialize(execution_engine: Any, query: Any, names: list[str], *,
     if empty:
         query = query.limit(0)
     table = f"_pipelines_dups_{uuid.uuid4().hex}"
-    execution_engine.execute_query_in_transaction(_CreateTempTableAs(table, query))
+    # SQLAlchemy renders the whole statement: the name through its identifier quoting, the
+    # select's values (integers: offsets, spans, the repeat threshold, LIMIT 0) as typed
+    # literals; nothing here composes SQL text.
+    execution_engine.execute_query_in_transaction(CreateTableAs(query, table, temporary=True))
     return sa.table(table, *[sa.column(n) for n in names])
-
-
-class _CreateTempTableAs(Executable, ClauseElement):
-    """``CREATE TEMPORARY TABLE name AS <select>``, the select compiled with its bound values."""
-
-    inherit_cache = False  # one-off statements: nothing to gain from SQLAlchemy's cache
-
-    def __init__(self, name: str, select: Any) -> None:
-        self.name, self.select = name, select
-
-
-@compiles(_CreateTempTableAs)
-def _compile_create_temp_table_as(element: _CreateTempTableAs, compiler: Any, **kw: Any) -> str:
-    # The name goes through the project's one tested identifier quoting; the select is
-    # SQLAlchemy's own compilation, whose values stay bound parameters of the statement.
-    select_sql = compiler.process(element.select, **kw)
-    return f"CREATE TEMPORARY TABLE {quote(element.name)} AS {select_sql}"
-
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import duckdb_engine
@@ -619,7 +620,7 @@ def test_compound_keys_are_planned_by_what_can_be_proven(tricky_db, name, sql_lo
                and " AS spans" not in sql]
     plan = COMPOUND_PLAN[name]
     if plan == "proven":  # no grouping at all: the table of repeats is created empty
-        assert len(creates) == 1 and creates[0].endswith("LIMIT $2")
+        assert len(creates) == 1 and creates[0].endswith("LIMIT 0")
         assert _groupings([sql for sql in log
                            if sql not in creates and " AS spans" not in sql]) == 0
     elif plan == "near_unique":  # the member's repeated values, then the keys among them
@@ -648,7 +649,7 @@ def test_a_wide_key_is_proven_by_one_hashed_count(tricky_db, sql_log):
     assert result.success
     assert sum("count(DISTINCT" in sql for sql in log) == 1
     # Only the offsets proof's spans (grouped by p1, then found too wide) and no key grouping.
-    grouped = [sql for sql in log if not sql.endswith("LIMIT $2") and " AS spans" not in sql]
+    grouped = [sql for sql in log if not sql.endswith("LIMIT 0") and " AS spans" not in sql]
     assert _groupings(grouped) == 0
 
 
@@ -662,7 +663,7 @@ def test_a_column_proven_unique_is_counted_once_per_validation(tricky_db, sql_lo
     assert result.success
     counts = [sql for sql in log if "bitstring_agg" in sql]
     assert len(counts) == 1 and "bitstring_agg((CAST(id AS BIGINT)" in counts[0]
-    assert _groupings([sql for sql in log if not sql.endswith("LIMIT $2")]) == 0
+    assert _groupings([sql for sql in log if not sql.endswith("LIMIT 0")]) == 0
 
 
 def _groupings(log: list[str]) -> int:
@@ -678,8 +679,9 @@ def test_each_uniqueness_expectation_groups_the_table_once(tricky_db, sql_log):
     log = sql_log
     quality.validate_duckdb(tricky_db, "tricky", suite)
     assert _groupings(log) == 2
-    # The generated name goes through pipelines.tables.quote, so it is double-quoted.
-    assert sum(sql.startswith('CREATE TEMPORARY TABLE "_pipelines_dups_') for sql in log) == 2
+    # The generated name (no value in it) goes through SQLAlchemy's identifier quoting.
+    assert sum(re.match(r'CREATE TEMPORARY TABLE _pipelines_dups_[0-9a-f]{32} AS SELECT ', sql)
+               is not None for sql in log) == 2
 
 
 def test_ge_own_sql_groups_each_uniqueness_twice(tricky_db, ge_own_uniqueness, sql_log):
@@ -759,4 +761,4 @@ def test_uniqueness_is_proven_by_a_bitmap_only_where_the_range_is_small(
     assert any("bitstring_agg" in sql for sql in log) is bitmap
     assert any("count(DISTINCT" in sql for sql in log) is (proven and not bitmap)
     creates = [sql for sql in log if sql.startswith("CREATE TEMPORARY TABLE")]
-    assert len(creates) == 1 and creates[0].endswith("LIMIT $2") is proven
+    assert len(creates) == 1 and creates[0].endswith("LIMIT 0") is proven

@@ -94,9 +94,6 @@ _VETTED = {
         ["', '.join(parts)", "d.byte_length.format(quote(n))", "d.byte_length.format(text)",
          "d.epoch_us.format(x)", "d.text_type", "exponent", "e", "m", "originals", "source",
          "texts", "text", "x"], "SQL composed from quote()d names and constant templates"),
-    "pipelines/quality/keysql.py": {
-        "select_sql": "SQLAlchemy's own compiled select; its values stay bound parameters",
-    },
     "ranker/data.py": {"dense_sql": "built from quote()d column names just above"},
     # Messages and documentation that happen to contain SQL words.
     "pipelines/steps.py": {"path.name": "an error message"},
