@@ -115,6 +115,20 @@ def simulate(workdir: Path, recommendations: Path, cfg: FeedbackConfig = Feedbac
     return {"pv": counts.get("pv", 0), "cart": counts.get("cart", 0), "buy": counts.get("buy", 0)}
 
 
+def report_raw_version(run, namespace: str, raw: Path, raw_cols) -> int:
+    """Declare the raw events file ``raw`` just rewritten as ``run``'s output (a new version of
+    ``raw_events``: fingerprint, schema, location, row count); returns its row count."""
+    from catalog import facets as cf
+
+    fp, rows, _ = parquet_facts(raw, landed=True)
+    uri = f"file://{raw}"
+    run.add_output(namespace, "raw_events", facets={
+        "version": cf.dataset_version(fp), "schema": cf.schema(raw_cols),
+        "dataSource": cf.datasource(uri, uri), "datasetType": cf.dataset_type("file"),
+    }, output_facets={"outputStatistics": cf.output_statistics(rows)})
+    return rows
+
+
 def parquet_facts(path: Path, *,
                    landed: bool = False) -> tuple[str, int, list[tuple[str, str]]]:
     """Fingerprint, row count and schema of a Parquet file, computed in DuckDB.
@@ -164,11 +178,6 @@ def simulate_and_report(
     with client.run(job_namespace, "simulate_feedback", inputs=inputs,
                     job_facets=job_facets) as run:
         counts = simulate(workdir, recommendations, cfg)
-        new_fp, new_rows, _ = parquet_facts(raw, landed=True)
-        uri = f"file://{raw}"
-        run.add_output(namespace, "raw_events", facets={
-            "version": cf.dataset_version(new_fp), "schema": cf.schema(raw_cols),
-            "dataSource": cf.datasource(uri, uri), "datasetType": cf.dataset_type("file"),
-        }, output_facets={"outputStatistics": cf.output_statistics(new_rows)})
+        new_rows = report_raw_version(run, namespace, raw, raw_cols)
         run.add_run_facets(feedback=cf.custom_facet(**counts, recommendations=recs_rows))
     return {**counts, "run_id": run.run_id, "raw_events_rows": new_rows}

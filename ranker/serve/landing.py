@@ -21,7 +21,7 @@ import duckdb
 
 from catalog import client as cc
 from catalog import facets as cf
-from ranker.feedback import parquet_facts
+from ranker.feedback import parquet_facts, report_raw_version
 from ranker.registry import JOB_NAMESPACE
 from ranker.serve.batches import dataset_facts
 
@@ -87,12 +87,7 @@ def land_and_report(workdir: Path, data_dir: Path, client: cc.CatalogClient, *,
     with client.run(JOB_NAMESPACE, "land_served_events", inputs=inputs,
                     job_facets=job_facets) as run:
         rows = land(workdir, parts)
-        new_fp, new_rows, _ = parquet_facts(raw, landed=True)
-        uri = f"file://{raw}"
-        run.add_output(namespace, "raw_events", facets={
-            "version": cf.dataset_version(new_fp), "schema": cf.schema(raw_cols),
-            "dataSource": cf.datasource(uri, uri), "datasetType": cf.dataset_type("file"),
-        }, output_facets={"outputStatistics": cf.output_statistics(new_rows)})
+        new_rows = report_raw_version(run, namespace, raw, raw_cols)
         run.add_run_facets(landing=cf.custom_facet(parts=len(parts), rows=rows))
     landed = data_dir / "events" / "landed"
     landed.mkdir(exist_ok=True)
