@@ -126,66 +126,52 @@ def serve_load(url: str, users: list[int], rate: float, seconds: float, k: int,
     return {"latencies": lat, "errors": errors, "late": late, "achieved": n / wall}
 
 
-class Floor:
-    """``bench/serve_floor_app.py`` under the same gunicorn settings: the HTTP floor."""
+class Server:
+    """A server on a free port in its own process group; ready once ``/readyz`` answers 200."""
 
-    def __init__(self, log: Path):
+    def __init__(self, cmd_for_port, log: Path, env: dict | None = None):
         from tests.live_server import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"), "-w", "1", "-k",
-             "gthread", "--threads", "4", "-b", f"127.0.0.1:{self.port}",
-             "serve_floor_app:app"], stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        _wait_ready(self.url, self.proc, log)
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=60)
-        self.log.close()
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{url} did not start; see {log}")
-        time.sleep(0.2)
-
-
-class Serving:
-    """``catalog ranker serve`` in its own process group."""
-
-    def __init__(self, model: str, workdir: Path, catalog: str, token: str, fsync: bool,
-                 log: Path):
-        from tests.live_server import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "recocatalog.cli", "ranker", "serve", "--model", model,
-               "--workdir", str(workdir), "--data-dir", str(workdir / f"serving-{self.port}"),
-               "--port", str(self.port), "--catalog-url", catalog, "--poll-seconds", "0",
-               "--threads", "4", "--torch-threads", "1"]
-        if not fsync:
-            cmd.append("--no-fsync")
-        self.log = open(log, "ab")  # noqa: SIM115 - closed in stop
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "CATALOG_TOKEN": token},
+        self.proc = subprocess.Popen(cmd_for_port(self.port), cwd=ROOT, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
                                      start_new_session=True)
-        _wait_ready(self.url, self.proc, log)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{self.url} did not start; see {log}")
+            time.sleep(0.2)
 
     def stop(self) -> None:
+        """SIGTERM to the group: a serving process flushes its journal first."""
         os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(timeout=120)
         self.log.close()
+
+
+def floor_server(log: Path) -> Server:
+    """``bench/serve_floor_app.py`` under the same gunicorn settings: the HTTP floor."""
+    return Server(lambda port: [
+        sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"), "-w", "1", "-k",
+        "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}", "serve_floor_app:app"], log)
+
+
+def serving(model: str, workdir: Path, catalog: str, token: str, fsync: bool,
+            log: Path) -> Server:
+    """``catalog ranker serve`` of ``model`` (one gthread worker, 4 threads, 1 torch thread)."""
+    return Server(lambda port: [
+        sys.executable, "-m", "recocatalog.cli", "ranker", "serve", "--model", model,
+        "--workdir", str(workdir), "--data-dir", str(workdir / f"serving-{port}"),
+        "--port", str(port), "--catalog-url", catalog, "--poll-seconds", "0",
+        "--threads", "4", "--torch-threads", "1", *([] if fsync else ["--no-fsync"])],
+        log, {"CATALOG_TOKEN": token})
 
 
 def main() -> None:
@@ -229,7 +215,7 @@ def main() -> None:
         known = sorted(histories.items)
         users = [rng.choice(known) for _ in range(int(args.rate * args.seconds))]
         n_items = len(histories.catalogue)
-        floor_app = Floor(tmp / "floor.log")
+        floor_app = floor_server(tmp / "floor.log")
         try:
             serve_load(floor_app.url, users[:200], 20, 5, args.k)  # warm-up
             http = serve_load(floor_app.url, users, args.rate, args.seconds, args.k)
@@ -237,13 +223,13 @@ def main() -> None:
             floor_app.stop()
         for label, v in (("trained", version), ("int8", int8)):
             floor = bare(Path(v["artifactPath"]), histories, users[:2000], args.k)
-            serving = Serving(f"ranker@{v['version']}", workdir, base, token,
-                              not args.no_fsync, tmp / "serve.log")
+            server = serving(f"ranker@{v['version']}", workdir, base, token,
+                             not args.no_fsync, tmp / "serve.log")
             try:
-                serve_load(serving.url, users[:200], 20, 5, args.k)  # warm-up
-                load = serve_load(serving.url, users, args.rate, args.seconds, args.k)
+                serve_load(server.url, users[:200], 20, 5, args.k)  # warm-up
+                load = serve_load(server.url, users, args.rate, args.seconds, args.k)
             finally:
-                serving.stop()
+                server.stop()
             rows.append((label, v["version"], floor, load))
             print(f"  {label}: bare p50 {statistics.median(floor):.2f} ms, serve p50 "
                   f"{statistics.median(load['latencies']):.2f} ms", file=sys.stderr)

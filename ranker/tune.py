@@ -213,7 +213,7 @@ def _abandon_stale(study, client, parent, job, inputs) -> None:
     import optuna
 
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         run_id = t.user_attrs.get("run_id")
         if run_id:
             reporter = client.run(parent.job.namespace, f"{job}.trial", inputs=inputs,

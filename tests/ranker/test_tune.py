@@ -7,6 +7,7 @@ import json
 
 import optuna
 import pytest
+from openlineage.client.event_v2 import RunState
 
 from ranker.cli import ranker as ranker_cli
 from ranker.tune import SPACE, tune
@@ -135,3 +136,28 @@ def test_cli_tunes_and_prints_json(cyclic_db, catalog, runner, monkeypatch):
 
 def test_the_default_space_covers_the_models_shape_and_optimiser():
     assert {"lr", "weight_decay", "d_model", "n_layers", "dropout", "max_len"} == set(SPACE)
+
+
+def test_a_trial_left_running_by_a_killed_process_is_failed_and_its_run_aborted(
+        cyclic_db, catalog):
+    """A SIGKILL leaves the study's trial RUNNING and its run RUNNING; the next call ends both."""
+    client, http = catalog
+    never = optuna.pruners.NopPruner()
+    first = tune(cyclic_db, client, trials=1, base=BASE, space=SMALL, seed=7, pruner=never)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+        str(cyclic_db / "tuning" / "ranker" / "study.log")))
+    study = optuna.load_study(study_name="tune_ranker", storage=storage)
+    killed = study.ask()  # as the killed process left it: RUNNING, with its run started
+    child = client.run("recsys-ranker", "tune_ranker.trial",
+                       parent=("recsys-ranker", "tune_ranker", first.run_id))
+    client.emit(child.event(RunState.START))  # and nothing after: the process died
+    killed.set_user_attr("run_id", child.run_id)
+    run_id = child.run_id
+    assert http.get(f"/api/v1/jobs/runs/{run_id}").get_json()["state"] == "RUNNING"
+    result = tune(cyclic_db, client, trials=2, base=BASE, space=SMALL, seed=7, pruner=never)
+    assert result.trials == {"COMPLETE": 2, "FAIL": 1}
+    states = {t.number: t.state.name for t in optuna.load_study(
+        study_name="tune_ranker", storage=storage).trials}
+    assert states[killed.number] == "FAIL"
+    run = http.get(f"/api/v1/jobs/runs/{run_id}").get_json()
+    assert run["state"] == "ABORTED"
