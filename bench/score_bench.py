@@ -33,7 +33,7 @@ def bare(checkpoint: Path, workdir: Path, k: int, batch_size: int, device: str) 
     import torch
 
     from ranker import data as rdata
-    from ranker.score import full_histories
+    from ranker.data import full_histories
     from ranker.train import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint, device)

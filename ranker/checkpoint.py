@@ -1,10 +1,13 @@
 """Checkpoint forms, and the model each one loads back as.
 
-Every checkpoint holds ``model_config``, ``train_config``, ``step``, ``best_metric`` (and the
-epoch they belong to), the data's ``item_ids`` and ``behaviors`` and the item ``side`` features.
-Its weights come in one of three forms:
+Every checkpoint holds ``model_config``, ``train_config``, ``epoch``, ``step``, the data's
+``item_ids`` and ``behaviors`` and the item ``side`` features. A selected one (``best.pt``) also
+holds ``best_metric``, ``best_epoch`` and the validation ``history``; a refit on every event
+(``refit/model.pt``) holds ``refit`` (its epochs and the splits it learned from) instead, and an
+empty history. Its weights come in one of three forms:
 
-- trained (``train.py``): ``model_state`` is the float model's state dict, with the optimizer's.
+- trained (``train.py``): ``model_state`` is the float model's state dict (with the optimizer's,
+  but for a refit's final checkpoint, which nothing resumes).
 - int8 (``compression.method == "int8"``): ``model_state`` is the state dict of the model after
   dynamic quantization of its ``nn.Linear`` layers (int8 weights with one scale per tensor;
   activations are quantized per batch when scoring). Quantized kernels run on the CPU only, so

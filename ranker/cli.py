@@ -76,15 +76,26 @@ def _need_features(workdir: Path) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="JSON file of TrainConfig fields (model overrides under 'model').")
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Cap on epochs.")
-@click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads.")
+@click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads (per process).")
+@click.option("--refit/--no-refit", default=True, show_default=True,
+              help="After selecting the epoch count on validation, train the registered "
+                   "version afresh on every event (train, valid and test splits).")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train on N processes (torchrun, DistributedDataParallel: gloo on CPU, "
+                   "NCCL on GPUs); the batch size stays the global batch.")
 @WORKDIR
 @CATALOG_URL_OPTION
 @TOKEN_OPTION
 @JSON_OPTION
 @PROGRESS_OPTION
-def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url, token, as_json,
-          show_progress):
-    """Train on the workdir's feature tables and register the model version."""
+def train(model, dataset, config_path, max_epochs, threads, refit, processes, workdir,
+          catalog_url, token, as_json, show_progress):
+    """Train on the workdir's feature tables and register the model version.
+
+    Selection (the train split, early stopping on validation NDCG@10) is a child run of the
+    training run; with --refit the registered version is the refit, and its metrics are the
+    selection's. A failed process fails the run (exit 1) and registers nothing.
+    """
     from ranker.registry import train_and_register
 
     _need_features(workdir)
@@ -98,9 +109,12 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
 
         try:
             result, version = train_and_register(workdir, cfg, client, model=model,
-                                                 dataset=dataset, progress=epoch_done)
+                                                 dataset=dataset, progress=epoch_done,
+                                                 refit=refit, processes=processes)
         except ValueError as exc:  # a checkpoint to resume from that fits other data
             raise _bad_input(str(exc)) from None
+        except RuntimeError as exc:  # a torchrun rank failed; its last lines are in the message
+            raise CommandFailed(str(exc), ExitCode.UNEXPECTED) from None
     summary = {
         "model": model, "version": version["version"],
         "valid": {k: v for k, v in result.valid_metrics.items() if k != "users"},
@@ -108,13 +122,21 @@ def train(model, dataset, config_path, max_epochs, threads, workdir, catalog_url
         "epochs": result.epochs, "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 1),
         "popularity_test": {k: result.popularity_test[k] for k in ("hr@10", "ndcg@10")},
+        "world_size": result.world_size,
+        "refit": ({"epochs": result.refit.epochs,
+                   "train_seconds": round(result.refit.train_seconds, 1),
+                   "selection_run": version["hyperparameters"]["refit"]["selectionRunId"]}
+                  if result.refit else None),
+        "artifact": str(result.artifact),
     }
     if as_json:
         echo_json(summary)
     else:
+        refitted = (f"; refit on every event for {result.refit.epochs} epochs in "
+                    f"{result.refit.train_seconds:.0f}s" if result.refit else "")
         click.echo(f"{model} version {version['version']}: test ndcg@10 "
                    f"{summary['test']['ndcg@10']:.4f} hr@10 {summary['test']['hr@10']:.4f} "
-                   f"after {result.epochs} epochs in {result.train_seconds:.0f}s")
+                   f"after {result.epochs} epochs in {result.train_seconds:.0f}s{refitted}")
 
 
 @ranker.command()

@@ -36,11 +36,11 @@ from ranker.checkpoint import (
     weights_bytes,
 )
 from ranker.evaluate import evaluate, metric_changes
-from ranker.score import full_histories, users_per_second
+from ranker.score import users_per_second
 
 # What a compressed checkpoint keeps of its source's (the optimizer state and history stay out).
 KEPT = ("model_config", "train_config", "metric", "epoch", "step", "best_metric", "best_epoch",
-        "item_ids", "behaviors", "side")
+        "item_ids", "behaviors", "side", "refit", "world_size")
 
 
 @dataclass
@@ -101,7 +101,7 @@ def compress(source: Path, output: Path, workdir: Path, *, method: str, amount: 
     step(3, "compressed validated")
     test = evaluate(derived, data, "test", eval_batch)
     step(4, "compressed tested")
-    seqs, behs = full_histories(data)
+    seqs, behs = rdata.full_histories(data)
     n = min(users or len(seqs), len(seqs))
     speed = users_per_second({"source": source_model, "derived": derived}, seqs[:n], behs[:n],
                              batch_size=batch_size, repeats=repeats)
@@ -150,7 +150,7 @@ def prune_l1(model: nn.Module, amount: float) -> nn.Module:
 def compressed_checkpoint(source_ckpt: dict, model: nn.Module, method: str,
                           amount: float) -> dict:
     """The checkpoint of a compressed ``model`` (the forms are described in checkpoint.py)."""
-    ckpt = {k: source_ckpt[k] for k in KEPT}
+    ckpt = {k: source_ckpt[k] for k in KEPT if k in source_ckpt}
     state = model.state_dict()
     if method == "int8":
         ckpt["compression"] = {"method": "int8", "dtype": "qint8", "layers": "Linear"}

@@ -58,6 +58,7 @@ class SeqData:
     valid: np.ndarray  # (U,) valid target item index, 0 = none
     valid_beh: np.ndarray  # (U,) behaviour index of the valid event, 0 = none
     test: np.ndarray  # (U,) test target item index, 0 = none
+    test_beh: np.ndarray  # (U,) behaviour index of the test event, 0 = none
     side: ItemSide
 
     @property
@@ -102,6 +103,7 @@ def _sequences(items: np.ndarray, events: dict, side: ItemSide) -> SeqData:
     valid = np.zeros(len(user_ids), dtype=np.int64)
     valid_beh = np.zeros(len(user_ids), dtype=np.int64)
     test = np.zeros(len(user_ids), dtype=np.int64)
+    test_beh = np.zeros(len(user_ids), dtype=np.int64)
     for u in range(len(user_ids)):
         sl = slice(bounds[u], bounds[u + 1])
         s, it, bh = split[sl], item_idx[sl], beh_idx[sl]
@@ -112,8 +114,10 @@ def _sequences(items: np.ndarray, events: dict, side: ItemSide) -> SeqData:
             k = int(np.flatnonzero(s == "valid")[-1])
             valid[u], valid_beh[u] = it[k], bh[k]
         if (s == "test").any():
-            test[u] = it[int(np.flatnonzero(s == "test")[-1])]
-    return SeqData(items, user_ids, behaviors, train, train_beh, valid, valid_beh, test, side)
+            k = int(np.flatnonzero(s == "test")[-1])
+            test[u], test_beh[u] = it[k], bh[k]
+    return SeqData(items, user_ids, behaviors, train, train_beh, valid, valid_beh, test, test_beh,
+                   side)
 
 
 def _dense_columns(con) -> list[str]:
@@ -190,16 +194,32 @@ def left_pad(seqs: list[np.ndarray], max_len: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def training_examples(data: SeqData, max_len: int):
-    """Next-item examples from the train sequences: inputs s[:-1], targets s[1:] (last max_len).
+def full_histories(data: SeqData) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per user: every event's item and behaviour indices, oldest first (train, valid, test)."""
+    seqs, behs = [], []
+    for u in range(len(data.user_ids)):
+        s, b = data.train[u], data.train_beh[u]
+        for target, tb in ((data.valid[u], data.valid_beh[u]), (data.test[u], data.test_beh[u])):
+            if target > 0:
+                s, b = np.append(s, target), np.append(b, tb)
+        seqs.append(s)
+        behs.append(b)
+    return seqs, behs
 
-    Returns (users, inputs, behaviours, targets) for users with at least two train events;
+
+def training_examples(data: SeqData, max_len: int, *, every_event: bool = False):
+    """Next-item examples: inputs s[:-1], targets s[1:] (the last max_len of each sequence).
+
+    The sequences are the train events, or with ``every_event`` (the refit after model
+    selection) every event the pipeline holds: train, then the valid and test events.
+    Returns (users, inputs, behaviours, targets) for users with at least two such events;
     inputs/behaviours/targets are (U', max_len) long tensors, left-padded with 0.
     """
-    users = [u for u, s in enumerate(data.train) if len(s) >= 2]
-    inputs = left_pad([data.train[u][:-1] for u in users], max_len)
-    beh = left_pad([data.train_beh[u][:-1] for u in users], max_len)
-    targets = left_pad([data.train[u][1:] for u in users], max_len)
+    seqs, behs = full_histories(data) if every_event else (data.train, data.train_beh)
+    users = [u for u, s in enumerate(seqs) if len(s) >= 2]
+    inputs = left_pad([seqs[u][:-1] for u in users], max_len)
+    beh = left_pad([behs[u][:-1] for u in users], max_len)
+    targets = left_pad([seqs[u][1:] for u in users], max_len)
     return torch.tensor(users, dtype=torch.long), inputs, beh, targets
 
 

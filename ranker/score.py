@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ import pyarrow.parquet as pq
 import torch
 
 from ranker import data as rdata
+from ranker import distributed
 from ranker.checkpoint import load_checkpoint
 
 
@@ -40,19 +38,6 @@ class ScoreResult:
     users_per_second: float
     device: str
     world_size: int
-
-
-def full_histories(data: rdata.SeqData) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per user: every event's item and behaviour indices, oldest first (train, valid, test)."""
-    seqs, behs = [], []
-    for u in range(len(data.user_ids)):
-        s, b = data.train[u], data.train_beh[u]
-        for target, tb in ((data.valid[u], data.valid_beh[u]), (data.test[u], 0)):
-            if target > 0:
-                s, b = np.append(s, target), np.append(b, tb or (b[-1] if len(b) else 0))
-        seqs.append(s)
-        behs.append(b)
-    return seqs, behs
 
 
 @torch.no_grad()
@@ -104,15 +89,6 @@ def users_per_second(models: dict, seqs: list[np.ndarray], behs: list[np.ndarray
     return {name: len(seqs) / seconds for name, seconds in best.items()}
 
 
-def _world() -> tuple[int, int]:
-    """(rank, world size): from torchrun's environment, else a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-    return int(os.environ.get("RANK", "0")), world
-
-
 def score(workdir: Path, checkpoint: Path, output: Path, *, k: int = 10,
           batch_size: int = 1024, device: str = "", progress=None) -> ScoreResult | None:
     """Score every user of ``workdir/features.duckdb``; rank 0 returns the result, others None.
@@ -120,7 +96,7 @@ def score(workdir: Path, checkpoint: Path, output: Path, *, k: int = 10,
     ``progress(done, total)`` counts this process's users as they are scored.
     """
     started = time.perf_counter()
-    rank, world = _world()
+    rank, world = distributed.world()
     dev = torch.device(device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
                                   if torch.cuda.is_available() else "cpu"))
     model, ckpt = load_checkpoint(Path(checkpoint), dev)
@@ -131,7 +107,7 @@ def score(workdir: Path, checkpoint: Path, output: Path, *, k: int = 10,
                          f"{workdir}/features.duckdb; train again on this data")
     if not 1 <= k <= data.n_items:
         raise ValueError(f"top-k must be between 1 and {data.n_items}")
-    seqs, behs = full_histories(data)
+    seqs, behs = rdata.full_histories(data)
     mine = np.arange(rank, len(seqs), world)
     items, scores = top_k(model, [seqs[u] for u in mine], [behs[u] for u in mine], k,
                           batch_size, dev, progress)
@@ -195,26 +171,15 @@ def score_processes(workdir: Path, checkpoint: Path, output: Path, *, processes:
     if processes < 2:
         return score(workdir, checkpoint, output, k=k, batch_size=batch_size,
                      progress=progress)
-    launcher = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or \
-        shutil.which("torchrun")
-    if launcher is None:
-        raise RuntimeError("torchrun is not installed beside this Python; install torch")
     output = Path(output)
     summary = output.with_suffix(".result.json")
     summary.unlink(missing_ok=True)
-    # Each rank gets an equal share of the cores, not every core each.
-    threads = max(1, (os.cpu_count() or 1) // processes)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.run(
-        [launcher, "--standalone", "--nproc_per_node", str(processes), "-m", "ranker.score",
-         "--workdir", str(workdir), "--checkpoint", str(checkpoint), "--output", str(output),
-         "--top-k", str(k), "--batch-size", str(batch_size), "--result-json", str(summary)],
-        capture_output=True, text=True, timeout=timeout, env=env,
-    )
-    if proc.returncode != 0 or not summary.exists():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        raise RuntimeError(f"scoring with {processes} processes failed "
-                           f"(exit {proc.returncode}): " + " | ".join(tail))
+    distributed.launch("ranker.score", [
+        "--workdir", str(workdir), "--checkpoint", str(checkpoint), "--output", str(output),
+        "--top-k", str(k), "--batch-size", str(batch_size), "--result-json", str(summary)],
+        processes, what="scoring", timeout=timeout)
+    if not summary.exists():
+        raise RuntimeError(f"scoring with {processes} processes wrote no result")
     fields = json.loads(summary.read_text())
     summary.unlink()
     if progress:
@@ -243,8 +208,7 @@ def main(workdir, checkpoint, output, top_k, batch_size, result_json) -> None:
     if result is not None:
         click.echo(f"{result.rows} rows, {result.users_per_second:.1f} users/s, "
                    f"world size {result.world_size}")
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    distributed.leave()
 
 
 if __name__ == "__main__":

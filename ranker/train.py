@@ -1,6 +1,12 @@
 """Train the ranker on a feature DB, early-stopping on validation NDCG@10, resumably.
 
-    result = train(workdir, TrainConfig())   # reads workdir/features.duckdb
+    result = train(workdir, TrainConfig())   # select: reads workdir/features.duckdb
+    final = refit(workdir, TrainConfig(), result.best_epoch)   # learn from every event
+
+Selection trains on the train split and picks the epoch by validation NDCG@10; the refit then
+trains a fresh model for that many epochs on every event (train, valid and test), so the version
+that serves has seen each user's newest events. ``train_processes`` runs either phase on several
+processes under torchrun (DistributedDataParallel; same global batch).
 
 Reproducible: every epoch reseeds torch from (seed, epoch), so the same seed and data give the same
 weights on CPU, and a run resumed from its last checkpoint continues exactly as if uninterrupted.
@@ -9,14 +15,18 @@ The test split is evaluated once, on the best checkpoint, after training.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 
 from ranker import data as rdata
+from ranker import distributed
 from ranker.checkpoint import load_checkpoint
 from ranker.evaluate import evaluate, popularity
 from ranker.model import RankerConfig, SeqRanker
@@ -58,69 +68,172 @@ class TrainResult:
     train_seconds: float  # training time (including any before a resume), evaluations included
     popularity_test: dict = field(default_factory=dict)  # the popularity baseline on test
     history: list = field(default_factory=list)  # per evaluation: epoch, loss, valid metrics
+    world_size: int = 1  # processes that trained it (DDP under torchrun)
+    refit: RefitResult | None = None  # set by the caller that refits after selection
+
+    @property
+    def artifact(self) -> Path:
+        """The checkpoint to register: the refit's when there was one, else the selected one."""
+        return self.refit.checkpoint if self.refit else self.best_checkpoint
 
 
-def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult:
-    """Train on ``workdir/features.duckdb``; ``progress(epoch, info)`` is called after each eval."""
-    workdir = Path(workdir)
-    out = Path(cfg.out_dir) if cfg.out_dir else workdir / "ranker"
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+@dataclass
+class RefitResult:
+    """What a refit on every event produced."""
 
-    data = rdata.load(workdir / "features.duckdb")
-    model_cfg = model_config(data, cfg.model)
-    torch.manual_seed(cfg.seed)
-    model = SeqRanker(model_cfg, side_tensors(data)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98),
-                            weight_decay=cfg.weight_decay)
-    examples = rdata.training_examples(data, model_cfg.max_len)
+    checkpoint: Path  # <out>/refit/model.pt
+    epochs: int  # the selected number of epochs
+    train_seconds: float
+    examples: int  # next-item targets trained on per epoch (all splits)
+    world_size: int = 1
+
+
+def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult | None:
+    """Select: train on the train split, early-stopping on validation NDCG@10.
+
+    ``progress(epoch, info)`` is called after each evaluation. Under ``torchrun`` (DDP, see
+    :func:`_train_epoch`) every rank trains and evaluates, rank 0 alone writes checkpoints and
+    evaluates test, and only rank 0 returns the result (the others None).
+    """
+    rank, world = distributed.world()
+    s = _Setup(workdir, cfg, cfg.out_dir or Path(workdir) / "ranker")
+    examples = rdata.training_examples(s.data, s.model_cfg.max_len)
 
     state = {"epoch": 0, "step": 0, "best_metric": -1.0, "best_epoch": 0, "bad_evals": 0,
              "train_seconds": 0.0, "history": []}
-    if cfg.resume and (out / "last.pt").exists():
-        state = _restore(out / "last.pt", model, opt, model_cfg, data)
+    if cfg.resume and (s.out / "last.pt").exists():
+        state = _restore(s.out / "last.pt", s, _LOOP_KEYS)
 
     started = time.perf_counter() - state["train_seconds"]
     while state["epoch"] < cfg.max_epochs and state["bad_evals"] < cfg.patience:
-        loss = _train_epoch(model, opt, examples, cfg, state, device)
+        loss = _train_epoch(s, examples, cfg, state)
         state["epoch"] += 1
         if state["epoch"] % cfg.eval_every and state["epoch"] < cfg.max_epochs:
             continue
-        valid = evaluate(model, data, "valid", cfg.eval_batch_size, device)
-        improved = valid[METRIC] > state["best_metric"]
+        valid = evaluate(s.model, s.data, "valid", cfg.eval_batch_size, s.device)
+        state["train_seconds"] = time.perf_counter() - started
+        # Every rank holds the same weights, so the same metrics; rank 0's decisions (and
+        # clock) are the ones all ranks follow, so none waits on a collective the others left.
+        improved, out_of_time = distributed_decision(
+            rank, world, valid[METRIC] > state["best_metric"],
+            bool(cfg.max_minutes) and state["train_seconds"] > 60 * cfg.max_minutes)
         if improved:
             state.update(best_metric=valid[METRIC], best_epoch=state["epoch"], bad_evals=0)
         else:
             state["bad_evals"] += 1
         state["history"].append({"epoch": state["epoch"], "loss": loss, "valid": valid})
-        state["train_seconds"] = time.perf_counter() - started
-        ckpt = _checkpoint(model, opt, model_cfg, cfg, data, state)
-        _atomic_save(ckpt, out / "last.pt")
-        if improved:
-            _atomic_save(ckpt, out / "best.pt")
+        if rank == 0:
+            ckpt = _checkpoint(s, cfg, state, world)
+            _atomic_save(ckpt, s.out / "last.pt")
+            if improved:
+                _atomic_save(ckpt, s.out / "best.pt")
         if progress:
             progress(state["epoch"], {"loss": loss, **valid, "best": state["best_metric"],
                                       "seconds": state["train_seconds"]})
-        if cfg.max_minutes and state["train_seconds"] > 60 * cfg.max_minutes:
+        if out_of_time:
             break
 
-    best, best_ckpt = load_checkpoint(out / "best.pt", device)
+    if rank != 0:
+        return None
+    best, best_ckpt = load_checkpoint(s.out / "best.pt", s.device)
     return TrainResult(
-        best_checkpoint=out / "best.pt",
+        best_checkpoint=s.out / "best.pt",
         valid_metrics=best_ckpt["history"][-1]["valid"],
-        test_metrics=(evaluate(best, data, "test", cfg.eval_batch_size, device) if cfg.test
+        test_metrics=(evaluate(best, s.data, "test", cfg.eval_batch_size, s.device) if cfg.test
                       else {}),
         epochs=state["epoch"],
         best_epoch=state["best_epoch"],
         train_seconds=state["train_seconds"],
-        popularity_test=popularity(data, "test") if cfg.test else {},
+        popularity_test=popularity(s.data, "test") if cfg.test else {},
         history=state["history"],
+        world_size=world,
     )
 
 
+def refit(workdir: Path, cfg: TrainConfig, epochs: int, progress=None) -> RefitResult | None:
+    """Refit: a fresh model (same seed and configuration) trained for ``epochs`` epochs on
+    EVERY event the pipeline holds, the valid and test events included, with no evaluation.
+
+    Model selection (:func:`train`) chose ``epochs`` on validation; the version that serves then
+    learns from each user's newest events too. Checkpoints go to ``<out>/refit/`` (``last.pt``
+    after every epoch, resumable; ``model.pt`` at the end). ``progress(epoch, info)`` after each
+    epoch. Under ``torchrun`` only rank 0 writes and returns the result.
+    """
+    if epochs < 1:
+        raise ValueError(f"a refit needs at least one epoch, not {epochs}")
+    rank, world = distributed.world()
+    s = _Setup(workdir, cfg, (Path(cfg.out_dir) if cfg.out_dir else Path(workdir) / "ranker")
+               / "refit")
+    examples = rdata.training_examples(s.data, s.model_cfg.max_len, every_event=True)
+    state = {"epoch": 0, "step": 0, "train_seconds": 0.0, "refit_epochs": epochs}
+    last = s.out / "last.pt"
+    if cfg.resume and last.exists():
+        saved = torch.load(last, map_location="cpu", weights_only=False)
+        if saved.get("refit", {}).get("epochs") == epochs:
+            state = {**_restore(last, s, ("epoch", "step", "train_seconds")),
+                     "refit_epochs": epochs}
+    started = time.perf_counter() - state["train_seconds"]
+    while state["epoch"] < epochs:
+        loss = _train_epoch(s, examples, cfg, state)
+        state["epoch"] += 1
+        state["train_seconds"] = time.perf_counter() - started
+        if rank == 0:
+            _atomic_save(_checkpoint(s, cfg, state, world, refit=True), last)
+        if progress:
+            progress(state["epoch"], {"loss": loss, "seconds": state["train_seconds"]})
+    if rank != 0:
+        return None
+    final = s.out / "model.pt"
+    ckpt = _checkpoint(s, cfg, state, world, refit=True)
+    del ckpt["optimizer_state"]  # the served artifact: nothing left to resume
+    _atomic_save(ckpt, final)
+    return RefitResult(checkpoint=final, epochs=epochs, train_seconds=state["train_seconds"],
+                       examples=int((examples[3] > 0).sum()), world_size=world)
+
+
+def distributed_decision(rank: int, world: int, *flags: bool) -> tuple[bool, ...]:
+    """The flags as rank 0 sees them, on every rank (as given with one process)."""
+    if world == 1:
+        return flags
+    t = torch.tensor([int(f) for f in flags], dtype=torch.int64)
+    torch.distributed.broadcast(t, src=0)
+    return tuple(bool(v) for v in t.tolist())
+
+
 # --- helpers, in the order train() uses them -------------------------------------------------
+
+_LOOP_KEYS = ("epoch", "step", "best_metric", "best_epoch", "bad_evals", "train_seconds",
+              "history")
+
+
+class _Setup:
+    """What both phases build first: device, data, model (DDP-wrapped under torchrun), optimizer."""
+
+    def __init__(self, workdir: Path, cfg: TrainConfig, out: Path):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        rank, self.world = distributed.world()
+        self.rank = rank
+        if cfg.device:
+            self.device = torch.device(cfg.device)
+        elif torch.cuda.is_available():
+            self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+                                       if self.world > 1 else "cuda")
+        else:
+            self.device = torch.device("cpu")
+        self.data = rdata.load(Path(workdir) / "features.duckdb")
+        self.model_cfg = model_config(self.data, cfg.model)
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        self.model = SeqRanker(self.model_cfg, side_tensors(self.data)).to(self.device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.98),
+                                     weight_decay=cfg.weight_decay)
+        self.net = self.model
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
 
 def model_config(data: rdata.SeqData, overrides: dict) -> RankerConfig:
     """RankerConfig sized to the data's vocabularies, with the given hyperparameter overrides."""
@@ -134,22 +247,39 @@ def side_tensors(data: rdata.SeqData) -> dict[str, torch.Tensor]:
             "price_bucket": s.price_bucket, "dense": s.dense}
 
 
-def _train_epoch(model, opt, examples, cfg: TrainConfig, state: dict, device) -> float:
-    """One pass over the users in a (seed, epoch)-determined order; returns the mean loss."""
+def _train_epoch(s: _Setup, examples, cfg: TrainConfig, state: dict) -> float:
+    """One pass over the users in a (seed, epoch)-determined order; returns the mean loss.
+
+    With W ranks (DDP) every rank draws the same batches and trains on every W-th user of each;
+    its mean loss is weighted by its share of the batch's targets, so the gradient DDP averages
+    is the one a single process computes on the whole batch (the global batch stays
+    ``cfg.batch_size``). Batches with fewer users than ranks are skipped by all.
+    """
     _, inputs, beh, targets = examples
     torch.manual_seed(cfg.seed * 100_003 + state["epoch"])  # dropout and sampled negatives
-    model.train()
+    s.model.train()
     total, n = 0.0, 0
     for idx in _batches(targets, cfg.batch_size):
+        if len(idx) < s.world:
+            continue
         x, b, y = _crop(inputs[idx], beh[idx], targets[idx])
-        _, loss = model(x.to(device), b.to(device), y.to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        share = 1.0
+        if s.world > 1:
+            positions = int((y > 0).sum())
+            x, b, y = x[s.rank::s.world], b[s.rank::s.world], y[s.rank::s.world]
+            share = int((y > 0).sum()) * s.world / positions
+        _, loss = s.net(x.to(s.device), b.to(s.device), y.to(s.device))
+        s.opt.zero_grad(set_to_none=True)
+        (loss * share).backward()
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+            torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
+        s.opt.step()
         state["step"] += 1
-        total, n = total + loss.item(), n + 1
+        total, n = total + loss.item() * share / s.world, n + 1
+    if s.world > 1:  # the batch's loss is the sum of the ranks' weighted parts
+        t = torch.tensor([total], dtype=torch.float64)
+        torch.distributed.all_reduce(t)
+        total = float(t)
     return total / max(n, 1)
 
 
@@ -176,20 +306,25 @@ def _crop(x, b, y):
     return x[:, start:], b[:, start:], y[:, start:]
 
 
-def _checkpoint(model, opt, model_cfg, cfg, data: rdata.SeqData, state: dict) -> dict:
-    return {
-        "model_config": asdict(model_cfg),
+def _checkpoint(s: _Setup, cfg: TrainConfig, state: dict, world: int, *,
+                refit: bool = False) -> dict:
+    keys = ("epoch", "step", "train_seconds") if refit else _LOOP_KEYS[:-1]
+    ckpt = {
+        "model_config": asdict(s.model_cfg),
         "train_config": asdict(cfg),
         "metric": METRIC,
-        **{k: state[k] for k in ("epoch", "step", "best_metric", "best_epoch", "bad_evals",
-                                 "train_seconds")},
-        "history": list(state["history"]),
-        "item_ids": torch.from_numpy(data.item_ids),  # item index i+1 -> source item id
-        "behaviors": list(data.behaviors),  # behaviour index b+1 -> name
-        "side": side_tensors(data),
-        "model_state": model.state_dict(),
-        "optimizer_state": opt.state_dict(),
+        **{k: state[k] for k in keys},
+        "history": [] if refit else list(state["history"]),
+        "world_size": world,
+        "item_ids": torch.from_numpy(s.data.item_ids),  # item index i+1 -> source item id
+        "behaviors": list(s.data.behaviors),  # behaviour index b+1 -> name
+        "side": side_tensors(s.data),
+        "model_state": s.model.state_dict(),
+        "optimizer_state": s.opt.state_dict(),
     }
+    if refit:
+        ckpt["refit"] = {"epochs": state["refit_epochs"], "splits": ["train", "valid", "test"]}
+    return ckpt
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -198,14 +333,80 @@ def _atomic_save(obj, path: Path) -> None:
     tmp.replace(path)
 
 
-def _restore(path: Path, model, opt, model_cfg: RankerConfig, data: rdata.SeqData) -> dict:
+def _restore(path: Path, s: _Setup, keys) -> dict:
     """Load model and optimizer from a last.pt of the same model and data; return the loop state."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if not np.array_equal(ckpt["item_ids"].numpy(), data.item_ids):
+    if not np.array_equal(ckpt["item_ids"].numpy(), s.data.item_ids):
         raise ValueError(f"{path} was trained on a different item catalogue; remove it to restart")
-    if ckpt["model_config"] != asdict(model_cfg):
+    if ckpt["model_config"] != asdict(s.model_cfg):
         raise ValueError(f"{path} holds a different model configuration; remove it to restart")
-    model.load_state_dict(ckpt["model_state"])
-    opt.load_state_dict(ckpt["optimizer_state"])
-    keys = ("epoch", "step", "best_metric", "best_epoch", "bad_evals", "train_seconds", "history")
+    s.model.load_state_dict(ckpt["model_state"])
+    s.opt.load_state_dict(ckpt["optimizer_state"])
     return {k: ckpt[k] for k in keys}
+
+
+# --- several processes ---------------------------------------------------------------------
+
+def train_processes(workdir: Path, cfg: TrainConfig, processes: int = 1, *,
+                    refit_epochs: int | None = None, progress=None,
+                    timeout: float | None = None) -> TrainResult | RefitResult:
+    """:func:`train` (or, given ``refit_epochs``, :func:`refit`) on ``processes`` DDP ranks.
+
+    One process calls the function directly (with ``progress``); several run under
+    ``torchrun`` (gloo on CPU, NCCL on GPUs), and this process waits, then reads rank 0's
+    result. Raises :class:`RuntimeError` if any rank fails (torchrun stops the others).
+    """
+    if processes < 2:
+        if refit_epochs is not None:
+            return refit(workdir, cfg, refit_epochs, progress)
+        return train(workdir, cfg, progress)
+    out = Path(cfg.out_dir) if cfg.out_dir else Path(workdir) / "ranker"
+    out.mkdir(parents=True, exist_ok=True)
+    phase = "refit" if refit_epochs is not None else "select"
+    config, result = out / f"{phase}.config.json", out / f"{phase}.result.json"
+    config.write_text(json.dumps(asdict(cfg)))
+    result.unlink(missing_ok=True)
+    args = ["--workdir", str(workdir), "--config", str(config), "--result-json", str(result)]
+    if refit_epochs is not None:
+        args += ["--refit-epochs", str(refit_epochs)]
+    distributed.launch("ranker.train", args, processes, what=f"training ({phase})",
+                       timeout=timeout)
+    if not result.exists():
+        raise RuntimeError(f"training ({phase}) with {processes} processes wrote no result")
+    fields_ = json.loads(result.read_text())
+    result.unlink()
+    config.unlink(missing_ok=True)
+    if refit_epochs is not None:
+        return RefitResult(**{**fields_, "checkpoint": Path(fields_["checkpoint"])})
+    return TrainResult(**{**fields_, "best_checkpoint": Path(fields_["best_checkpoint"])})
+
+
+@click.command("ranker.train")
+@click.option("--workdir", type=click.Path(path_type=Path), required=True,
+              help="Folder holding features.duckdb.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
+              help="JSON of every TrainConfig field.")
+@click.option("--refit-epochs", type=click.IntRange(min=1),
+              help="Refit on every event for this many epochs instead of selecting.")
+@click.option("--result-json", type=click.Path(path_type=Path), required=True,
+              help="Rank 0 writes its TrainResult (or RefitResult) here as JSON.")
+def main(workdir, config_path, refit_epochs, result_json) -> None:
+    """``torchrun --nproc_per_node N -m ranker.train ...``: one DDP rank of a training run."""
+    cfg = TrainConfig(**json.loads(config_path.read_text()))
+    if refit_epochs is not None:
+        result = refit(workdir, cfg, refit_epochs)
+    else:
+        result = train(workdir, cfg)
+    if result is not None:
+        fields_ = asdict(result)
+        for key in ("best_checkpoint", "checkpoint"):
+            if key in fields_:
+                fields_[key] = str(fields_[key])
+        tmp = result_json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(fields_))
+        tmp.replace(result_json)
+    distributed.leave()
+
+
+if __name__ == "__main__":
+    main(prog_name="ranker.train")

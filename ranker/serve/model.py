@@ -19,7 +19,7 @@ import torch
 
 from ranker import data as rdata
 from ranker.checkpoint import load_checkpoint
-from ranker.score import full_histories, top_k
+from ranker.score import top_k
 
 # Behaviours the pipeline accepts (pipelines/steps/events_checked.sql); anything else is refused.
 BEHAVIOURS = ("pv", "cart", "fav", "buy")
@@ -90,7 +90,7 @@ class Histories:
     def from_features(cls, features_db: Path) -> Histories:
         """The feature tables' events per user, as ``ranker.score`` feeds them to the model."""
         data = rdata.load(Path(features_db))
-        seqs, behs = full_histories(data)
+        seqs, behs = rdata.full_histories(data)
         names = [""] + list(data.behaviors)
         items, behaviours = {}, {}
         for u, (s, b) in enumerate(zip(seqs, behs, strict=True)):

@@ -20,7 +20,7 @@ from ranker.checkpoint import (
 )
 from ranker.compress import compress, prunable, prune_l1
 from ranker.evaluate import evaluate, metric_changes
-from ranker.score import full_histories, score, top_k
+from ranker.score import score, top_k
 from ranker.train import TrainConfig, train
 from tests.ranker.conftest import cyclic_sequences, write_feature_db
 
@@ -41,7 +41,7 @@ def trained(tmp_path_factory):
 
 
 def _scores(model, data):
-    seqs, behs = full_histories(data)
+    seqs, behs = rdata.full_histories(data)
     seq = rdata.left_pad(seqs, model.cfg.max_len)
     beh = rdata.left_pad(behs, model.cfg.max_len)
     with torch.no_grad():
@@ -73,7 +73,7 @@ def test_int8_checkpoint_loads_quantized_and_scores_through_score_py(trained, tm
     r = score(work, out, tmp_path / "recs.parquet", k=5)
     assert r.device == "cpu" and r.rows == 5 * r.users == 5 * len(data.user_ids)
     # ... with the lists the quantized model ranks.
-    seqs, behs = full_histories(data)
+    seqs, behs = rdata.full_histories(data)
     items, _ = top_k(model, seqs, behs, 5)
     recs = pq.read_table(tmp_path / "recs.parquet").to_pydict()
     assert recs["item_id"] == data.item_ids[items.reshape(-1).numpy() - 1].tolist()

@@ -5,6 +5,8 @@ generate -> pipeline -> train -> register -> promote -> score -> feedback -> pip
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -39,6 +41,32 @@ def test_training_registers_a_version_with_exact_input_versions(trained):
         assert read[table] == current["currentVersion"], table
     outs = [o["datasetVersionId"] for o in run["outputDatasetVersions"]]
     assert outs == [version["datasetVersion"]]
+
+
+def test_the_registered_version_is_the_refit_and_names_its_selection_run(trained):
+    workdir, client, http, result, version = trained
+    (select,) = http.get("/api/v1/namespaces/recsys-ranker/jobs/train_ranker.select/runs"
+                         ).get_json()["runs"]
+    assert select["state"] == "COMPLETED"
+    assert select["facets"]["parent"]["run"]["runId"] == version["runId"]
+    assert select["facets"]["training"]["trained_on"] == ["train"]
+    assert select["facets"]["training"]["valid"]["ndcg@10"] == pytest.approx(
+        result.valid_metrics["ndcg@10"])
+    run = http.get(f"/api/v1/jobs/runs/{version['runId']}").get_json()
+    training = run["facets"]["training"]
+    assert training["trained_on"] == ["train", "valid", "test"]
+    assert training["selection_run"] == select["id"]
+    assert training["refit_epochs"] == result.best_epoch == result.refit.epochs
+    assert training["metrics_from"] == "selection_run"
+    # The version: the refit's artifact, the selection's metrics, marked as such.
+    assert version["artifactPath"].endswith("ranker/refit/model.pt")
+    assert version["metrics"]["valid.ndcg@10"] == pytest.approx(result.valid_metrics["ndcg@10"])
+    assert version["metrics"]["test.ndcg@10"] == pytest.approx(result.test_metrics["ndcg@10"])
+    refit = version["hyperparameters"]["refit"]
+    assert refit == {"selectionRunId": select["id"], "epochs": result.best_epoch,
+                     "trainedOn": ["train", "valid", "test"], "metricsFrom": "selection run"}
+    assert select["id"] in version["description"] and "every event" in version["description"]
+    assert version["hyperparameters"]["world_size"] == 1
 
 
 def test_scoring_is_deterministic_and_tracked(trained, tmp_path_factory):
@@ -105,7 +133,8 @@ def test_failed_multiprocess_scoring_is_a_failed_run(trained, tmp_path_factory):
 
 def test_tampered_artifact_is_refused(trained):
     workdir, client, http, result, version = trained
-    path = result.best_checkpoint
+    path = Path(version["artifactPath"])
+    assert path == result.artifact.resolve() == result.refit.checkpoint.resolve()
     path.write_bytes(path.read_bytes() + b"x")
     with pytest.raises(ValueError, match="does not match its registered sha256"):
         resolve(client, "ranker@1")

@@ -17,7 +17,7 @@ import torch
 from catalog.cli_contract import ExitCode
 from ranker import data as rdata
 from ranker.checkpoint import load_checkpoint
-from ranker.score import full_histories, top_k
+from ranker.score import top_k
 from ranker.serve.batches import dataset_facts
 from recocatalog.cli import main
 from tests.ranker.serve_util import Serving, parquet_rows, run_events, train_version, wait_for
@@ -40,7 +40,7 @@ def _expected_lists(work: Path, checkpoint: Path, k: int) -> dict[int, list[int]
     model, ckpt = load_checkpoint(checkpoint)
     data = rdata.load(work / "features.duckdb")
     assert np.array_equal(ckpt["item_ids"].numpy(), data.item_ids)
-    seqs, behs = full_histories(data)
+    seqs, behs = rdata.full_histories(data)
     out = {}
     with torch.no_grad():
         for u, uid in enumerate(data.user_ids[:8]):
