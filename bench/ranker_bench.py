@@ -10,7 +10,7 @@ numbers on the same files.
     python bench/ranker_bench.py                        # both datasets, 2 threads
     python bench/ranker_bench.py --datasets Beauty --threads 1 --max-minutes 5
 
-Scoring throughput is not measured here yet: ``score_bench`` is the hook for it.
+Scoring throughput is ``bench/score_bench.py``'s.
 """
 
 from __future__ import annotations
@@ -76,14 +76,6 @@ def train_bench(name: str, workdir: Path, threads: int, max_minutes: float) -> d
         "train_minutes": r.train_seconds / 60, "threads": threads,
         "valid": r.valid_metrics, "test": r.test_metrics, "popularity": r.popularity_test,
     }
-
-
-def score_bench(checkpoint: Path, workdir: Path) -> dict:
-    """Hook for scoring throughput (users scored per second over the whole catalogue).
-
-    Not implemented here: scoring lives in ranker/score.py, which others write.
-    """
-    raise NotImplementedError("scoring benchmark: to be filled in with ranker/score.py")
 
 
 def print_table(rows: list[dict]) -> None:

@@ -151,13 +151,16 @@ def train(model, dataset, config_path, max_epochs, threads, refit, processes, wo
 @click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--seed", type=int, default=42, show_default=True,
               help="Seeds the sampler and every trial's training.")
+@click.option("--refit/--no-refit", default=True, show_default=True,
+              help="Register the best trial's configuration refit on every event (train, "
+                   "valid and test) for its selected epochs, rather than its checkpoint.")
 @WORKDIR
 @CATALOG_URL_OPTION
 @TOKEN_OPTION
 @JSON_OPTION
 @PROGRESS_OPTION
-def tune(trials, model, max_epochs, patience, threads, seed, workdir, catalog_url, token,
-         as_json, show_progress):
+def tune(trials, model, max_epochs, patience, threads, seed, refit, workdir, catalog_url,
+         token, as_json, show_progress):
     """Search hyperparameters with Optuna on validation; register the best trial's model.
 
     The tuning run and each trial (a child run: parameters, validation metrics, COMPLETE,
@@ -173,6 +176,7 @@ def tune(trials, model, max_epochs, patience, threads, seed, workdir, catalog_ur
     client = _client(catalog_url, token)
     with progress("tuning", trials, unit="trials", show=show_progress) as shown:
         result = run_tune(workdir, client, trials=trials, model=model, base=base, seed=seed,
+                          refit=refit,
                           progress=lambda done, total, note: shown.update(done, note=note))
     summary = {"model": model, "version": result.version["version"], "run_id": result.run_id,
                "study": result.study, "trials": result.trials, "best_trial": result.best_trial,
@@ -215,6 +219,15 @@ def evaluate(ref, split, workdir, catalog_url, token, as_json):
     data = rdata.load(workdir / "features.duckdb")
     result = {"model": ref.partition("@")[0], "version": version["version"], "split": split,
               "metrics": run_eval(model, data, split), "popularity": popularity(data, split)}
+    refit = (version.get("hyperparameters") or {}).get("refit")
+    if refit:  # a refit learned every split: these numbers flatter it
+        result["learned_split"] = True
+        result["selection_metrics"] = {
+            k.split(".", 1)[1]: v for k, v in (version.get("metrics") or {}).items()
+            if k.startswith(f"{split}.")}
+        click.echo(f"warning: version {version['version']} was refit on every event, the "
+                   f"{split} events included; its held-out {split} metrics are selection run "
+                   f"{refit.get('selectionRunId')}'s (selection_metrics)", err=True)
     if as_json:
         echo_json(result)
     else:

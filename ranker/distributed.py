@@ -48,6 +48,6 @@ def launch(module: str, args: list[str], processes: int, *, what: str,
         capture_output=True, text=True, timeout=timeout, env=env,
     )
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-40:]
         raise RuntimeError(f"{what} with {processes} processes failed "
                            f"(exit {proc.returncode}): " + " | ".join(tail))

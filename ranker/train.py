@@ -133,6 +133,8 @@ def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult | None:
         if out_of_time:
             break
 
+    if world > 1:
+        torch.distributed.barrier()  # every rank is past its last collective before any leaves
     if rank != 0:
         return None
     best, best_ckpt = load_checkpoint(s.out / "best.pt", s.device)
@@ -181,6 +183,8 @@ def refit(workdir: Path, cfg: TrainConfig, epochs: int, progress=None) -> RefitR
             _atomic_save(_checkpoint(s, cfg, state, world, refit=True), last)
         if progress:
             progress(state["epoch"], {"loss": loss, "seconds": state["train_seconds"]})
+    if world > 1:
+        torch.distributed.barrier()
     if rank != 0:
         return None
     final = s.out / "model.pt"

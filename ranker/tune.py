@@ -79,11 +79,14 @@ def config_for(params: dict, base: dict, out_dir: Path):
 
 def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "ranker",
          namespace: str = "recsys", base: dict | None = None, seed: int = 42,
-         pruner=None, space: dict[str, tuple] | None = None, progress=None) -> TuneResult:
+         pruner=None, space: dict[str, tuple] | None = None, progress=None,
+         refit: bool = True) -> TuneResult:
     """Run (or resume) the study until ``trials`` trials completed or were pruned; register the
     best. ``base`` holds TrainConfig fields every trial shares (max_epochs, patience, threads,
     batch_size...); ``pruner`` defaults to Optuna's median pruner after 3 trials and 2 epochs.
-    ``progress(done, total, note)`` follows the trials."""
+    ``progress(done, total, note)`` follows the trials. With ``refit`` the registered version
+    is the best trial's configuration trained afresh on every event for its selected epochs
+    (as ``catalog ranker train`` does), its metrics the best trial's."""
     import optuna
 
     from ranker import data as rdata
@@ -96,6 +99,7 @@ def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "
         feature_inputs,
         sha256_file,
     )
+    from ranker.train import refit as refit_model
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = space if space is not None else SPACE
@@ -141,30 +145,46 @@ def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "
         best = study.best_trial
         checkpoint = Path(best.user_attrs["checkpoint"])
         data = rdata.load(workdir / "features.duckdb")  # the test split, read once
-        test = {"metrics": evaluate(load_checkpoint(checkpoint)[0], data, "test"),
+        best_model, best_ckpt = load_checkpoint(checkpoint)
+        test = {"metrics": evaluate(best_model, data, "test"),
                 "popularity": popularity(data, "test")}
-        sha = sha256_file(checkpoint)
-        uri = f"file://{checkpoint}"
+        cfg = config_for(best.params, base, checkpoint.parent)
+        artifact, refitted = checkpoint, None
+        if refit:
+            refitted = refit_model(workdir, cfg, best_ckpt["best_epoch"])
+            artifact = refitted.checkpoint.resolve()
+        sha = sha256_file(artifact)
+        uri = f"file://{artifact}"
         run.add_output(MODEL_NAMESPACE, model, facets={
             "version": cf.dataset_version(sha), "datasetType": cf.dataset_type("model"),
             "dataSource": cf.datasource(uri, uri)})
         counts = _counts(study)
         run.add_run_facets(tuning=cf.custom_facet(
             study=study.study_name, trials=counts, best_trial=best.number,
-            best_value=best.value, best_params=best.params, metric=f"valid.{METRIC}"))
+            best_value=best.value, best_params=best.params, metric=f"valid.{METRIC}",
+            trained_on=["train", "valid", "test"] if refit else ["train"],
+            **({"refit_epochs": refitted.epochs, "selection_run": best.user_attrs["run_id"],
+                "metrics_from": "selection_run"} if refit else {})))
     valid = best.user_attrs["valid"]
     metrics = {f"valid.{k}": v for k, v in valid.items() if k != "users"}
     metrics.update({f"test.{k}": v for k, v in test["metrics"].items() if k != "users"})
     metrics.update({f"popularity.test.{k}": v for k, v in test["popularity"].items()
                     if k in ("hr@10", "ndcg@10")})
-    cfg = config_for(best.params, base, checkpoint.parent)
-    version = client.post(f"api/v1/models/{model}/versions", {
-        "runId": run.run_id, "artifactPath": str(checkpoint), "sha256": sha,
-        "codeVersion": code_version(), "metrics": metrics,
-        "hyperparameters": {**asdict(cfg), "tuning": {
-            "study": study.study_name, "run_id": run.run_id, "trial": best.number}},
-        "namespace": MODEL_NAMESPACE,
-    })
+    hyper = {**asdict(cfg), "tuning": {
+        "study": study.study_name, "run_id": run.run_id, "trial": best.number}}
+    body = {"runId": run.run_id, "artifactPath": str(artifact), "sha256": sha,
+            "codeVersion": code_version(), "metrics": metrics, "hyperparameters": hyper,
+            "namespace": MODEL_NAMESPACE}
+    if refit:
+        selection = best.user_attrs["run_id"]
+        hyper["refit"] = {"selectionRunId": selection, "epochs": refitted.epochs,
+                          "trainedOn": ["train", "valid", "test"],
+                          "metricsFrom": "selection run"}
+        body["description"] = (
+            f"Trial {best.number}'s configuration refit on every event (train, valid and test "
+            f"splits) for {refitted.epochs} epochs, the number its run {selection} chose on "
+            "validation; the metrics are that trial's.")
+    version = client.post(f"api/v1/models/{model}/versions", body)
     return TuneResult(run.run_id, study.study_name, counts, best.number, best.value,
                       best.params, version, test["metrics"])
 

@@ -27,8 +27,9 @@ def test_train_promote_score_evaluate(runner, tmp_path, sqlite_url, catalog):
     with live_server(sqlite_url, tmp_path) as url:
         land_and_run(work, "synthetic", reporter=Reporter(CatalogClient(url)), events=3_000)
         common = ["--workdir", str(work), "--catalog-url", url, "--json"]
+        # No refit: the version evaluated below is the one whose test metrics training reported.
         r = runner.invoke(main, ["ranker", "train", "--config", str(tmp_path / "tiny.json"),
-                                 "--dataset", "synthetic", "--progress", *common])
+                                 "--dataset", "synthetic", "--progress", "--no-refit", *common])
         assert r.exit_code == 0, r.output
         trained = json.loads(r.stdout)
         assert trained["model"] == "ranker" and trained["version"] == 1

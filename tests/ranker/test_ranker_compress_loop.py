@@ -29,7 +29,8 @@ def test_compressed_versions_derive_from_their_source_and_face_the_gate(tmp_path
     client, http = catalog
     work = tmp_path / "work"
     write_feature_db(work, cyclic_sequences(60, 30))
-    _, source = train_and_register(work, TrainConfig(**SMALL), client)
+    # No refit: the source's recorded validation is measured on events it never learned.
+    _, source = train_and_register(work, TrainConfig(**SMALL), client, refit=False)
     assert http.put("/api/v1/models/ranker/aliases/production",
                     json={"version": 1}).status_code == 200
 
@@ -77,7 +78,7 @@ def test_compress_refuses_data_its_source_was_not_validated_on(tmp_path, catalog
     client, http = catalog
     work = tmp_path / "work"
     write_feature_db(work, cyclic_sequences(60, 30))
-    train_and_register(work, TrainConfig(**{**SMALL, "max_epochs": 3}), client)
+    train_and_register(work, TrainConfig(**{**SMALL, "max_epochs": 3}), client, refit=False)
     other = tmp_path / "other"  # the same items, other users: another validation split
     write_feature_db(other, cyclic_sequences(60, 30, seed=1))
     with pytest.raises(ValueError, match="compress it on the data it was trained on"):
@@ -89,6 +90,27 @@ def test_compress_refuses_data_its_source_was_not_validated_on(tmp_path, catalog
     assert "compress it on the data it was trained on" in runs["runs"][0]["errorMessage"]
 
 
+def test_a_refit_source_gives_its_selection_metrics_scaled_by_the_measured_change(
+        tmp_path, catalog):
+    client, http = catalog
+    work = tmp_path / "work"
+    write_feature_db(work, cyclic_sequences(60, 30))
+    _, source = train_and_register(work, TrainConfig(**SMALL), client)
+    assert source["hyperparameters"]["refit"]["trainedOn"] == ["train", "valid", "test"]
+    result, v = compress_and_register(work, "ranker@1", client, method="prune", amount=0.5,
+                                      users=10)
+    measured = result.valid_changes["ndcg@10"]
+    # Measured on events the refit learned, the source beats its own (selection) record ...
+    assert measured["source"] > source["metrics"]["valid.ndcg@10"]
+    # ... so the version records the selection's metric times the measured ratio, and says so.
+    assert v["metrics"]["valid.ndcg@10"] == pytest.approx(
+        source["metrics"]["valid.ndcg@10"] * measured["derived"] / measured["source"])
+    assert not any(k.startswith("test.") for k in v["metrics"])
+    assert "scaled" in v["hyperparameters"]["refit"]["metricsFrom"]
+    assert "selection run's scaled" in v["description"]
+    assert v["derivedFrom"]["validation"] == result.valid_changes
+
+
 def test_cli_compress_and_promote_refuses_and_allows(runner, tmp_path, sqlite_url, catalog):
     work = tmp_path / "w"
     write_feature_db(work, cyclic_sequences(60, 30))
@@ -96,7 +118,7 @@ def test_cli_compress_and_promote_refuses_and_allows(runner, tmp_path, sqlite_ur
     with live_server(sqlite_url, tmp_path) as url:
         common = ["--workdir", str(work), "--catalog-url", url, "--json"]
         r = runner.invoke(main, ["ranker", "train", "--config", str(tmp_path / "small.json"),
-                                 *common])
+                                 "--no-refit", *common])
         assert r.exit_code == 0, r.output
         trained = json.loads(r.stdout)
         r = runner.invoke(main, ["ranker", "promote", "ranker", "1", "--alias", "production",

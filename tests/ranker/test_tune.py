@@ -83,7 +83,15 @@ def test_trials_are_child_runs_and_the_best_is_registered(cyclic_db, catalog, mo
     assert "test.ndcg@10" in version["metrics"]
     assert version["hyperparameters"]["tuning"] == {
         "study": "tune_ranker", "run_id": result.run_id, "trial": result.best_trial}
-    assert version["artifactPath"].endswith(f"trial-{result.best_trial:03d}/best.pt")
+    # The registered artifact is the best trial's configuration refit on every event.
+    assert version["artifactPath"].endswith(f"trial-{result.best_trial:03d}/refit/model.pt")
+    best_run = by_number[result.best_trial]
+    best_epoch = best_run["facets"]["tuningTrial"]["best_epoch"]
+    assert version["hyperparameters"]["refit"] == {
+        "selectionRunId": best_run["id"], "epochs": best_epoch,
+        "trainedOn": ["train", "valid", "test"], "metricsFrom": "selection run"}
+    assert parent["facets"]["tuning"]["selection_run"] == best_run["id"]
+    assert f"Trial {result.best_trial}'s configuration refit" in version["description"]
     runs = http.get(f"/api/v1/jobs/runs/{result.run_id}").get_json()
     assert [o["datasetVersionId"]["name"] for o in runs["outputDatasetVersions"]] == ["ranker"]
 

@@ -74,3 +74,14 @@ def test_derived_version_shows_its_source_and_what_it_measured(client):
         "validation hr@5": ["0.3000", "0.3000", "0.0000", "+0.00%"],
         "validation ndcg@10": ["0.2000", "0.1900", "-0.0100", "-5.00%"],
     }
+
+
+def test_version_note_says_where_its_metrics_come_from(client):
+    note = ("Refit on every event (train, valid and test splits) for 4 epochs, the number "
+            "selection run abc chose on validation; the metrics are that selection run's.")
+    r = client.post("/api/v1/models/ranker/versions", json={
+        "metrics": {"valid.ndcg@10": 0.2}, "description": note})
+    assert r.status_code == 201, r.get_json()
+    html = _text(client.get("/models/ranker"))
+    training = html.split('id="train-h"', 1)[1]
+    assert f'<p class="version-note">{note}</p>' in training.replace("&#39;", "'")

@@ -1,0 +1,133 @@
+"""Training on several processes: torchrun + DistributedDataParallel (gloo on the CPU).
+
+Without dropout, two ranks at the same global batch compute the one-process gradient (each
+rank's loss weighted by its share of the batch's targets), so the weights agree to float
+rounding. A rank that dies fails the run, and nothing is registered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ranker.checkpoint import load_checkpoint
+from ranker.registry import train_and_register
+from ranker.train import TrainConfig, train, train_processes
+
+NO_DROPOUT = dict(max_epochs=4, patience=4, batch_size=32, threads=1, lr=5e-3,
+                  model={"d_model": 16, "n_layers": 1, "max_len": 10, "dropout": 0.0,
+                         "attn_dropout": 0.0})
+
+
+def test_two_processes_match_one_at_the_same_global_batch(make_feature_db, tmp_path):
+    from tests.ranker.conftest import cyclic_sequences
+
+    make_feature_db(tmp_path / "one", cyclic_sequences())
+    make_feature_db(tmp_path / "two", cyclic_sequences())
+    one = train(tmp_path / "one", TrainConfig(**NO_DROPOUT))
+    two = train_processes(tmp_path / "two", TrainConfig(**NO_DROPOUT), 2)
+    assert (one.world_size, two.world_size) == (1, 2)
+    assert two.epochs == one.epochs == 4 and two.best_epoch == one.best_epoch
+    for k in ("ndcg@10", "hr@10", "mrr"):
+        assert two.valid_metrics[k] == pytest.approx(one.valid_metrics[k], abs=1e-3)
+        assert two.test_metrics[k] == pytest.approx(one.test_metrics[k], abs=1e-3)
+    for h1, h2 in zip(one.history, two.history, strict=True):
+        assert h2["loss"] == pytest.approx(h1["loss"], rel=1e-4)
+    a = load_checkpoint(one.best_checkpoint)[0].state_dict()
+    b, ckpt = load_checkpoint(two.best_checkpoint)
+    b = b.state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point()) < 1e-4
+    assert ckpt["world_size"] == 2
+
+
+def test_cli_trains_on_two_processes_and_records_the_world_size(runner, cyclic_db, tmp_path,
+                                                                 sqlite_url, catalog):
+    from catalog.client import CatalogClient
+    from recocatalog.cli import main
+    from tests.live_server import live_server
+
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({**NO_DROPOUT, "max_epochs": 2, "patience": 2}))
+    with live_server(sqlite_url, tmp_path) as url:
+        out = runner.invoke(main, [
+            "ranker", "train", "--processes", "2", "--config", str(config), "--workdir",
+            str(cyclic_db), "--catalog-url", url, "--json"])
+        assert out.exit_code == 0, out.output
+        summary = json.loads(out.stdout)
+        assert summary["world_size"] == 2
+        assert summary["refit"]["epochs"] == summary["best_epoch"]
+        http = CatalogClient(url)
+        version = http.get(f"api/v1/models/ranker/versions/{summary['version']}")
+        assert version["hyperparameters"]["world_size"] == 2
+        run = http.get(f"api/v1/jobs/runs/{version['runId']}")
+        assert run["facets"]["training"]["world_size"] == 2
+        assert load_checkpoint(Path(version["artifactPath"]))[1]["world_size"] == 2
+        # Evaluating the refit on test says it learned those events, beside the honest numbers.
+        ev = runner.invoke(main, ["ranker", "evaluate", "--workdir", str(cyclic_db),
+                                  "--catalog-url", url, "--json"])
+        assert ev.exit_code == 0, ev.output
+        body = json.loads(ev.stdout)
+        assert body["learned_split"] is True
+        assert body["selection_metrics"]["ndcg@10"] == version["metrics"]["test.ndcg@10"]
+        assert "was refit on every event" in ev.stderr
+        # A bad process count is one line and the bad-input exit code.
+        bad = runner.invoke(main, ["ranker", "train", "--processes", "0", "--workdir",
+                                   str(cyclic_db), "--catalog-url", url])
+        assert bad.exit_code == 2 and "--processes" in bad.output
+
+
+def _rank_processes(workdir: Path, rank: int) -> list[int]:
+    """PIDs of torchrun workers of rank ``rank`` training on ``workdir``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (b"ranker.train" in cmd and str(workdir).encode() in cmd
+                and f"RANK={rank}".encode() in env):
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_failed_rank_fails_the_run_and_registers_nothing(cyclic_db, catalog):
+    client, http = catalog
+    cfg = TrainConfig(**{**NO_DROPOUT, "max_epochs": 500, "patience": 500})
+    marker = cyclic_db / "ranker" / "last.pt"  # rank 0 writes it after the first epoch
+    errors = []
+
+    def run():
+        try:
+            train_and_register(cyclic_db, cfg, client, processes=2, timeout=300)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "training never finished an epoch"
+    victims = _rank_processes(cyclic_db.resolve(), 1)
+    assert victims, "no rank-1 process found"
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert errors and "training (select) with 2 processes failed" in errors[0]
+    runs = {j: http.get(f"/api/v1/namespaces/recsys-ranker/jobs/{j}/runs").get_json()["runs"]
+            for j in ("train_ranker", "train_ranker.select")}
+    assert [r["state"] for r in runs["train_ranker"]] == ["FAILED"]
+    assert [r["state"] for r in runs["train_ranker.select"]] == ["FAILED"]
+    # No version, not even the model: nothing was registered.
+    assert http.get("/api/v1/models/ranker").status_code == 404
+    assert http.get("/api/v1/models/ranker/versions/latest").status_code == 404
