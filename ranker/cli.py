@@ -107,10 +107,14 @@ def train(model, dataset, config_path, max_epochs, threads, refit, processes, wo
             shown.update(epoch, note=f"valid ndcg@10 {info['ndcg@10']:.4f} "
                                      f"best {info['best']:.4f}")
 
+        def refit_done(epoch, epochs):
+            shown.update(epoch, epochs, note="refit on every event")
+
         try:
             result, version = train_and_register(workdir, cfg, client, model=model,
                                                  dataset=dataset, progress=epoch_done,
-                                                 refit=refit, processes=processes)
+                                                 refit=refit, processes=processes,
+                                                 refit_progress=refit_done)
         except ValueError as exc:  # a checkpoint to resume from that fits other data
             raise _bad_input(str(exc)) from None
         except RuntimeError as exc:  # a torchrun rank failed; its last lines are in the message

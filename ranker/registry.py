@@ -59,7 +59,8 @@ def feature_inputs(workdir: Path, namespace: str, tables=FEATURE_TABLES) -> list
 
 def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: str = "ranker",
                        namespace: str = "recsys", dataset: str | None = None, progress=None,
-                       refit: bool = True, processes: int = 1, timeout: float | None = None):
+                       refit: bool = True, processes: int = 1, timeout: float | None = None,
+                       refit_progress=None):
     """Select on validation, refit on every event, report the runs, register the version.
 
     The training run (job ``train_<model>``) reads the feature tables and writes the model
@@ -70,6 +71,7 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
     hyperparameters (``refit``) and description. Without it, the selected checkpoint is the
     artifact. ``processes`` > 1 trains each phase on that many DDP ranks (``torchrun``); the
     world size is recorded. If any rank fails, the run fails and nothing is registered.
+    ``progress(epoch, info)`` follows selection, ``refit_progress(epoch, epochs)`` the refit.
 
     Returns (TrainResult with ``refit`` set when refitted, registered version JSON).
     """
@@ -102,9 +104,11 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
                     **_training_facet(result, dataset, ["train"]),
                     valid={k: v for k, v in result.valid_metrics.items() if k != "users"}))
             selection_run = sel.run_id
-            result.refit = train_processes(workdir, cfg, processes,
-                                           refit_epochs=max(result.best_epoch, 1),
-                                           timeout=timeout)
+            epochs = max(result.best_epoch, 1)
+            result.refit = train_processes(
+                workdir, cfg, processes, refit_epochs=epochs, timeout=timeout,
+                progress=(lambda epoch, info: refit_progress(epoch, epochs))
+                if refit_progress else None)
         else:
             result = train_processes(workdir, cfg, processes, progress=progress,
                                      timeout=timeout)

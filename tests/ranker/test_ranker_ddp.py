@@ -76,6 +76,17 @@ def test_cli_trains_on_two_processes_and_records_the_world_size(runner, cyclic_d
         assert body["learned_split"] is True
         assert body["selection_metrics"]["ndcg@10"] == version["metrics"]["test.ndcg@10"]
         assert "was refit on every event" in ev.stderr
+        # One process shows the refit's epochs after selection's (a fresh folder: the same
+        # one would resume the finished run and train no epoch).
+        fresh = tmp_path / "fresh.json"
+        fresh.write_text(json.dumps({**NO_DROPOUT, "max_epochs": 2, "patience": 2,
+                                     "out_dir": str(tmp_path / "one")}))
+        one = runner.invoke(main, ["ranker", "train", "--config", str(fresh), "--workdir",
+                                   str(cyclic_db), "--catalog-url", url, "--json", "--progress"])
+        assert one.exit_code == 0, one.output
+        best = json.loads(one.stdout)["best_epoch"]
+        assert one.stderr.splitlines()[-1] == (f"training: {best}/{best} epochs refit on "
+                                               "every event")
         # A bad process count is one line and the bad-input exit code.
         bad = runner.invoke(main, ["ranker", "train", "--processes", "0", "--workdir",
                                    str(cyclic_db), "--catalog-url", url])
