@@ -93,7 +93,7 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
                     job_facets=job_facets) as run:
         selection_run = None
         if refit:
-            with client.run(JOB_NAMESPACE, f"train_{model}.select", inputs=inputs, parent=run,
+            with client.run(JOB_NAMESPACE, f"train_{model}.selection", inputs=inputs, parent=run,
                             job_facets={"jobType": cf.job_type("BATCH", "TORCH", "SELECT"),
                                         "documentation": cf.job_documentation(
                                             "Model selection: trains on the train split and "

@@ -136,9 +136,9 @@ def test_a_failed_rank_fails_the_run_and_registers_nothing(cyclic_db, catalog):
     assert not worker.is_alive()
     assert errors and "training (select) with 2 processes failed" in errors[0]
     runs = {j: http.get(f"/api/v1/namespaces/recsys-ranker/jobs/{j}/runs").get_json()["runs"]
-            for j in ("train_ranker", "train_ranker.select")}
+            for j in ("train_ranker", "train_ranker.selection")}
     assert [r["state"] for r in runs["train_ranker"]] == ["FAILED"]
-    assert [r["state"] for r in runs["train_ranker.select"]] == ["FAILED"]
+    assert [r["state"] for r in runs["train_ranker.selection"]] == ["FAILED"]
     # No version, not even the model: nothing was registered.
     assert http.get("/api/v1/models/ranker").status_code == 404
     assert http.get("/api/v1/models/ranker/versions/latest").status_code == 404

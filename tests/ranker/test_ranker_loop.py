@@ -45,7 +45,7 @@ def test_training_registers_a_version_with_exact_input_versions(trained):
 
 def test_the_registered_version_is_the_refit_and_names_its_selection_run(trained):
     workdir, client, http, result, version = trained
-    (select,) = http.get("/api/v1/namespaces/recsys-ranker/jobs/train_ranker.select/runs"
+    (select,) = http.get("/api/v1/namespaces/recsys-ranker/jobs/train_ranker.selection/runs"
                          ).get_json()["runs"]
     assert select["state"] == "COMPLETED"
     assert select["facets"]["parent"]["run"]["runId"] == version["runId"]
