@@ -117,8 +117,7 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
         run.add_output(MODEL_NAMESPACE, model, facets={
             "version": cf.dataset_version(sha), "datasetType": cf.dataset_type("model"),
             "dataSource": cf.datasource(uri, uri)})
-        facet = _training_facet(result, dataset,
-                                ["train", "valid", "test"] if refit else ["train"])
+        facet = _training_facet(result, dataset, list(REFIT_SPLITS) if refit else ["train"])
         if refit:
             facet.update(selection_run=selection_run, refit_epochs=result.refit.epochs,
                          refit_seconds=round(result.refit.train_seconds, 3),
@@ -135,15 +134,26 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
         "hyperparameters": hyper, "namespace": MODEL_NAMESPACE,
     }
     if refit:
-        hyper["refit"] = {"selectionRunId": selection_run, "epochs": result.refit.epochs,
-                          "trainedOn": ["train", "valid", "test"],
-                          "metricsFrom": "selection run"}
-        body["description"] = (
-            f"Refit on every event (train, valid and test splits) for {result.refit.epochs} "
-            f"epochs, the number selection run {selection_run} chose on validation; the "
-            "metrics are that selection run's.")
+        hyper["refit"] = refit_record(selection_run, result.refit.epochs)
+        body["description"] = refit_description(selection_run, result.refit.epochs)
     version = client.post(f"api/v1/models/{model}/versions", body)
     return result, version
+
+
+REFIT_SPLITS = ("train", "valid", "test")
+
+
+def refit_record(selection_run: str, epochs: int) -> dict:
+    """``hyperparameters.refit`` of a version refit on every event after a selection run."""
+    return {"selectionRunId": selection_run, "epochs": epochs, "trainedOn": list(REFIT_SPLITS),
+            "metricsFrom": "selection run"}
+
+
+def refit_description(selection_run: str, epochs: int, subject: str = "Refit") -> str:
+    """The version's description: what it learned from, and whose metrics it carries."""
+    return (f"{subject} on every event ({', '.join(REFIT_SPLITS)} splits) for {epochs} epochs, "
+            f"the number selection run {selection_run} chose on validation; the metrics are "
+            "that run's.")
 
 
 def _training_facet(result, dataset: str | None, splits: list[str]) -> dict:

@@ -95,8 +95,11 @@ def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "
     from ranker.registry import (
         JOB_NAMESPACE,
         MODEL_NAMESPACE,
+        REFIT_SPLITS,
         code_version,
         feature_inputs,
+        refit_description,
+        refit_record,
         sha256_file,
     )
     from ranker.train import refit as refit_model
@@ -162,7 +165,7 @@ def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "
         run.add_run_facets(tuning=cf.custom_facet(
             study=study.study_name, trials=counts, best_trial=best.number,
             best_value=best.value, best_params=best.params, metric=f"valid.{METRIC}",
-            trained_on=["train", "valid", "test"] if refit else ["train"],
+            trained_on=list(REFIT_SPLITS) if refit else ["train"],
             **({"refit_epochs": refitted.epochs, "selection_run": best.user_attrs["run_id"],
                 "metrics_from": "selection_run"} if refit else {})))
     valid = best.user_attrs["valid"]
@@ -177,13 +180,9 @@ def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "
             "namespace": MODEL_NAMESPACE}
     if refit:
         selection = best.user_attrs["run_id"]
-        hyper["refit"] = {"selectionRunId": selection, "epochs": refitted.epochs,
-                          "trainedOn": ["train", "valid", "test"],
-                          "metricsFrom": "selection run"}
-        body["description"] = (
-            f"Trial {best.number}'s configuration refit on every event (train, valid and test "
-            f"splits) for {refitted.epochs} epochs, the number its run {selection} chose on "
-            "validation; the metrics are that trial's.")
+        hyper["refit"] = refit_record(selection, refitted.epochs)
+        body["description"] = refit_description(
+            selection, refitted.epochs, f"Trial {best.number}'s configuration refit")
     version = client.post(f"api/v1/models/{model}/versions", body)
     return TuneResult(run.run_id, study.study_name, counts, best.number, best.value,
                       best.params, version, test["metrics"])
