@@ -21,6 +21,7 @@ import torch
 from pipelines.tables import quote
 
 PRICE_BUCKETS = 20  # quantile buckets of price when the source has prices
+SPLITS = ("train", "valid", "test")  # every event: what a refit after selection learns from
 
 
 @dataclass

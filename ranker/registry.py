@@ -8,6 +8,7 @@ raw events -> features -> model -> recommendations.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 from dataclasses import asdict
@@ -18,10 +19,15 @@ import duckdb
 from catalog import client as cc
 from catalog import facets as cf
 from pipelines.tables import columns, fingerprint
+from ranker.data import SPLITS
 
 FEATURE_TABLES = ("interactions_split", "item_features", "feature_selection")
 MODEL_NAMESPACE = "models"  # where the catalog keeps model artifacts as datasets
 JOB_NAMESPACE = "recsys-ranker"
+SELECTION_FACETS = {"jobType": cf.job_type("BATCH", "TORCH", "SELECT"),
+                    "documentation": cf.job_documentation(
+                        "Model selection: trains on the train split and picks the epoch by "
+                        "validation NDCG@10.")}
 
 
 def sha256_file(path: Path) -> str:
@@ -65,7 +71,7 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
 
     The training run (job ``train_<model>``) reads the feature tables and writes the model
     artifact. With ``refit`` (the default) model selection is its child run
-    (``train_<model>.select``: the train split, early stopping on validation), and the artifact
+    (``train_<model>.selection``: the train split, early stopping on validation), and the artifact
     is a fresh model trained for the selected number of epochs on every event (train, valid and
     test splits); the version's metrics are then the selection run's, marked so in its
     hyperparameters (``refit``) and description. Without it, the selected checkpoint is the
@@ -91,35 +97,30 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
     }
     with client.run(JOB_NAMESPACE, f"train_{model}", inputs=inputs,
                     job_facets=job_facets) as run:
-        selection_run = None
-        if refit:
-            with client.run(JOB_NAMESPACE, f"train_{model}.selection", inputs=inputs, parent=run,
-                            job_facets={"jobType": cf.job_type("BATCH", "TORCH", "SELECT"),
-                                        "documentation": cf.job_documentation(
-                                            "Model selection: trains on the train split and "
-                                            "picks the epoch by validation NDCG@10.")}) as sel:
-                result = train_processes(workdir, cfg, processes, progress=progress,
-                                         timeout=timeout)
+        selection = (client.run(JOB_NAMESPACE, f"train_{model}.selection", inputs=inputs,
+                                parent=run, job_facets=SELECTION_FACETS)
+                     if refit else contextlib.nullcontext())
+        with selection as sel:
+            result = train_processes(workdir, cfg, processes, progress=progress,
+                                     timeout=timeout)
+            if refit:
                 sel.add_run_facets(training=cf.custom_facet(
                     **_training_facet(result, dataset, ["train"]),
                     valid={k: v for k, v in result.valid_metrics.items() if k != "users"}))
-            selection_run = sel.run_id
+        if refit:
             epochs = max(result.best_epoch, 1)
             result.refit = train_processes(
                 workdir, cfg, processes, refit_epochs=epochs, timeout=timeout,
                 progress=(lambda epoch, info: refit_progress(epoch, epochs))
                 if refit_progress else None)
-        else:
-            result = train_processes(workdir, cfg, processes, progress=progress,
-                                     timeout=timeout)
         sha = sha256_file(result.artifact)
         uri = f"file://{result.artifact.resolve()}"
         run.add_output(MODEL_NAMESPACE, model, facets={
             "version": cf.dataset_version(sha), "datasetType": cf.dataset_type("model"),
             "dataSource": cf.datasource(uri, uri)})
-        facet = _training_facet(result, dataset, list(REFIT_SPLITS) if refit else ["train"])
+        facet = _training_facet(result, dataset, list(SPLITS) if refit else ["train"])
         if refit:
-            facet.update(selection_run=selection_run, refit_epochs=result.refit.epochs,
+            facet.update(selection_run=sel.run_id, refit_epochs=result.refit.epochs,
                          refit_seconds=round(result.refit.train_seconds, 3),
                          refit_examples=result.refit.examples, metrics_from="selection_run")
         run.add_run_facets(training=cf.custom_facet(**facet))
@@ -134,24 +135,21 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
         "hyperparameters": hyper, "namespace": MODEL_NAMESPACE,
     }
     if refit:
-        hyper["refit"] = refit_record(selection_run, result.refit.epochs)
-        body["description"] = refit_description(selection_run, result.refit.epochs)
+        hyper["refit"] = refit_record(sel.run_id, result.refit.epochs)
+        body["description"] = refit_description(sel.run_id, result.refit.epochs)
     version = client.post(f"api/v1/models/{model}/versions", body)
     return result, version
 
 
-REFIT_SPLITS = ("train", "valid", "test")
-
-
 def refit_record(selection_run: str, epochs: int) -> dict:
     """``hyperparameters.refit`` of a version refit on every event after a selection run."""
-    return {"selectionRunId": selection_run, "epochs": epochs, "trainedOn": list(REFIT_SPLITS),
+    return {"selectionRunId": selection_run, "epochs": epochs, "trainedOn": list(SPLITS),
             "metricsFrom": "selection run"}
 
 
 def refit_description(selection_run: str, epochs: int, subject: str = "Refit") -> str:
     """The version's description: what it learned from, and whose metrics it carries."""
-    return (f"{subject} on every event ({', '.join(REFIT_SPLITS)} splits) for {epochs} epochs, "
+    return (f"{subject} on every event ({', '.join(SPLITS)} splits) for {epochs} epochs, "
             f"the number selection run {selection_run} chose on validation; the metrics are "
             "that run's.")
 

@@ -102,7 +102,9 @@ def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult | None:
     state = {"epoch": 0, "step": 0, "best_metric": -1.0, "best_epoch": 0, "bad_evals": 0,
              "train_seconds": 0.0, "history": []}
     if cfg.resume and (s.out / "last.pt").exists():
-        state = _restore(s.out / "last.pt", s, _LOOP_KEYS)
+        last = s.out / "last.pt"
+        state = _restore(torch.load(last, map_location="cpu", weights_only=False), last, s,
+                         _LOOP_KEYS)
 
     started = time.perf_counter() - state["train_seconds"]
     while state["epoch"] < cfg.max_epochs and state["bad_evals"] < cfg.patience:
@@ -172,7 +174,7 @@ def refit(workdir: Path, cfg: TrainConfig, epochs: int, progress=None) -> RefitR
     if cfg.resume and last.exists():
         saved = torch.load(last, map_location="cpu", weights_only=False)
         if saved.get("refit", {}).get("epochs") == epochs:
-            state = {**_restore(last, s, ("epoch", "step", "train_seconds")),
+            state = {**_restore(saved, last, s, ("epoch", "step", "train_seconds")),
                      "refit_epochs": epochs}
     started = time.perf_counter() - state["train_seconds"]
     while state["epoch"] < epochs:
@@ -327,7 +329,7 @@ def _checkpoint(s: _Setup, cfg: TrainConfig, state: dict, world: int, *,
         "optimizer_state": s.opt.state_dict(),
     }
     if refit:
-        ckpt["refit"] = {"epochs": state["refit_epochs"], "splits": ["train", "valid", "test"]}
+        ckpt["refit"] = {"epochs": state["refit_epochs"], "splits": list(rdata.SPLITS)}
     return ckpt
 
 
@@ -337,9 +339,9 @@ def _atomic_save(obj, path: Path) -> None:
     tmp.replace(path)
 
 
-def _restore(path: Path, s: _Setup, keys) -> dict:
-    """Load model and optimizer from a last.pt of the same model and data; return the loop state."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+def _restore(ckpt: dict, path: Path, s: _Setup, keys) -> dict:
+    """Load model and optimizer from ``path``'s checkpoint ``ckpt`` (a last.pt of the same model
+    and data); return the loop state."""
     if not np.array_equal(ckpt["item_ids"].numpy(), s.data.item_ids):
         raise ValueError(f"{path} was trained on a different item catalogue; remove it to restart")
     if ckpt["model_config"] != asdict(s.model_cfg):

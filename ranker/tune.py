@@ -95,7 +95,6 @@ def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "
     from ranker.registry import (
         JOB_NAMESPACE,
         MODEL_NAMESPACE,
-        REFIT_SPLITS,
         code_version,
         feature_inputs,
         refit_description,
@@ -165,7 +164,7 @@ def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "
         run.add_run_facets(tuning=cf.custom_facet(
             study=study.study_name, trials=counts, best_trial=best.number,
             best_value=best.value, best_params=best.params, metric=f"valid.{METRIC}",
-            trained_on=list(REFIT_SPLITS) if refit else ["train"],
+            trained_on=list(rdata.SPLITS) if refit else ["train"],
             **({"refit_epochs": refitted.epochs, "selection_run": best.user_attrs["run_id"],
                 "metrics_from": "selection_run"} if refit else {})))
     valid = best.user_attrs["valid"]
