@@ -16,6 +16,10 @@ started on it (gunicorn, ``--workers`` sync workers, default 2; ``--server serve
   ``bench/http_floor_app.py`` under the same gunicorn and client: an app that only parses each
   body and inserts the raw events into one table. What HTTP, JSON and a durable insert per
   request cost on this machine: the floor for the HTTP modes.
+* ``model-single`` and ``model-batch``: the same app inserting, per request, the rows of the
+  ``floor`` mode (``bench/floor_rows.py``) instead: HTTP plus the least the catalog's model
+  writes, with no reads, locks, validation or indexes beyond the hash's. Its ratio to the HTTP
+  floor bounds what any catalog of this model can reach on this machine.
 
 Events are realistic RunEvents built with openlineage-python: START and COMPLETE of each run, two
 inputs and one output with schema facets, over 40 jobs whose 60 datasets overlap (one job's output
@@ -52,6 +56,9 @@ import requests
 from openlineage.client import event_v2 as ol
 from openlineage.client import facet_v2 as f
 from openlineage.client.serde import Serde
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor_rows import FLOOR_DDL, TYPES, floor_rows, floor_sql  # noqa: E402
 
 PG_SERVER_URL = os.environ.get(
     "CATALOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -168,12 +175,13 @@ def live_server(url: str, server: str, workers: int, log: Path | None = None,
                 worker_class: str = "sync", worker_threads: int = 1, app: str = "catalog"):
     """A migrated catalog serving ``url`` on a free port; yields its base URL and process.
 
-    ``app="floor"`` serves ``bench/http_floor_app.py`` instead, ``app="accept"``
-    ``bench/accept_floor_app.py`` (gunicorn only).
+    ``app="floor"`` serves ``bench/http_floor_app.py`` instead, ``app="model"`` the same with
+    ``FLOOR_ROWS=model``, ``app="accept"`` ``bench/accept_floor_app.py`` (gunicorn only).
 
     The server's output is appended to ``log`` when given (its tracebacks explain any 500).
     """
-    env = {**os.environ, "CATALOG_DATABASE_URL": url, "FLOOR_DATABASE_URL": url}
+    env = {**os.environ, "CATALOG_DATABASE_URL": url, "FLOOR_DATABASE_URL": url,
+           "FLOOR_ROWS": "model" if app == "model" else "raw"}
     cli = [sys.executable, "-m", "catalog.cli"]
     if app in ("catalog", "accept"):
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -182,7 +190,7 @@ def live_server(url: str, server: str, workers: int, log: Path | None = None,
     port = _free_port()
     if server == "gunicorn":
         target = {"catalog": "catalog.app:create_app()", "floor": "bench.http_floor_app:app",
-                  "accept": "bench.accept_floor_app:app"}[app]
+                  "model": "bench.http_floor_app:app", "accept": "bench.accept_floor_app:app"}[app]
         cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
                f"127.0.0.1:{port}", "--worker-class", worker_class,
                "--threads", str(worker_threads), target]
@@ -209,11 +217,12 @@ def live_server(url: str, server: str, workers: int, log: Path | None = None,
 
 
 def _floor_table(url: str) -> None:
-    """The HTTP floor app's one table: the raw event text, no index."""
-    ddl = "create table floor_events (id {pk}, payload {js})"
+    """The HTTP floor app's tables: the raw event text, no index; and the model floor's."""
+    ddl = ["create table floor_events (id {pk}, payload {js})", *FLOOR_DDL]
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        conn.execute(ddl.format(pk="integer primary key", js="text"))
+        for stmt in ddl:
+            conn.execute(stmt.format(**TYPES["sqlite"]))
         conn.commit()
     else:
         import psycopg
@@ -222,7 +231,8 @@ def _floor_table(url: str) -> None:
         u = make_url(url)
         conn = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
                                password=u.password, dbname=u.database, autocommit=True)
-        conn.execute(ddl.format(pk="bigserial primary key", js="jsonb"))
+        for stmt in ddl:
+            conn.execute(stmt.format(**TYPES["postgresql"]))
     conn.close()
 
 
@@ -274,32 +284,6 @@ def run_batch(base: str, events: list[dict], threads: int, size: int,
     return _post_all(base, "/api/v1/lineage/batch", bodies, threads, token)
 
 
-FLOOR_DDL = [
-    """create table events (id {pk}, event_hash varchar(64) unique, kind varchar(16),
-       event_type varchar(16), event_time {ts}, run_uuid varchar(36), job_namespace text,
-       job_name text, payload {js})""",
-    "create table run_states (id {pk}, run_uuid varchar(36), state varchar(16), event_time {ts})",
-    """create table run_io (id {pk}, run_uuid varchar(36), namespace text, name text,
-       direction varchar(6))""",
-]
-
-
-def floor_rows(events: list[dict]):
-    """The rows kept per event, as plain tuples."""
-    import hashlib
-
-    ev, st, io = [], [], []
-    for e in events:
-        payload = json.dumps(e, sort_keys=True, separators=(",", ":"))
-        rid, at = e["run"]["runId"], e["eventTime"]
-        ev.append((hashlib.sha256(payload.encode()).hexdigest(), "RunEvent", e["eventType"], at,
-                   rid, e["job"]["namespace"], e["job"]["name"], payload))
-        st.append((rid, e["eventType"], at))
-        io += [(rid, d["namespace"], d["name"], "input") for d in e["inputs"]]
-        io += [(rid, d["namespace"], d["name"], "output") for d in e["outputs"]]
-    return ev, st, io
-
-
 def run_floor(url: str, events: list[dict], size: int) -> float:
     """executemany of the same rows into plain tables, one transaction per ``size`` events."""
     rows = [floor_rows(events[i:i + size]) for i in range(0, len(events), size)]
@@ -307,7 +291,7 @@ def run_floor(url: str, events: list[dict], size: int) -> float:
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         conn.execute("pragma journal_mode=wal")
         conn.execute("pragma synchronous=normal")  # as the catalog's engine sets it
-        types, mark = {"pk": "integer primary key", "ts": "text", "js": "text"}, "?"
+        types, mark = TYPES["sqlite"], "?"
     else:
         import psycopg
         from sqlalchemy.engine import make_url
@@ -315,17 +299,10 @@ def run_floor(url: str, events: list[dict], size: int) -> float:
         u = make_url(url)
         conn = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
                                password=u.password, dbname=u.database, autocommit=True)
-        types = {"pk": "bigserial primary key", "ts": "timestamptz", "js": "jsonb"}
-        mark = "%s"
+        types, mark = TYPES["postgresql"], "%s"
     for ddl in FLOOR_DDL:
         conn.execute(ddl.format(**types))
-    sql = [
-        f"insert into events (event_hash, kind, event_type, event_time, run_uuid, job_namespace,"
-        f" job_name, payload) values ({', '.join([mark] * 8)})",
-        f"insert into run_states (run_uuid, state, event_time) values ({mark}, {mark}, {mark})",
-        f"insert into run_io (run_uuid, namespace, name, direction) values "
-        f"({mark}, {mark}, {mark}, {mark})",
-    ]
+    sql = floor_sql(mark)
     start = time.perf_counter()
     for chunk in rows:
         cur = conn.cursor()
@@ -401,8 +378,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--worker-threads", type=int, default=1, help="threads per gthread worker")
     p.add_argument("--server", choices=["gunicorn", "serve"], default="gunicorn",
                    help="gunicorn, or `catalog serve` (threaded development server)")
-    p.add_argument("--modes", default="single,accept-single,http-single,batch,accept-batch,"
-                   "http-batch,floor",
+    p.add_argument("--modes", default="single,accept-single,model-single,http-single,batch,"
+                   "accept-batch,model-batch,http-batch,floor",
                    help="comma-separated modes")
     p.add_argument("--log", type=Path, help="append the servers' output to this file")
     p.add_argument("--profile", action="store_true", help="profile in-process ingestion instead")
@@ -431,6 +408,7 @@ def main(argv: list[str] | None = None) -> None:
                         busy = _busy_seconds() - busy
                     else:
                         app = ("floor" if mode.startswith("http-") else
+                               "model" if mode.startswith("model-") else
                                "accept" if mode.startswith("accept-") else "catalog")
                         floor_app = app != "catalog"
                         with live_server(url, "gunicorn" if floor_app else args.server,
@@ -450,7 +428,8 @@ def main(argv: list[str] | None = None) -> None:
     # Each HTTP mode against the floor app doing the same requests; the floor against itself.
     floors = {(m, b): n / s for m, b, n, s, _ in results}
     floor_of = {"single": "http-single", "batch": "http-batch",
-                "accept-single": "http-single", "accept-batch": "http-batch"}
+                "accept-single": "http-single", "accept-batch": "http-batch",
+                "model-single": "http-single", "model-batch": "http-batch"}
     server = args.server if args.server == "serve" else (
         f"gunicorn x{args.workers} {args.worker_class}"
         + (f" ({args.worker_threads} threads)" if args.worker_class == "gthread" else ""))

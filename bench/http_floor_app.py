@@ -5,6 +5,11 @@ and inserts the raw event text into one table with no index, one transaction per
 batch: one ``executemany`` per request). No validation, no model, no auth: whatever the catalog
 does beyond this is its own cost. ``FLOOR_DATABASE_URL`` is a SQLAlchemy-style URL of the
 database (PostgreSQL or SQLite). Used by ``bench/catalog_bench.py --modes http-single,http-batch``.
+
+With ``FLOOR_ROWS=model`` it stores instead, in the same one transaction per request, the rows the
+catalog keeps per event (``bench/floor_rows.py``: the raw event with its hash, the run's state
+change, its three run I/O rows) in plain tables: the ``model-single`` and ``model-batch`` modes,
+the least any catalog of this model writes per request, without reading, locking or validating.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import sqlite3
 
 from flask import Flask, request
 
+from bench.floor_rows import floor_rows, floor_sql
+
 URL = os.environ["FLOOR_DATABASE_URL"]
+MODEL = os.environ.get("FLOOR_ROWS") == "model"
 app = Flask(__name__)
 _conn = None
 
@@ -43,12 +51,16 @@ def _mark() -> str:
     return "?" if URL.startswith("sqlite") else "%s"
 
 
-def _store(payloads: list[str]) -> None:
+def _store(events: list) -> None:
     conn = _connection()
     cur = conn.cursor()
     cur.execute("begin")
-    cur.executemany(f"insert into floor_events (payload) values ({_mark()})",
-                    [(p,) for p in payloads])
+    if MODEL:
+        for stmt, rows in zip(floor_sql(_mark()), floor_rows(events), strict=True):
+            cur.executemany(stmt, rows)
+    else:
+        cur.executemany(f"insert into floor_events (payload) values ({_mark()})",
+                        [(json.dumps(e),) for e in events])
     cur.execute("commit")
 
 
@@ -60,12 +72,12 @@ def healthz():
 @app.post("/api/v1/lineage")
 def one():
     event = json.loads(request.get_data())
-    _store([json.dumps(event)])
+    _store([event])
     return {"status": "created"}, 201
 
 
 @app.post("/api/v1/lineage/batch")
 def batch():
     events = json.loads(request.get_data())
-    _store([json.dumps(e) for e in events])
+    _store(events)
     return {"accepted": len(events), "failed": 0, "results": []}, 201
