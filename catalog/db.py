@@ -209,6 +209,9 @@ def insert_many_returning(session: Session, stmt, rows: list[dict]) -> list[tupl
                            for k, v in row.items()}} for row in rows]
     cursor = connection.connection.driver_connection.cursor()
     try:
+        if len(params) == 1:  # one row: a plain execute, without entering pipeline mode
+            cursor.execute(sql, params[0])
+            return cursor.fetchall()
         cursor.executemany(sql, params, returning=True)
         out: list[tuple] = []
         while True:

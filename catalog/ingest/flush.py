@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from catalog.db import insert_many_returning, pipelined
+from catalog.driver import execute_many
 from catalog.ingest import sql as q
 from catalog.ingest.datasets import write_changes
 from catalog.ingest.unit import Unit
@@ -33,13 +34,13 @@ def flush(unit: Unit) -> None:
                 for u, ios in unit.io.items() for (d, direction), io in ios.items()
                 if io.dirty]
         if rows:
-            s.execute(q.upsert_io(unit.dialect), rows)
+            execute_many(s, q.upsert_io(unit.dialect), rows)
         if unit.edges:
-            s.execute(q.upsert_edges(unit.dialect), [
+            execute_many(s, q.upsert_edges(unit.dialect), [
                 {"src_kind": k[0], "src_id": k[1], "dst_kind": k[2], "dst_id": k[3],
                  "first_seen_at": first, "last_seen_at": last}
                 for k, (first, last) in sorted(unit.edges.items())])
         if unit.states:
-            s.execute(q.INSERT_STATES, [{"run_id": run.id, "state": state, "event_time": at}
+            execute_many(s, q.INSERT_STATES, [{"run_id": run.id, "state": state, "event_time": at}
                                         for run, state, at in unit.states])
     unit.edges, unit.states = {}, []

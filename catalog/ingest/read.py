@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from catalog.db import insert_many_returning
+from catalog.driver import fetch
 from catalog.ingest import datasets as dsvc
 from catalog.ingest import sql as q
 from catalog.ingest.datasets import DatasetRow, VersionRef, column_inputs
@@ -76,7 +77,7 @@ def load_jobs(unit: Unit, keys) -> None:
     """Read and lock the existing jobs among ``keys``: the first locks a transaction takes."""
     keys = sorted(set(keys) - set(unit.jobs))
     if keys:
-        for r in unit.session.execute(q.JOBS_LOCKED, {"keys": keys}):
+        for r in fetch(unit.session, q.JOBS_LOCKED, {"keys": keys}):
             unit.jobs[r.ns, r.name] = job_row(r)
 
 
@@ -85,7 +86,7 @@ def load_datasets(unit: Unit, keys) -> None:
     """Read (without locking) the existing datasets among ``keys``."""
     keys = sorted(set(keys) - set(unit.datasets))
     if keys:
-        for r in unit.session.execute(q.DATASETS_BY_KEY, {"keys": keys}):
+        for r in fetch(unit.session, q.DATASETS_BY_KEY, {"keys": keys}):
             unit.datasets[r.ns, r.name] = dataset_row(r)
 
 
@@ -101,7 +102,7 @@ def lock(unit: Unit, rows) -> None:
         return
     session = unit.sql
     fresh, stale = {}, []
-    for r in session.execute(q.DATASETS_LOCKED, {"ids": sorted(todo)}):
+    for r in fetch(session, q.DATASETS_LOCKED, {"ids": sorted(todo)}):
         current = None
         if r.current_version_id is not None:
             current = VersionRef(r.current_version_id, r.cv_at, r.cv_fp, r.cv_fields)
@@ -111,8 +112,7 @@ def lock(unit: Unit, rows) -> None:
                 stale.append(r.current_version_id)
         fresh[r.id] = dataset_row(r, current)
     if stale:
-        versions = {v.id: VersionRef(*v) for v in session.execute(q.VERSIONS_BY_ID,
-                                                                   {"ids": stale})}
+        versions = {v.id: VersionRef(*v) for v in fetch(session, q.VERSIONS_BY_ID, {"ids": stale})}
         for row in fresh.values():
             if row.current is not None and row.current.created_at is None:
                 row.current = versions[row.current.id]
@@ -134,8 +134,7 @@ def load_fingerprints(unit: Unit, keys) -> None:
     keys = sorted(set(keys) - set(unit.fingerprints))
     if keys:
         session = unit.sql
-        found = {(d, f): v for d, f, v in session.execute(q.VERSIONS_BY_FINGERPRINT,
-                                                          {"keys": keys})}
+        found = {(d, f): v for d, f, v in fetch(session, q.VERSIONS_BY_FINGERPRINT, {"keys": keys})}
         for key in keys:  # ordered by version: the latest one won
             unit.put(unit.fingerprints, key, found.get(key))
 
@@ -175,7 +174,7 @@ def load_runs(unit: Unit, first: dict[str, tuple[int, datetime]], ahead: set[str
 def _read_runs(unit: Unit, session: Session, uuids: list[str]) -> None:
     runs: dict[str, RunRow] = {}
     ios: dict[str, dict] = {}
-    for r in session.execute(q.RUNS_BY_UUID, {"uuids": uuids}):
+    for r in fetch(session, q.RUNS_BY_UUID, {"uuids": uuids}):
         if r.uuid not in runs:
             runs[r.uuid], ios[r.uuid] = run_row(r), {}
         if r.io_dataset_id is not None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from catalog.driver import fetch
 from catalog.ingest.datasets import (
     VERSIONS,
     DatasetRow,
@@ -61,7 +62,8 @@ def write_version(
         if not new:
             return version_id
     else:
-        version_id = session.scalar(insert_version(session.get_bind().dialect.name), values)
+        found = fetch(session, insert_version(session.get_bind().dialect.name), values)
+        version_id = found[0][0] if found else None
         if version_id is None:  # written before (a re-sent or replayed event)
             return session.scalar(select(VERSIONS.c.id).where(VERSIONS.c.uuid == uuid_str))
     if row.current is None or row.current.created_at <= created_at:

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from catalog.driver import execute_many
 from catalog.errors import NotFound
 from catalog.ingest.sql import update_columns
 from catalog.models import Dataset, Job, Namespace, Source, Tag
@@ -33,7 +34,7 @@ def write_tracked(session: Session, table, rows) -> None:
             groups.setdefault(tuple(sorted(row.changes)), []).append({"_id": row.id, **row.changes})
             row.changes = {}
     for columns, params in groups.items():
-        session.execute(update_columns(table, columns), params)
+        execute_many(session, update_columns(table, columns), params)
 
 
 def dialect_insert(session: Session, table):

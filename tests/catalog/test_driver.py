@@ -1,0 +1,152 @@
+"""catalog.driver: the ingest path's statements straight through psycopg on PostgreSQL.
+
+fetch and execute_many must answer exactly what the Session's execute answers (names, values,
+types, UTC timestamps, JSON), for every shape of IN list, fill in Python-side defaults, keep the
+statement's own literals, and raise SQLAlchemy's errors so the retry logic sees them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from catalog import driver
+from catalog.ingest import sql as q
+from catalog.ingest.writes import get_or_create_dataset, get_or_create_job
+
+T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+RUN = "d71e0000-0000-4000-8000-000000000001"
+
+
+def _seed(s: Session) -> dict:
+    """Two namespaces, three jobs, four datasets (facets as JSON), one run with I/O."""
+    jobs = {name: get_or_create_job(s, "drv.alpha", name).id for name in ("j1", "j2")} | {
+        "j3": get_or_create_job(s, "drv.beta", "j3").id}
+    ds = {name: get_or_create_dataset(s, "drv.beta", name).id for name in ("d1", "d2", "d3", "d4")}
+    s.execute(update(q.DATASETS).where(q.DATASETS.c.id == ds["d2"]).values(
+        facets={"schema": {"fields": [{"name": "a", "type": "BIGINT"}]}, "n": 12345678901234}))
+    run = s.execute(q.INSERT_RUN, {
+        "uuid": RUN, "job_id": jobs["j1"], "state": "START",
+        "state_at": T, "started_at": T, "facets": {"x": [1, 2.5, None]}}).scalar_one()
+    s.execute(q.IO.insert(), [
+        {"run_id": run, "dataset_id": ds["d1"], "direction": "input", "facets": {"i": 1}},
+        {"run_id": run, "dataset_id": ds["d2"], "direction": "output", "facets": {"o": 2}}])
+    return {"jobs": jobs, "ds": ds, "run": run}
+
+
+def _same(s: Session, stmt, params: dict) -> list:
+    """fetch's rows, checked against the Session's: same names, values and types."""
+    ours = driver.fetch(s, stmt, params)
+    theirs = s.execute(stmt, params).all()
+    assert [r._asdict() for r in ours] == [dict(r._mapping) for r in theirs]
+    for mine, other in zip(ours, theirs, strict=True):
+        assert [type(v) for v in mine] == [type(v) for v in other]
+        assert all(v.tzinfo == UTC for v in mine if isinstance(v, datetime))
+    return ours
+
+
+@pytest.mark.parametrize("keys", [
+    [("drv.alpha", "j1")],
+    [("drv.alpha", "j1"), ("drv.beta", "j3")],
+    [("drv.alpha", "j2"), ("drv.alpha", "j1"), ("drv.beta", "j3"), ("drv.beta", "nope")],
+    [],
+])
+def test_fetch_answers_as_the_session_for_every_shape(engine, keys):
+    with Session(engine) as s, s.begin():
+        _seed(s)
+        rows = _same(s, q.JOBS_LOCKED, {"keys": keys})
+        assert sorted((r.ns, r.name) for r in rows) == sorted(
+            k for k in keys if k != ("drv.beta", "nope"))
+        s.rollback()
+
+
+def test_fetch_of_joined_rows_json_and_timestamps(engine):
+    with Session(engine) as s, s.begin():
+        seeded = _seed(s)
+        datasets = _same(s, q.DATASETS_BY_KEY, {"keys": [("drv.beta", "d2"), ("drv.beta", "d1")]})
+        by_name = {r.name: r for r in datasets}
+        assert by_name["d2"].facets["n"] == 12345678901234  # exact integers from JSON
+        runs = _same(s, q.RUNS_BY_UUID, {"uuids": [RUN]})
+        assert {(r.io_dataset_id, r.io_direction) for r in runs} == {
+            (seeded["ds"]["d1"], "input"), (seeded["ds"]["d2"], "output")}
+        assert runs[0].state_at == T and runs[0].facets == {"x": [1, 2.5, None]}
+        ids = sorted(seeded["ds"].values())
+        locked = _same(s, q.DATASETS_LOCKED, {"ids": ids[:3]})
+        assert [r.id for r in locked] == ids[:3]
+        s.rollback()
+
+
+def test_fetch_insert_returning_keeps_literals_and_fills_defaults(engine):
+    """insert_version numbers the version with literals of its own (coalesce 0, + 1)."""
+    stmt = q.insert_version(engine.dialect.name)
+    with Session(engine) as s, s.begin():
+        seeded = _seed(s)
+        d = seeded["ds"]["d3"]
+        values = {"uuid": "v-1", "ds": d, "schema_fields": [{"name": "a"}], "row_count": 3,
+                  "fingerprint": "fp", "run_id": None, "lifecycle_state": None,
+                  "facets": {"k": "v"}, "created_at": T}
+        (first,) = driver.fetch(s, stmt, values)
+        (second,) = driver.fetch(s, stmt, {**values, "uuid": "v-2"})
+        assert driver.fetch(s, stmt, values) == []  # the uuid exists: nothing returned
+        got = s.execute(select(q.VERSIONS.c.id, q.VERSIONS.c.version, q.VERSIONS.c.facets,
+                               q.VERSIONS.c.created_at).where(q.VERSIONS.c.dataset_id == d)
+                        .order_by(q.VERSIONS.c.version)).all()
+        s.rollback()
+    assert [(r.id, r.version) for r in got] == [(first.id, 1), (second.id, 2)]
+    assert got[0].facets == {"k": "v"} and got[0].created_at == T
+
+
+def test_execute_many_updates_and_fills_onupdate(engine):
+    stmt = q.update_columns(q.JOBS, ("description",))
+    with Session(engine) as s, s.begin():
+        seeded = _seed(s)
+        before = datetime.now(UTC) - timedelta(seconds=1)
+        driver.execute_many(s, stmt, [{"_id": seeded["jobs"]["j1"], "description": "one"},
+                                      {"_id": seeded["jobs"]["j3"], "description": "three"}])
+        rows = s.execute(select(q.JOBS.c.name, q.JOBS.c.description, q.JOBS.c.updated_at)
+                         .where(q.JOBS.c.id.in_(seeded["jobs"].values()))
+                         .order_by(q.JOBS.c.name)).all()
+        s.rollback()
+    assert [(r.name, r.description) for r in rows] == [("j1", "one"), ("j2", None),
+                                                       ("j3", "three")]
+    updated = {r.name: r.updated_at for r in rows}
+    # updated_at is an onupdate default: set for the rows updated, by the Python side.
+    assert updated["j1"] >= before and updated["j3"] >= before
+
+
+def test_execute_many_inserts_with_defaults_and_nothing_for_no_rows(engine):
+    with Session(engine) as s, s.begin():
+        seeded = _seed(s)
+        driver.execute_many(s, q.INSERT_STATES, [])
+        driver.execute_many(s, q.INSERT_STATES, [
+            {"run_id": seeded["run"], "state": "RUNNING", "event_time": T},
+            {"run_id": seeded["run"], "state": "COMPLETE", "event_time": T + timedelta(1)}])
+        rows = s.execute(select(q.STATES.c.state, q.STATES.c.event_time, q.STATES.c.created_at)
+                         .where(q.STATES.c.run_id == seeded["run"])
+                         .order_by(q.STATES.c.event_time)).all()
+        s.rollback()
+    assert [(r.state, r.event_time) for r in rows] == [("RUNNING", T),
+                                                       ("COMPLETE", T + timedelta(1))]
+    assert all(r.created_at is not None for r in rows)
+
+
+def test_errors_are_sqlalchemy_errors(engine):
+    with Session(engine) as s, s.begin():
+        seeded = _seed(s)
+        with pytest.raises(IntegrityError) as info:  # state is NOT NULL
+            driver.execute_many(s, q.INSERT_STATES, [
+                {"run_id": seeded["run"], "state": None, "event_time": T}])
+        s.rollback()
+    assert isinstance(info.value, DBAPIError)
+
+
+def test_a_statement_with_plain_parameters(engine):
+    stmt = select(q.JOBS.c.name).where(q.JOBS.c.name == bindparam("n"))
+    with Session(engine) as s, s.begin():
+        _seed(s)
+        assert [r.name for r in _same(s, stmt, {"n": "j2"})] == ["j2"]
+        s.rollback()
