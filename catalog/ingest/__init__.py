@@ -6,7 +6,8 @@ One event or a whole batch goes through the same steps, in the caller's transact
    in a group not named strict, is a warning: left out of what the next steps interpret;
 2. ``record``: record the raw events as sent in one INSERT ... ON CONFLICT DO NOTHING, in hash
    order: an event whose hash is already stored is a duplicate and changes nothing (the warnings
-   of the new events are recorded after step 4, in one INSERT);
+   of the new events are recorded after step 4, in one INSERT); a single event's INSERT goes out
+   with step 3's reads, in one round trip;
 3. ``read``: read in bulk what the new events touch, taking every lock in one global order: their
    jobs (by id), then the datasets they will change (by id); concurrent writers queue on the
    first lock they share instead of deadlocking;
@@ -34,7 +35,7 @@ from catalog.ingest.flush import flush
 from catalog.ingest.fold import fold_dataset_event, fold_job_event
 from catalog.ingest.fold_runs import fold_run_event
 from catalog.ingest.read import preload
-from catalog.ingest.record import record, record_warnings
+from catalog.ingest.record import record, record_warnings, recording
 from catalog.ingest.rows import parse_time
 from catalog.ingest.sql import EVENTS
 from catalog.ingest.unit import Unit
@@ -86,9 +87,13 @@ def _ingest(session: Session, events: list, isolate: bool, strict: Collection[st
             if not isolate:
                 raise
             outcomes[i] = exc
-    fresh, first = record(session, valid)
     unit = Unit(session, staged=isolate)
-    preload(unit, fresh)
+    if len(valid) == 1:  # recorded and its rows read in one round trip
+        fresh = valid if preload(unit, valid, recording(session, valid[0])) else []
+        first = {valid[0].digest: valid[0].index}
+    else:
+        fresh, first = record(session, valid)
+        preload(unit, fresh)
     for ev in fresh:
         try:
             with unit.event(isolate):

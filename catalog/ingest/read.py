@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from catalog.db import insert_many_returning
-from catalog.driver import fetch
+from catalog.driver import fetch, fetch_all
 from catalog.ingest import datasets as dsvc
 from catalog.ingest import sql as q
 from catalog.ingest.datasets import DatasetRow, VersionRef, column_inputs
@@ -23,19 +23,39 @@ from catalog.ingest.unit import Unit
 from catalog.ingest.validate import Event
 
 
-def preload(unit: Unit, events: list[Event]) -> None:
-    """Read the rows ``events`` touch and take their locks: jobs, then changing datasets."""
-    load_jobs(unit, {ev.job_key for ev in events if ev.job_key})
+def preload(unit: Unit, events: list[Event], recording: tuple | None = None) -> bool:
+    """Read the rows ``events`` touch and take their locks: jobs, then changing datasets.
+
+    The events' jobs (locked), datasets and runs are read in one round trip, in that order,
+    after ``recording`` (the INSERT of one event's raw row, see
+    :func:`catalog.ingest.record.recording`) when given. Returns False when that INSERT stored
+    nothing (a re-send: there is nothing to fold, and nothing more is read), else True.
+    """
+    jobs = sorted({ev.job_key for ev in events if ev.job_key} - set(unit.jobs))
     keys = {(d["namespace"], d["name"]) for ev in events for d in ev.mentions()}
     keys |= {k for ev in events if ev.kind == "RunEvent"
              for d in ev.body.get("outputs") or [] for k in column_inputs(d)}
-    load_datasets(unit, keys)
+    keys = sorted(keys - set(unit.datasets))
+    uuids = sorted({ev.run_uuid for ev in events if ev.kind == "RunEvent"} - set(unit.runs))
+    reads = [(q.JOBS_LOCKED, {"keys": jobs}), (q.DATASETS_BY_KEY, {"keys": keys}),
+             (q.RUNS_BY_UUID, {"uuids": uuids})]
+    got = iter(fetch_all(unit.session, [recording] * (recording is not None)
+                         + [(stmt, p) for stmt, p in reads if _wants(p)]))
+    if recording is not None and not next(got):
+        return False
+    job_rows, dataset_rows, run_rows = [next(got) if _wants(p) else [] for _, p in reads]
+    for r in job_rows:
+        unit.jobs[r.ns, r.name] = job_row(r)
+    for r in dataset_rows:
+        unit.datasets[r.ns, r.name] = dataset_row(r)
+    _put_runs(unit, run_rows)
     first: dict[str, tuple[int, datetime]] = {}
     for ev in events:
         if ev.kind == "RunEvent" and ev.job_key in unit.jobs:
             first.setdefault(ev.run_uuid, (unit.jobs[ev.job_key].id, ev.time))
+    # The runs were read after their jobs' locks: those not found are absent.
     load_runs(unit, first, ahead={ev.run_uuid for ev in events if ev.kind == "RunEvent"
-                                 and ev.body.get("eventType") == "COMPLETE"})
+                                 and ev.body.get("eventType") == "COMPLETE"}, read=set(uuids))
     changing, fingerprints = [], []
     for ev in events:
         for d in ev.mentions():
@@ -68,27 +88,15 @@ def preload(unit: Unit, events: list[Event]) -> None:
         for row, fp in unseen:
             unit.fingerprints.pop((row.id, fp), None)
         load_fingerprints(unit, {(row.id, fp) for row, fp in unseen})
+    return True
+
+
+def _wants(params: dict) -> bool:
+    """True when the one list parameter of a read names anything to read."""
+    return bool(next(iter(params.values())))
 
 
 # --- reads and locks, also taken while folding (each a no-op for rows already held) ---------
-
-
-def load_jobs(unit: Unit, keys) -> None:
-    """Read and lock the existing jobs among ``keys``: the first locks a transaction takes."""
-    keys = sorted(set(keys) - set(unit.jobs))
-    if keys:
-        for r in fetch(unit.session, q.JOBS_LOCKED, {"keys": keys}):
-            unit.jobs[r.ns, r.name] = job_row(r)
-
-
-
-def load_datasets(unit: Unit, keys) -> None:
-    """Read (without locking) the existing datasets among ``keys``."""
-    keys = sorted(set(keys) - set(unit.datasets))
-    if keys:
-        for r in fetch(unit.session, q.DATASETS_BY_KEY, {"keys": keys}):
-            unit.datasets[r.ns, r.name] = dataset_row(r)
-
 
 
 def lock(unit: Unit, rows) -> None:
@@ -140,7 +148,8 @@ def load_fingerprints(unit: Unit, keys) -> None:
 
 
 
-def load_runs(unit: Unit, first: dict[str, tuple[int, datetime]], ahead: set[str]) -> None:
+def load_runs(unit: Unit, first: dict[str, tuple[int, datetime]], ahead: set[str],
+              read: set[str] = frozenset()) -> None:
     """Read the runs ``first`` names; insert the new ones among ``ahead`` in one statement.
 
     ``first`` maps each run's uuid to the job id and time of its first event (call with
@@ -152,7 +161,8 @@ def load_runs(unit: Unit, first: dict[str, tuple[int, datetime]], ahead: set[str
     uuids = sorted(set(first) - set(unit.runs))
     if not uuids:
         return
-    _read_runs(unit, unit.session, uuids)
+    if not read.issuperset(uuids):  # ``read``: looked for already, with these jobs locked
+        _read_runs(unit, unit.session, uuids)
     new = [u for u in uuids if u not in unit.runs]
     unit.absent.update(new)
     new = [u for u in new if u in ahead]
@@ -172,9 +182,14 @@ def load_runs(unit: Unit, first: dict[str, tuple[int, datetime]], ahead: set[str
 
 
 def _read_runs(unit: Unit, session: Session, uuids: list[str]) -> None:
+    _put_runs(unit, fetch(session, q.RUNS_BY_UUID, {"uuids": uuids}))
+
+
+def _put_runs(unit: Unit, rows) -> None:
+    """Hold the runs of RUNS_BY_UUID's ``rows`` (a row per run I/O row) with their I/O."""
     runs: dict[str, RunRow] = {}
     ios: dict[str, dict] = {}
-    for r in fetch(session, q.RUNS_BY_UUID, {"uuids": uuids}):
+    for r in rows:
         if r.uuid not in runs:
             runs[r.uuid], ios[r.uuid] = run_row(r), {}
         if r.io_dataset_id is not None:

@@ -22,17 +22,26 @@ def record(session: Session, events: list[Event]) -> tuple[list[Event], dict[str
     first: dict[str, int] = {}
     for ev in events:
         first.setdefault(ev.digest, ev.index)
-    rows = sorted(({
-        "event_hash": ev.digest, "kind": ev.kind, "event_type": ev.body.get("eventType"),
-        "event_time": ev.time, "run_uuid": ev.run_uuid,
-        "job_namespace": (ev.job_key or (None, None))[0],
-        "job_name": (ev.job_key or (None, None))[1], "payload": ev.payload,
-    } for ev in events if first[ev.digest] == ev.index), key=lambda r: r["event_hash"])
+    rows = sorted((_row(ev) for ev in events if first[ev.digest] == ev.index),
+                  key=lambda r: r["event_hash"])
     if not rows:
         return [], first
     stmt = record_events(session.get_bind().dialect.name)
     stored = {digest for digest, in insert_many_returning(session, stmt, rows)}
     return [ev for ev in events if first[ev.digest] == ev.index and ev.digest in stored], first
+
+
+def recording(session: Session, ev: Event) -> tuple:
+    """The statement that records the one event ``ev`` and its parameters, to be sent with the
+    reads that follow it (:func:`catalog.ingest.read.preload`); it returns the hash when new."""
+    return record_events(session.get_bind().dialect.name), _row(ev)
+
+
+def _row(ev: Event) -> dict:
+    return {"event_hash": ev.digest, "kind": ev.kind, "event_type": ev.body.get("eventType"),
+            "event_time": ev.time, "run_uuid": ev.run_uuid,
+            "job_namespace": (ev.job_key or (None, None))[0],
+            "job_name": (ev.job_key or (None, None))[1], "payload": ev.payload}
 
 
 def record_warnings(session: Session, events: list[Event]) -> None:
