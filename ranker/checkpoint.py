@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ranker.model import RankerConfig, SeqRanker
+from ranker.model import SeqRanker, config_from
 
 METHODS = ("int8", "prune")
 
@@ -40,7 +40,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu"):
     """
     with _quantization_deprecations_ignored():  # unpickling int8 weights warns too
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = SeqRanker(RankerConfig(**ckpt["model_config"]), ckpt["side"])
+    model = SeqRanker(config_from(ckpt["model_config"]), ckpt["side"])
     method = (ckpt.get("compression") or {}).get("method")
     state = ckpt["model_state"]
     if method == "int8":

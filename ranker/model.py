@@ -38,6 +38,10 @@ class RankerConfig:
     head: str = "dot"  # "dot": score = h·e; "hadamard": score = w·(h ⊙ e), w learned
     loss: str = "ce"  # "ce": softmax over all items; "sampled": softmax over sampled negatives
     n_negatives: int = 512  # negatives per batch for loss="sampled" (shared across the batch)
+    # Frequency branch beside attention (BSARec's, made causal; 0 = off): each block mixes
+    # alpha * (low-pass + beta^2 * high-pass of its input) with (1 - alpha) * attention.
+    freq_alpha: float = 0.0
+    freq_cutoff: int = 5  # BSARec's c: the low-pass keeps the c // 2 + 1 lowest frequencies
 
 
 class ItemEncoder(nn.Module):
@@ -66,6 +70,15 @@ class ItemEncoder(nn.Module):
         return e
 
 
+# What a checkpoint written before a field existed was trained with (its config lacks the field).
+_BEFORE = {"freq_alpha": 0.0}
+
+
+def config_from(saved: dict) -> RankerConfig:
+    """The RankerConfig a checkpoint's ``model_config`` describes, whatever its age."""
+    return RankerConfig(**{**_BEFORE, **saved})
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention where position t sees positions <= t that are not padding."""
 
@@ -89,6 +102,42 @@ class CausalSelfAttention(nn.Module):
         return self.proj(y)  # (B, L, d)
 
 
+def causal_lowpass(max_len: int, cutoff: int) -> torch.Tensor:
+    """(max_len, max_len) lower-triangular filter: row t is the low-pass of the events <= t.
+
+    BSARec low-passes a sequence with an FFT over its max_len positions, keeping the
+    ``cutoff // 2 + 1`` lowest frequencies, and reads the result at the last position; trained
+    on every prefix, that reading is a causal convolution with the kernel g below (the last row
+    of the circulant projection). So each position t gets sum_k g[k] x[t - k] and never sees a
+    later event, which lets the ranker train on every position at once.
+    """
+    n, kept = max_len, cutoff // 2 + 1
+    k = torch.arange(n, dtype=torch.float64)
+    g = torch.ones(n, dtype=torch.float64)
+    for f in range(1, kept):
+        g += (1.0 if 2 * f == n else 2.0) * torch.cos(2 * math.pi * f * k / n)
+    g /= n
+    lag = k.unsqueeze(1) - k.unsqueeze(0)  # (n, n): t - s
+    w = torch.where(lag >= 0, g[lag.clamp(min=0).long()], torch.zeros((), dtype=torch.float64))
+    return w.float()
+
+
+class FrequencyMixer(nn.Module):
+    """Low-pass of the events so far plus a learned share (beta^2, per channel) of the rest."""
+
+    def __init__(self, cfg: RankerConfig):
+        super().__init__()
+        self.register_buffer("lowpass", causal_lowpass(cfg.max_len, cfg.freq_cutoff),
+                             persistent=False)
+        self.sqrt_beta = nn.Parameter(torch.randn(cfg.d_model))
+
+    def forward(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        L = x.shape[1]
+        x = x * real.unsqueeze(-1)  # (B, L, d): padding contributes nothing
+        low = self.lowpass[:L, :L] @ x  # (B, L, d); any L x L corner is the same Toeplitz
+        return low + self.sqrt_beta ** 2 * (x - low)  # (B, L, d)
+
+
 class Block(nn.Module):
     """Pre-norm Transformer block: attention then a GELU feed-forward, each residual."""
 
@@ -96,6 +145,8 @@ class Block(nn.Module):
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.d_model)
         self.attn = CausalSelfAttention(cfg)
+        self.alpha = cfg.freq_alpha
+        self.freq = FrequencyMixer(cfg) if cfg.freq_alpha > 0 else None
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.ff = nn.Sequential(
             nn.Linear(cfg.d_model, 4 * cfg.d_model),
@@ -105,8 +156,13 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), allowed))  # (B, L, d)
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor,
+                real: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.ln1(x)  # (B, L, d)
+        y = self.attn(z, allowed)  # (B, L, d)
+        if self.freq is not None:
+            y = self.alpha * self.freq(z, real) + (1 - self.alpha) * y  # (B, L, d)
+        x = x + self.drop(y)  # (B, L, d)
         x = x + self.ff(self.ln2(x))  # (B, L, d)
         return x
 
@@ -179,7 +235,7 @@ class SeqRanker(nn.Module):
         allowed = (causal & real.unsqueeze(1)) | torch.eye(L, dtype=torch.bool, device=seq.device)
         allowed = allowed.unsqueeze(1)  # (B, 1, L, L)
         for block in self.blocks:
-            x = block(x, allowed)  # (B, L, d)
+            x = block(x, allowed, real)  # (B, L, d)
         return self.ln_f(x)  # (B, L, d)
 
     def score(self, h: torch.Tensor, table: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from ranker import data as rdata
 from ranker import distributed
 from ranker.checkpoint import load_checkpoint
 from ranker.evaluate import evaluate, popularity
-from ranker.model import RankerConfig, SeqRanker
+from ranker.model import RankerConfig, SeqRanker, config_from
 
 METRIC = "ndcg@10"  # the validation metric that picks the best checkpoint
 
@@ -344,7 +344,7 @@ def _restore(ckpt: dict, path: Path, s: _Setup, keys) -> dict:
     and data); return the loop state."""
     if not np.array_equal(ckpt["item_ids"].numpy(), s.data.item_ids):
         raise ValueError(f"{path} was trained on a different item catalogue; remove it to restart")
-    if ckpt["model_config"] != asdict(s.model_cfg):
+    if config_from(ckpt["model_config"]) != s.model_cfg:
         raise ValueError(f"{path} holds a different model configuration; remove it to restart")
     s.model.load_state_dict(ckpt["model_state"])
     s.opt.load_state_dict(ckpt["optimizer_state"])

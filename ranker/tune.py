@@ -31,8 +31,11 @@ SPACE: dict[str, tuple] = {
     "n_layers": ("choice", (1, 2, 3)),
     "dropout": ("float", 0.1, 0.6),
     "max_len": ("choice", (30, 50)),
+    "freq_alpha": ("float", 0.0, 0.9),
+    "freq_cutoff": ("choice", (3, 5, 9)),
 }
-MODEL_KEYS = {"d_model", "n_layers", "dropout", "max_len"}  # RankerConfig; the rest TrainConfig
+# RankerConfig's; the rest are TrainConfig's.
+MODEL_KEYS = {"d_model", "n_layers", "dropout", "max_len", "freq_alpha", "freq_cutoff"}
 METRIC = "ndcg@10"
 
 

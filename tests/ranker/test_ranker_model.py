@@ -145,3 +145,78 @@ def test_inference_keeps_the_item_table_until_a_weight_changes():
         model(seq)
         model(seq)
     assert len(calls) == 6
+
+
+# --- the frequency branch (BSARec's, made causal) ---------------------------------------------
+
+FREQ = {"freq_alpha": 0.7, "freq_cutoff": 5}
+
+
+@pytest.mark.parametrize("cutoff", [1, 3, 5, 9])
+def test_causal_lowpass_is_bsarecs_filter_read_at_the_end_of_each_prefix(cutoff):
+    """Row t of the filter gives what BSARec computes for the prefix ending at t: the prefix
+    left-padded to max_len, an FFT over those positions keeping the cutoff // 2 + 1 lowest
+    frequencies, the inverse FFT, the last position."""
+    from ranker.model import causal_lowpass
+
+    n = 12
+    w = causal_lowpass(n, cutoff).double()  # (n, n)
+    g = torch.Generator().manual_seed(cutoff)
+    x = torch.randn(n, 4, generator=g, dtype=torch.float64)  # (n, d)
+    for t in range(n):
+        prefix = torch.zeros(n, 4, dtype=torch.float64)
+        prefix[n - 1 - t:] = x[:t + 1]
+        spectrum = torch.fft.rfft(prefix, dim=0, norm="ortho")
+        spectrum[cutoff // 2 + 1:] = 0
+        low = torch.fft.irfft(spectrum, n=n, dim=0, norm="ortho")
+        assert torch.allclose(w[t] @ x, low[-1], atol=1e-6)
+    assert torch.equal(w, w.tril())  # causal: no position reads a later one
+
+
+def test_frequency_branch_is_causal_and_mixes_into_every_block():
+    m = _model(**FREQ)
+    assert all(b.freq is not None and b.alpha == 0.7 for b in m.blocks)
+    table = m.item_table()
+    h = m.encode(SEQ, BEH, table)
+    later = SEQ.clone()
+    later[0, -1] = 20
+    h2 = m.encode(later, BEH, table)
+    assert torch.allclose(h[0, :-1], h2[0, :-1], atol=1e-6)
+    assert not torch.allclose(h[0, -1], h2[0, -1])
+    assert not torch.allclose(h, _model().encode(SEQ, BEH, _model().item_table()))
+
+
+def test_frequency_branch_ignores_left_padding():
+    m = _model(**FREQ)
+    full, _ = m(SEQ[1:], BEH[1:])
+    cropped, _ = m(SEQ[1:, -2:], BEH[1:, -2:])
+    assert torch.allclose(full, cropped, atol=1e-5)
+
+
+def test_frequency_branch_overfits_one_batch():
+    torch.manual_seed(0)
+    cfg = _tiny(**FREQ)
+    m = SeqRanker(cfg, _side(cfg))
+    targets = torch.tensor([[0, 0, 0, 7, 2, 9, 4, 11], [0, 0, 0, 0, 0, 0, 6, 13]])
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    m.train()
+    for _ in range(150):
+        _, loss = m(SEQ, BEH, targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    assert m.blocks[0].freq.sqrt_beta.grad is not None  # beta is learned
+
+
+def test_a_checkpoint_config_from_before_the_branch_loads_without_it():
+    from dataclasses import asdict
+
+    from ranker.model import config_from
+
+    saved = asdict(_tiny())
+    del saved["freq_alpha"], saved["freq_cutoff"]  # as written before the fields existed
+    cfg = config_from(saved)
+    assert cfg.freq_alpha == 0.0 and cfg == _tiny(freq_alpha=0.0)
+    assert all(b.freq is None for b in SeqRanker(cfg, _side(cfg)).blocks)
+    assert config_from(asdict(_tiny(**FREQ))).freq_alpha == 0.7

@@ -142,8 +142,9 @@ def test_cli_tunes_and_prints_json(cyclic_db, catalog, runner, monkeypatch):
     assert r.exit_code == 2  # a usage error, one line
 
 
-def test_the_default_space_covers_the_models_shape_and_optimiser():
-    assert {"lr", "weight_decay", "d_model", "n_layers", "dropout", "max_len"} == set(SPACE)
+def test_the_default_space_covers_the_models_shape_optimiser_and_frequency_branch():
+    assert {"lr", "weight_decay", "d_model", "n_layers", "dropout", "max_len", "freq_alpha",
+            "freq_cutoff"} == set(SPACE)
 
 
 def test_a_trial_left_running_by_a_killed_process_is_failed_and_its_run_aborted(
