@@ -39,6 +39,31 @@ def fetch(session: Session, stmt, params: dict) -> list:
     return [plan.row(r) for r in raw]
 
 
+def fetch_all(session: Session, queries: list[tuple]) -> list[list]:
+    """The rows of each ``(stmt, params)`` of ``queries``, run in order in one round trip.
+
+    On PostgreSQL the statements go out back to back in pipeline mode and run one after the
+    other, as they would one by one (a lock the first takes is held when the next runs);
+    elsewhere they are :func:`fetch` in turn.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or len(queries) < 2:
+        return [fetch(session, stmt, params) for stmt, params in queries]
+    plans = [_plan(connection.dialect, stmt, params) for stmt, params in queries]
+    conn = connection.connection.driver_connection
+    cursors = [conn.cursor() for _ in plans]
+    try:
+        with _driver_errors(plans[0].sql):
+            with conn.pipeline():
+                for cursor, plan, (_, params) in zip(cursors, plans, queries, strict=True):
+                    cursor.execute(plan.sql, plan.bind(params, defaults=True))
+            return [[plan.row(r) for r in cursor.fetchall()]
+                    for cursor, plan in zip(cursors, plans, strict=True)]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
 def execute_many(session: Session, stmt, rows: list[dict]) -> None:
     """Run the INSERT or UPDATE ``stmt`` (no RETURNING) once per dict of ``rows``.
 
@@ -46,20 +71,51 @@ def execute_many(session: Session, stmt, rows: list[dict]) -> None:
     defaults of the columns left out (``created_at``, ``updated_at`` on update) are filled in as
     SQLAlchemy would. Inside :func:`catalog.db.pipelined` the rows go out without waiting.
     """
+    _run_many(session, stmt, rows, returning=False)
+
+
+def insert_many_returning(session: Session, stmt, rows: list[dict]) -> list[tuple]:
+    """Run the one-row ``INSERT ... RETURNING`` ``stmt`` for each of ``rows``; what it returned.
+
+    On PostgreSQL this is psycopg's own ``executemany(returning=True)``: one short prepared
+    statement, its rows pipelined in one round trip (one row: a plain execute). SQLAlchemy would
+    paste every row into one statement instead ("insertmanyvalues"), a text psycopg parses again
+    for each batch; for a batch of 250 raw events that cost twice the time and nearly three times
+    the CPU (measured, bench/RESULTS.md). Elsewhere it is SQLAlchemy's executemany. The rows'
+    keys name the statement's columns; Python-side column defaults (``created_at``...) are filled
+    in as SQLAlchemy would, and JSON values serialised by the engine's serializer.
+    """
+    if not getattr(stmt, "is_insert", False) or not stmt.returning_column_descriptions:
+        raise ValueError("insert_many_returning takes INSERT ... RETURNING statements only")
+    return _run_many(session, stmt, rows, returning=True)
+
+
+def _run_many(session: Session, stmt, rows: list[dict], returning: bool) -> list[tuple]:
     if not rows:
-        return
+        return []
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql":
-        session.execute(stmt, rows)
-        return
+        result = session.execute(stmt, rows)
+        return [tuple(r) for r in result] if returning else []
     plan = _many_plan(dialect, stmt, tuple(rows[0]))
     fixed = {k: make() for k, make in plan.defaults.items()}
     params = [plan.bind({**fixed, **row}) for row in rows]
     with _driver_errors(plan.sql):
         cursor = connection.connection.driver_connection.cursor()
         try:
-            cursor.executemany(plan.sql, params)
+            if not returning:
+                cursor.executemany(plan.sql, params)
+                return []
+            if len(params) == 1:  # one row: a plain execute, without entering pipeline mode
+                cursor.execute(plan.sql, params[0])
+                return cursor.fetchall()
+            cursor.executemany(plan.sql, params, returning=True)
+            out: list[tuple] = []
+            while True:
+                out.extend(cursor.fetchall())
+                if not cursor.nextset():
+                    return out
         finally:
             cursor.close()
 

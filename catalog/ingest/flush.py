@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from catalog.db import insert_many_returning, pipelined
-from catalog.driver import execute_many
+from catalog.db import pipelined
+from catalog.driver import execute_many, insert_many_returning
 from catalog.ingest import sql as q
 from catalog.ingest.datasets import write_changes
 from catalog.ingest.unit import Unit

@@ -13,8 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from catalog.db import insert_many_returning
-from catalog.driver import fetch, fetch_all
+from catalog.driver import fetch, fetch_all, insert_many_returning
 from catalog.ingest import datasets as dsvc
 from catalog.ingest import sql as q
 from catalog.ingest.datasets import DatasetRow, VersionRef, column_inputs

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from catalog.db import insert_many_returning
+from catalog.driver import insert_many_returning
 from catalog.ingest.sql import record_events
 from catalog.ingest.validate import Event
 from catalog.models import EventWarning

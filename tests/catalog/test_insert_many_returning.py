@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog.db import insert_many_returning
+from catalog.driver import insert_many_returning
 from catalog.ingest import sql as q
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
