@@ -33,10 +33,9 @@ def fetch(session: Session, stmt, params: dict) -> list:
         cursor = connection.connection.driver_connection.cursor()
         try:
             cursor.execute(plan.sql, plan.bind(params, defaults=True))
-            raw = cursor.fetchall()
+            return plan.rows(cursor)
         finally:
             cursor.close()
-    return [plan.row(r) for r in raw]
 
 
 def fetch_all(session: Session, queries: list[tuple]) -> list[list]:
@@ -57,8 +56,7 @@ def fetch_all(session: Session, queries: list[tuple]) -> list[list]:
             with conn.pipeline():
                 for cursor, plan, (_, params) in zip(cursors, plans, queries, strict=True):
                     cursor.execute(plan.sql, plan.bind(params, defaults=True))
-            return [[plan.row(r) for r in cursor.fetchall()]
-                    for cursor, plan in zip(cursors, plans, strict=True)]
+            return [plan.rows(cursor) for cursor, plan in zip(cursors, plans, strict=True)]
     finally:
         for cursor in cursors:
             cursor.close()
@@ -140,7 +138,9 @@ class _Plan:
         self.expanding = expanding  # expanding parameter name -> True if its values are tuples
         self.defaults: dict = {}  # column key -> maker of its Python-side default
         self.constants: dict = {}  # the statement's own bound values (literals), processed
-        if columns is not None:
+        self.row_type = None  # for a text() statement: named after its first answer
+        self.result_processors = None
+        if columns is not None and columns[0]:
             keys, self.result_processors = columns
             self.row_type = namedtuple("Row", keys)  # noqa: PYI024 - built per statement
 
@@ -166,6 +166,13 @@ class _Plan:
         if self.constants:
             out.update(self.constants)
         return out
+
+    def rows(self, cursor) -> list:
+        """The cursor's rows, typed and named as SQLAlchemy's."""
+        if self.row_type is None:
+            self.row_type = namedtuple(  # noqa: PYI024
+                "Row", [c.name for c in cursor.description or ()], rename=True)
+        return [self.row(r) for r in cursor.fetchall()]
 
     def row(self, raw: tuple):
         procs = self.result_processors

@@ -19,6 +19,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
+from catalog.driver import execute_many, fetch
 from catalog.ingest import datasets as dsvc
 from catalog.ingest import sql as q
 from catalog.ingest import versions
@@ -62,7 +63,7 @@ class Stage:
         """Find which of the version ``uuids`` are stored already (one query)."""
         todo = sorted(set(uuids) - set(self.version_ids))
         if todo:
-            found = dict(self.session.execute(_IDS_BY_UUID, {"uuids": todo}).all())
+            found = dict(fetch(self.session, _IDS_BY_UUID, {"uuids": todo}))
             for uuid in todo:
                 self.version_ids[uuid] = found.get(uuid)
 
@@ -81,7 +82,7 @@ class Stage:
         if self.dialect == "postgresql":
             if not self._ids:
                 n = max(16, self.expected - len(self.versions))
-                self._ids = list(self.session.execute(_PG_IDS, {"n": n}).scalars())[::-1]
+                self._ids = [i for i, in fetch(self.session, _PG_IDS, {"n": n})][::-1]
             return self._ids.pop()
         if self._next_sqlite_id is None:
             self._next_sqlite_id = self.session.scalar(_SQLITE_MAX_ID) + 1
@@ -93,16 +94,16 @@ class Stage:
         s = self.session
         if self.versions:
             ids = sorted({v["dataset_id"] for v in self.versions})
-            last = dict(s.execute(_MAX_VERSIONS, {"ids": ids}).all())
+            last = dict(fetch(s, _MAX_VERSIONS, {"ids": ids}))
             rows = []
             for v in self.versions:
                 number = last[v["dataset_id"]] = (last.get(v["dataset_id"]) or 0) + 1
                 rows.append({c: v[c] for c in _VERSION_COLUMNS} | {"version": number})
-            s.execute(q.VERSIONS.insert(), rows)
+            execute_many(s, q.VERSIONS.insert(), rows)
         for version_id, run_id, facets in self.quality:
             versions.record_quality(s, version_id, run_id, facets)
         if self.column_lineage:
-            s.execute(q.insert_column_lineage(self.dialect), self.column_lineage)
+            execute_many(s, q.insert_column_lineage(self.dialect), self.column_lineage)
         self.versions, self.quality, self.column_lineage = [], [], []
 
 

@@ -150,3 +150,13 @@ def test_a_statement_with_plain_parameters(engine):
         _seed(s)
         assert [r.name for r in _same(s, stmt, {"n": "j2"})] == ["j2"]
         s.rollback()
+
+
+def test_a_text_statement_names_its_rows_after_the_answer(engine):
+    from sqlalchemy import text
+
+    stmt = text("SELECT :n + 1 AS next, :n * 2 AS twice")
+    with Session(engine) as s, s.begin():
+        (row,) = driver.fetch(s, stmt, {"n": 20})
+        s.rollback()
+    assert tuple(row) == (21, 40) and row.next == 21 and row.twice == 40
