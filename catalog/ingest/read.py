@@ -36,18 +36,20 @@ def preload(unit: Unit, events: list[Event], recording: tuple | None = None) -> 
              for d in ev.body.get("outputs") or [] for k in column_inputs(d)}
     keys = sorted(keys - set(unit.datasets))
     uuids = sorted({ev.run_uuid for ev in events if ev.kind == "RunEvent"} - set(unit.runs))
-    reads = [(q.JOBS_LOCKED, {"keys": jobs}), (q.DATASETS_BY_KEY, {"keys": keys}),
-             (q.RUNS_BY_UUID, {"uuids": uuids})]
-    got = iter(fetch_all(unit.session, [recording] * (recording is not None)
-                         + [(stmt, p) for stmt, p in reads if _wants(p)]))
-    if recording is not None and not next(got):
+    reads = {"jobs": (q.JOBS_LOCKED, {"keys": jobs}),
+             "datasets": (q.DATASETS_BY_KEY, {"keys": keys}),
+             "runs": (q.RUNS_BY_UUID, {"uuids": uuids})}
+    asked = [name for name, (_, params) in reads.items() if any(params.values())]
+    answers = fetch_all(unit.session, ([recording] if recording is not None else [])
+                        + [reads[name] for name in asked])
+    if recording is not None and not answers.pop(0):
         return False
-    job_rows, dataset_rows, run_rows = [next(got) if _wants(p) else [] for _, p in reads]
-    for r in job_rows:
+    rows = dict.fromkeys(reads, []) | dict(zip(asked, answers, strict=True))
+    for r in rows["jobs"]:
         unit.jobs[r.ns, r.name] = job_row(r)
-    for r in dataset_rows:
+    for r in rows["datasets"]:
         unit.datasets[r.ns, r.name] = dataset_row(r)
-    _put_runs(unit, run_rows)
+    _put_runs(unit, rows["runs"])
     first: dict[str, tuple[int, datetime]] = {}
     for ev in events:
         if ev.kind == "RunEvent" and ev.job_key in unit.jobs:
@@ -88,11 +90,6 @@ def preload(unit: Unit, events: list[Event], recording: tuple | None = None) -> 
             unit.fingerprints.pop((row.id, fp), None)
         load_fingerprints(unit, {(row.id, fp) for row, fp in unseen})
     return True
-
-
-def _wants(params: dict) -> bool:
-    """True when the one list parameter of a read names anything to read."""
-    return bool(next(iter(params.values())))
 
 
 # --- reads and locks, also taken while folding (each a no-op for rows already held) ---------
