@@ -3,12 +3,15 @@
 Scoring shards users over ranks; training runs DistributedDataParallel (gloo on CPU, NCCL on
 GPUs). The launching process never joins the group: it starts ``torchrun --standalone``, waits,
 and reads what rank 0 wrote. torchrun stops every rank when one fails and exits non-zero, which
-:func:`launch` turns into a :class:`RuntimeError` carrying the launcher's last lines.
+:func:`launch` turns into a :class:`RuntimeError` carrying the failed rank's own last lines and
+torchrun's root cause.
 """
 
 from __future__ import annotations
 
+import gc
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,9 +29,17 @@ def world() -> tuple[int, int]:
 
 
 def leave() -> None:
-    """Leave the process group, if this process joined one."""
+    """Leave the process group, if this process joined one, and free it while Python still runs.
+
+    DistributedDataParallel's reducer keeps the group alive through reference cycles, so
+    ``destroy_process_group`` alone leaves gloo's threads to be torn down during interpreter
+    finalisation, where a rank sometimes aborts ("terminate called without an active
+    exception", SIGABRT) after its work is done. Collecting first frees them here.
+    """
     if torch.distributed.is_initialized():
+        gc.collect()
         torch.distributed.destroy_process_group()
+        gc.collect()
 
 
 def launch(module: str, args: list[str], processes: int, *, what: str,
@@ -48,6 +59,28 @@ def launch(module: str, args: list[str], processes: int, *, what: str,
         capture_output=True, text=True, timeout=timeout, env=env,
     )
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-40:]
+        report = failure_report(proc.stderr or proc.stdout)
         raise RuntimeError(f"{what} with {processes} processes failed "
-                           f"(exit {proc.returncode}): " + " | ".join(tail))
+                           f"(exit {proc.returncode}): {report}")
+
+
+# torchrun's own log lines ("E1207 07:48:00.587000 28294 torch/distributed/elastic/...").
+_LAUNCHER_LOG = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S*torch/distributed/")
+
+
+def failure_report(output: str, lines: int = 20) -> str:
+    """What a failed ``torchrun`` printed, shortest useful form, on one line.
+
+    The ranks' own last ``lines`` lines (their traceback or abort message, which torchrun's
+    report would otherwise push out of any tail) and then torchrun's root-cause block (which
+    rank, which exit code or signal).
+    """
+    text = output.strip().splitlines()
+    cut = next((i for i, line in enumerate(text) if _LAUNCHER_LOG.match(line)), len(text))
+    ranks = [line for line in text[:cut] if line.strip()][-lines:]
+    root = []
+    if any("Root Cause" in line for line in text[cut:]):
+        start = next(i for i, line in enumerate(text) if "Root Cause" in line)
+        root = [line.strip() for line in text[start:] if line.strip() and
+                not set(line.strip()) <= set("=-")][:lines]
+    return " | ".join(ranks + (root or [line for line in text[cut:] if line.strip()][-lines:]))

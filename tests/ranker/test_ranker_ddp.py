@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ranker.checkpoint import load_checkpoint
+from ranker.distributed import failure_report
 from ranker.registry import train_and_register
 from ranker.train import TrainConfig, train, train_processes
 
@@ -135,6 +139,8 @@ def test_a_failed_rank_fails_the_run_and_registers_nothing(cyclic_db, catalog):
     worker.join(timeout=120)
     assert not worker.is_alive()
     assert errors and "training (select) with 2 processes failed" in errors[0]
+    # The error names the rank that died and how, from torchrun's root-cause block.
+    assert re.search(r"rank\s*: 1 \(local_rank: 1\) \| exitcode\s*: -9 .*SIGKILL", errors[0])
     runs = {j: http.get(f"/api/v1/namespaces/recsys-ranker/jobs/{j}/runs").get_json()["runs"]
             for j in ("train_ranker", "train_ranker.selection")}
     assert [r["state"] for r in runs["train_ranker"]] == ["FAILED"]
@@ -142,3 +148,60 @@ def test_a_failed_rank_fails_the_run_and_registers_nothing(cyclic_db, catalog):
     # No version, not even the model: nothing was registered.
     assert http.get("/api/v1/models/ranker").status_code == 404
     assert http.get("/api/v1/models/ranker/versions/latest").status_code == 404
+
+
+LEAVE_SCRIPT = """
+import os, weakref, torch
+from ranker import distributed
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=os.environ["PORT"])
+torch.distributed.init_process_group("gloo", rank=0, world_size=1)
+class Setup:  # like train's: the DDP-wrapped model held in a reference cycle
+    pass
+def train():
+    s = Setup()
+    s.net, s.self = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 2)), s
+    s.net(torch.ones(1, 2)).sum().backward()
+    return weakref.ref(s.net)
+net = train()
+alive = net() is not None
+distributed.leave()
+print(alive, net() is not None)
+"""
+
+
+def test_leave_frees_the_ddp_module_and_its_group_while_python_still_runs(tmp_path):
+    """A rank that finished must not leave gloo's threads to interpreter finalisation, where
+    they aborted rank 1 now and then (SIGABRT after its work was done): leave() collects the
+    cycles that keep DDP's reducer, and with it the process group, alive."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = subprocess.run([sys.executable, "-c", LEAVE_SCRIPT], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[2],
+                         env={**os.environ, "PORT": str(port)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False"]
+
+
+def test_a_failure_report_keeps_the_ranks_last_lines_and_torchruns_root_cause():
+    ranks = [f"rank output {i}" for i in range(30)] + [
+        "Traceback (most recent call last):", '  File "x.py", line 1, in <module>',
+        "ValueError: the rank's own error"]
+    launcher = ["W1207 07:48:00.571000 28294 torch/distributed/elastic/multiprocessing/api.py"
+                ":1028] Sending process 28298 closing signal SIGTERM",
+                *[f"  torchrun traceback line {i}" for i in range(40)],
+                "=" * 40, "Root Cause (first observed failure):", "[0]:",
+                "  rank      : 1 (local_rank: 1)",
+                "  exitcode  : -6 (pid: 28299)  (SIGABRT)", "=" * 40]
+    report = failure_report("\n".join(ranks + launcher)).split(" | ")
+    assert report[:2] == ["rank output 13", "rank output 14"]
+    assert report[17:20] == ranks[-3:]  # the rank's traceback, as it printed it
+    assert report[-4:] == ["Root Cause (first observed failure):", "[0]:",
+                           "rank      : 1 (local_rank: 1)",
+                           "exitcode  : -6 (pid: 28299)  (SIGABRT)"]
+    assert not any("torchrun traceback" in line for line in report)
+    # Without a root-cause block (torchrun failed before any rank ran) its last lines stand.
+    assert failure_report("E1207 07:48:00.1 1 torch/distributed/run.py] bad\nno such module") \
+        == "E1207 07:48:00.1 1 torch/distributed/run.py] bad | no such module"
