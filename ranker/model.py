@@ -43,6 +43,11 @@ class RankerConfig:
     # On seed 42's validation NDCG@10: Beauty .0712 -> .0735, Toys .0768 -> .0789 (RESULTS.md).
     freq_alpha: float = 0.7
     freq_cutoff: int = 5  # BSARec's c: the low-pass keeps the c // 2 + 1 lowest frequencies
+    # Contrastive term (DuoRec's unsupervised view, 0 = off): in training each batch is encoded
+    # twice (two dropout draws); InfoNCE pulls a position's two states together against the
+    # batch's other positions, positions sharing its target never counted as negatives.
+    cl_weight: float = 0.0
+    cl_temp: float = 1.0  # temperature of the dot-product similarity
 
 
 class ItemEncoder(nn.Module):
@@ -261,8 +266,12 @@ class SeqRanker(nn.Module):
             return self.score(h[:, -1], table), None  # (B, N+1)
         keep = targets > 0  # (B, L)
         h, y = h[keep], targets[keep]  # (M, d), (M,)
+        extra = h.new_zeros(())
+        if self.training and self.cfg.cl_weight > 0:
+            h2 = self.encode(seq, beh, table)[keep]  # (M, d): the same positions, other dropout
+            extra = self.cfg.cl_weight * contrastive_loss(h, h2, y, self.cfg.cl_temp)
         if self.cfg.loss == "sampled" and self.training:
-            return None, self._sampled_loss(h, y, table)
+            return None, self._sampled_loss(h, y, table) + extra
         # Full softmax in chunks of rows: on CPU, one (M, N+1) block is allocated fresh (and
         # page-faulted) by every elementwise op, several times slower than cache-sized chunks.
         scores, loss = [], h.new_zeros(())
@@ -271,7 +280,7 @@ class SeqRanker(nn.Module):
             loss = loss + F.cross_entropy(sc, yc, reduction="sum")
             scores.append(sc.detach())
         scores = None if self.training else torch.cat(scores)  # (M, N+1) when evaluating
-        return scores, loss / max(len(y), 1)
+        return scores, loss / max(len(y), 1) + extra
 
     def _sampled_loss(self, h: torch.Tensor, y: torch.Tensor, table: torch.Tensor):
         """Softmax over the positive and ``n_negatives`` uniform items shared by the batch."""
@@ -283,6 +292,20 @@ class SeqRanker(nn.Module):
         negs = negs.masked_fill(neg.unsqueeze(0) == y.unsqueeze(1), float("-inf"))  # (M, K)
         logits = torch.cat([pos, negs], dim=1)  # (M, 1+K)
         return F.cross_entropy(logits, torch.zeros_like(y))
+
+
+def contrastive_loss(a: torch.Tensor, b: torch.Tensor, targets: torch.Tensor,
+                     temp: float) -> torch.Tensor:
+    """NT-Xent over two views ``a``, ``b`` (M, d) of the same M positions: each state's positive
+    is its other view; every other state is a negative unless it has the same target item."""
+    m = len(a)
+    z = torch.cat([a, b])  # (2M, d)
+    sim = z @ z.T / temp  # (2M, 2M)
+    positive = torch.cat([torch.arange(m, 2 * m), torch.arange(m)]).to(a.device)  # (2M,)
+    y = torch.cat([targets, targets])  # (2M,)
+    excluded = y.unsqueeze(0) == y.unsqueeze(1)  # (2M, 2M): itself and same-target states
+    excluded[torch.arange(2 * m, device=a.device), positive] = False
+    return F.cross_entropy(sim.masked_fill(excluded, float("-inf")), positive)
 
 
 CE_CHUNK = 128  # rows of the (M, N+1) score matrix the softmax loss handles at a time

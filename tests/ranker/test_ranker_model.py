@@ -211,3 +211,36 @@ def test_a_checkpoint_config_from_before_the_branch_loads_without_it():
     assert cfg.freq_alpha == 0.0 and cfg == _tiny(freq_alpha=0.0)
     assert all(b.freq is None for b in SeqRanker(cfg, _side(cfg)).blocks)
     assert config_from(asdict(_tiny(**FREQ))).freq_alpha == 0.7
+
+
+def test_contrastive_loss_is_nt_xent_without_same_target_negatives():
+    from ranker.model import contrastive_loss
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g)
+    targets = torch.tensor([5, 8, 5])  # states 0 and 2 share a target: never each other's negative
+    z, y, temp = torch.cat([a, b]), torch.cat([targets, targets]), 0.5
+    expected = 0.0
+    for i in range(6):
+        positive = (i + 3) % 6
+        others = [j for j in range(6) if j == positive or y[j] != y[i]]
+        logits = torch.stack([z[i] @ z[j] / temp for j in others])
+        expected -= (logits[others.index(positive)] - torch.logsumexp(logits, 0)).item()
+    assert contrastive_loss(a, b, targets, temp).item() == pytest.approx(expected / 6, rel=1e-5)
+
+
+def test_contrastive_term_is_added_in_training_only():
+    from ranker.model import contrastive_loss
+
+    targets = torch.tensor([[0, 0, 0, 7, 2, 9, 4, 11], [0, 0, 0, 0, 0, 0, 6, 13]])
+    plain, with_cl = _model(), _model(cl_weight=0.5, cl_temp=2.0)
+    assert _model().state_dict().keys() == with_cl.state_dict().keys()  # no new weights
+    _, eval_loss = with_cl(SEQ, BEH, targets)
+    assert eval_loss.item() == pytest.approx(plain(SEQ, BEH, targets)[1].item())
+    plain.train(), with_cl.train()  # no dropout: both views are the same states
+    h = with_cl.encode(SEQ, BEH, with_cl.item_table())[targets > 0]
+    term = 0.5 * contrastive_loss(h, h, targets[targets > 0], 2.0)
+    _, train_loss = with_cl(SEQ, BEH, targets)
+    assert term.item() > 0.1
+    assert train_loss.item() == pytest.approx(plain(SEQ, BEH, targets)[1].item() + term.item(),
+                                              rel=1e-5)
