@@ -81,7 +81,7 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
 
     Returns (TrainResult with ``refit`` set when refitted, registered version JSON).
     """
-    from ranker.train import train_processes
+    from ranker.train import rates, train_processes
 
     workdir = Path(workdir).resolve()
     inputs = feature_inputs(workdir, namespace)
@@ -111,6 +111,7 @@ def train_and_register(workdir: Path, cfg, client: cc.CatalogClient, *, model: s
             epochs = max(result.best_epoch, 1)
             result.refit = train_processes(
                 workdir, cfg, processes, refit_epochs=epochs, timeout=timeout,
+                refit_lrs=rates(result.history, epochs, cfg.lr),
                 progress=(lambda epoch, info: refit_progress(epoch, epochs))
                 if refit_progress else None)
         sha = sha256_file(result.artifact)

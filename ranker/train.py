@@ -46,6 +46,10 @@ class TrainConfig:
     grad_clip: float = 1.0  # max gradient norm (0 = off)
     eval_every: int = 1  # epochs between validation evaluations (and checkpoints)
     patience: int = 10  # evaluations without validation improvement before stopping
+    # Every `lr_plateau` evaluations in a row without improvement the learning rate is
+    # multiplied by `lr_factor` (0 = constant rate); the refit replays the selection's rates.
+    lr_plateau: int = 0
+    lr_factor: float = 0.5
     max_minutes: float = 0.0  # stop after this much training time (0 = no limit)
     device: str = ""  # "" = cuda when available, else cpu
     threads: int = 0  # torch CPU threads (0 = leave torch's setting)
@@ -108,6 +112,7 @@ def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult | None:
 
     started = time.perf_counter() - state["train_seconds"]
     while state["epoch"] < cfg.max_epochs and state["bad_evals"] < cfg.patience:
+        lr = s.opt.param_groups[0]["lr"]  # the rate of this epoch (a plateau lowers it after)
         loss = _train_epoch(s, examples, cfg, state)
         state["epoch"] += 1
         if state["epoch"] % cfg.eval_every and state["epoch"] < cfg.max_epochs:
@@ -123,7 +128,10 @@ def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult | None:
             state.update(best_metric=valid[METRIC], best_epoch=state["epoch"], bad_evals=0)
         else:
             state["bad_evals"] += 1
-        state["history"].append({"epoch": state["epoch"], "loss": loss, "valid": valid})
+            if cfg.lr_plateau and state["bad_evals"] % cfg.lr_plateau == 0:
+                for group in s.opt.param_groups:
+                    group["lr"] *= cfg.lr_factor
+        state["history"].append({"epoch": state["epoch"], "loss": loss, "lr": lr, "valid": valid})
         if rank == 0:
             ckpt = _checkpoint(s, cfg, state, world)
             _atomic_save(ckpt, s.out / "last.pt")
@@ -154,17 +162,22 @@ def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult | None:
     )
 
 
-def refit(workdir: Path, cfg: TrainConfig, epochs: int, progress=None) -> RefitResult | None:
+def refit(workdir: Path, cfg: TrainConfig, epochs: int, progress=None,
+          lrs: list[float] | None = None) -> RefitResult | None:
     """Refit: a fresh model (same seed and configuration) trained for ``epochs`` epochs on
     EVERY event the pipeline holds, the valid and test events included, with no evaluation.
 
     Model selection (:func:`train`) chose ``epochs`` on validation; the version that serves then
     learns from each user's newest events too. Checkpoints go to ``<out>/refit/`` (``last.pt``
     after every epoch, resumable; ``model.pt`` at the end). ``progress(epoch, info)`` after each
-    epoch. Under ``torchrun`` only rank 0 writes and returns the result.
+    epoch. ``lrs`` (one per epoch, :func:`rates`) replays the selection's learning rates when a
+    plateau lowered them. Under ``torchrun`` only rank 0 writes and returns the result.
     """
     if epochs < 1:
         raise ValueError(f"a refit needs at least one epoch, not {epochs}")
+    if lrs is not None and len(lrs) != epochs:
+        raise ValueError(f"a refit of {epochs} epochs needs as many learning rates, "
+                         f"not {len(lrs)}")
     rank, world = distributed.world()
     s = _Setup(workdir, cfg, (Path(cfg.out_dir) if cfg.out_dir else Path(workdir) / "ranker")
                / "refit")
@@ -178,6 +191,9 @@ def refit(workdir: Path, cfg: TrainConfig, epochs: int, progress=None) -> RefitR
                      "refit_epochs": epochs}
     started = time.perf_counter() - state["train_seconds"]
     while state["epoch"] < epochs:
+        if lrs is not None:
+            for group in s.opt.param_groups:
+                group["lr"] = lrs[state["epoch"]]
         loss = _train_epoch(s, examples, cfg, state)
         state["epoch"] += 1
         state["train_seconds"] = time.perf_counter() - started
@@ -195,6 +211,18 @@ def refit(workdir: Path, cfg: TrainConfig, epochs: int, progress=None) -> RefitR
     _atomic_save(ckpt, final)
     return RefitResult(checkpoint=final, epochs=epochs, train_seconds=state["train_seconds"],
                        examples=int((examples[3] > 0).sum()), world_size=world)
+
+
+def rates(history: list[dict], epochs: int, lr: float) -> list[float]:
+    """The learning rate of each of the first ``epochs`` epochs of a selection run, from its
+    history (one entry per evaluation, with the rate used since the one before; entries from
+    before plateaus were recorded carry none: the constant ``lr``)."""
+    out = []
+    for epoch in range(1, epochs + 1):
+        entry = next((h for h in history if h["epoch"] >= epoch), None)
+        out.append(entry.get("lr", lr) if entry else (history[-1].get("lr", lr) if history
+                                                       else lr))
+    return out
 
 
 def distributed_decision(rank: int, world: int, *flags: bool) -> tuple[bool, ...]:
@@ -354,7 +382,8 @@ def _restore(ckpt: dict, path: Path, s: _Setup, keys) -> dict:
 # --- several processes ---------------------------------------------------------------------
 
 def train_processes(workdir: Path, cfg: TrainConfig, processes: int = 1, *,
-                    refit_epochs: int | None = None, progress=None,
+                    refit_epochs: int | None = None, refit_lrs: list[float] | None = None,
+                    progress=None,
                     timeout: float | None = None) -> TrainResult | RefitResult:
     """:func:`train` (or, given ``refit_epochs``, :func:`refit`) on ``processes`` DDP ranks.
 
@@ -364,7 +393,7 @@ def train_processes(workdir: Path, cfg: TrainConfig, processes: int = 1, *,
     """
     if processes < 2:
         if refit_epochs is not None:
-            return refit(workdir, cfg, refit_epochs, progress)
+            return refit(workdir, cfg, refit_epochs, progress, refit_lrs)
         return train(workdir, cfg, progress)
     out = Path(cfg.out_dir) if cfg.out_dir else Path(workdir) / "ranker"
     out.mkdir(parents=True, exist_ok=True)
@@ -375,6 +404,8 @@ def train_processes(workdir: Path, cfg: TrainConfig, processes: int = 1, *,
     args = ["--workdir", str(workdir), "--config", str(config), "--result-json", str(result)]
     if refit_epochs is not None:
         args += ["--refit-epochs", str(refit_epochs)]
+        if refit_lrs is not None:
+            args += ["--refit-lrs", json.dumps(refit_lrs)]
     distributed.launch("ranker.train", args, processes, what=f"training ({phase})",
                        timeout=timeout)
     if not result.exists():
@@ -394,13 +425,15 @@ def train_processes(workdir: Path, cfg: TrainConfig, processes: int = 1, *,
               help="JSON of every TrainConfig field.")
 @click.option("--refit-epochs", type=click.IntRange(min=1),
               help="Refit on every event for this many epochs instead of selecting.")
+@click.option("--refit-lrs", help="JSON list: the learning rate of each refit epoch.")
 @click.option("--result-json", type=click.Path(path_type=Path), required=True,
               help="Rank 0 writes its TrainResult (or RefitResult) here as JSON.")
-def main(workdir, config_path, refit_epochs, result_json) -> None:
+def main(workdir, config_path, refit_epochs, refit_lrs, result_json) -> None:
     """``torchrun --nproc_per_node N -m ranker.train ...``: one DDP rank of a training run."""
     cfg = TrainConfig(**json.loads(config_path.read_text()))
     if refit_epochs is not None:
-        result = refit(workdir, cfg, refit_epochs)
+        result = refit(workdir, cfg, refit_epochs,
+                       lrs=json.loads(refit_lrs) if refit_lrs else None)
     else:
         result = train(workdir, cfg)
     if result is not None:

@@ -104,6 +104,7 @@ def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "
         refit_record,
         sha256_file,
     )
+    from ranker.train import rates
     from ranker.train import refit as refit_model
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -156,7 +157,9 @@ def tune(workdir: Path, client: cc.CatalogClient, *, trials: int, model: str = "
         cfg = config_for(best.params, base, checkpoint.parent)
         artifact, refitted = checkpoint, None
         if refit:
-            refitted = refit_model(workdir, cfg, best_ckpt["best_epoch"])
+            refitted = refit_model(workdir, cfg, best_ckpt["best_epoch"],
+                                   lrs=rates(best_ckpt["history"], best_ckpt["best_epoch"],
+                                             cfg.lr))
             artifact = refitted.checkpoint.resolve()
         sha = sha256_file(artifact)
         uri = f"file://{artifact}"

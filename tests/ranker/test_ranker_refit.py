@@ -109,3 +109,23 @@ def test_refit_is_reproducible_and_resumes_where_it_stopped(make_feature_db, tmp
     assert all(torch.equal(weights[k], again[k]) for k in weights)
     with pytest.raises(ValueError, match="at least one epoch"):
         refit(tmp_path / "a", cfg, 0)
+
+
+def test_refit_replays_the_learning_rates_it_is_given(make_feature_db, tmp_path):
+    seqs, _ = trend_shop(40)
+    cfg = TrainConfig(**CFG)
+
+    def weights(name, epochs, lrs=None):
+        make_feature_db(tmp_path / name, seqs, n_items=200)
+        out = refit(tmp_path / name, cfg, epochs, lrs=lrs)
+        return torch.load(out.checkpoint, weights_only=False)["model_state"]
+
+    one, constant = weights("one", 1), weights("constant", 2)
+    given = weights("given", 2, [cfg.lr, cfg.lr])
+    assert all(torch.equal(constant[k], given[k]) for k in constant)
+    # A rate of 0 in the second epoch leaves the first epoch's weights.
+    frozen = weights("frozen", 2, [cfg.lr, 0.0])
+    assert all(torch.equal(one[k], frozen[k]) for k in one)
+    assert not all(torch.equal(one[k], constant[k]) for k in one)
+    with pytest.raises(ValueError, match="as many learning rates"):
+        refit(tmp_path / "one", cfg, 2, lrs=[cfg.lr])

@@ -91,6 +91,25 @@ def test_eval_every_and_time_limit(cyclic_db, tmp_path):
     assert stopped.epochs == 1
 
 
+def test_a_plateau_lowers_the_learning_rate_and_the_history_records_each_epochs(cyclic_db,
+                                                                              tmp_path):
+    from ranker.train import rates
+
+    # lr 1e-12 moves no float32 weight, so validation never improves after epoch 1: with
+    # lr_plateau 2 the rate halves after the 2nd and 4th evaluations without improvement.
+    cfg = _cfg(tmp_path / "ck", lr=1e-12, max_epochs=50, patience=5, lr_plateau=2)
+    result = train(cyclic_db, cfg)
+    assert result.epochs == 6 and result.best_epoch == 1
+    expected = [1e-12, 1e-12, 1e-12, 5e-13, 5e-13, 2.5e-13]
+    assert [h["lr"] for h in result.history] == pytest.approx(expected, rel=1e-12)
+    assert rates(result.history, 6, cfg.lr) == pytest.approx(expected, rel=1e-12)
+    # Evaluated every other epoch, an entry's rate holds for the epochs since the one before;
+    # entries from before rates were recorded read as the constant rate.
+    history = [{"epoch": 2, "lr": 0.1}, {"epoch": 4, "lr": 0.05}, {"epoch": 5}]
+    assert rates(history, 5, 0.3) == [0.1, 0.1, 0.05, 0.05, 0.3]
+    assert rates([], 2, 0.3) == [0.3, 0.3]
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_beauty_learns_within_three_epochs(shared_data, tmp_path):
