@@ -57,8 +57,9 @@ def build_features(data_dir: Path, name: str, workdir: Path) -> float:
 
 
 def train_bench(name: str, workdir: Path, threads: int, max_minutes: float,
-                seed: int = 42) -> dict:
-    """Train with the defaults on a built feature DB; return the row of the results table."""
+                seed: int = 42, overrides: dict | None = None) -> dict:
+    """Train with the defaults (and any ``overrides`` of TrainConfig fields, ``model`` merged)
+    on a built feature DB; return the row of the results table."""
     import torch
 
     from ranker.train import TrainConfig, train
@@ -71,7 +72,7 @@ def train_bench(name: str, workdir: Path, threads: int, max_minutes: float,
               file=sys.stderr, flush=True)
 
     cfg = TrainConfig(seed=seed, out_dir=str(workdir / f"ranker-seed{seed}"), resume=False,
-                      max_minutes=max_minutes)
+                      max_minutes=max_minutes, **(overrides or {}))
     r = train(workdir, cfg, progress)
     return {
         "dataset": name, "seed": seed, "epochs": r.epochs, "best_epoch": r.best_epoch,
@@ -130,6 +131,33 @@ def seed_summary(rows: list[dict]) -> list[str]:
     return lines
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """``["lr_plateau=3", "model.d_model=128"]`` -> ``{"lr_plateau": 3, "model": {...}}``."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set wants KEY=JSON, not {item!r}")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            raise SystemExit(f"--set {key}: {value!r} is not JSON") from None
+        if key.startswith("model."):
+            out.setdefault("model", {})[key[len("model."):]] = parsed
+        else:
+            out[key] = parsed
+    return out
+
+
+def describe(overrides: dict) -> str:
+    """How the results table names the configuration that was trained."""
+    if not overrides:
+        return "Default configuration"
+    flat = [f"{k}={json.dumps(v)}" for k, v in overrides.items() if k != "model"]
+    flat += [f"model.{k}={json.dumps(v)}" for k, v in overrides.get("model", {}).items()]
+    return "Candidate: the defaults with " + ", ".join(flat)
+
+
 def main() -> None:
     """Parse arguments, build each dataset's features, train, print the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -144,7 +172,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[42],
                    help="train once per seed; with several, the mean ± sd is appended to "
                         "bench/RESULTS.md")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=JSON",
+                   help="a candidate instead of the defaults: a TrainConfig field (or model.FIELD "
+                        "of RankerConfig) and its JSON value, e.g. lr_plateau=3; repeatable")
     args = p.parse_args()
+    overrides = parse_overrides(args.overrides)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="ranker_bench_") as tmp:
@@ -154,7 +186,8 @@ def main() -> None:
             secs = build_features(args.data, name, workdir)
             print(f"{name}: feature DB built in {secs:.1f} s", file=sys.stderr, flush=True)
             for seed in args.seeds:
-                rows.append(train_bench(name, workdir, args.threads, args.max_minutes, seed))
+                rows.append(train_bench(name, workdir, args.threads, args.max_minutes, seed,
+                                        overrides))
     print_table(rows)
     if len(args.seeds) > 1:
         from bench import results
@@ -162,7 +195,7 @@ def main() -> None:
         summary = seed_summary(rows)
         print("\n".join(summary))
         results.append("ranker_bench.py", [
-            f"Default configuration, {args.threads} threads; {results.machine()}; load "
+            f"{describe(overrides)}, {args.threads} threads; {results.machine()}; load "
             f"{results.load()}. Test metrics of each seed's best-validation checkpoint (full "
             "ranking, history excluded, ties against the target).", "", *summary, "",
             *(f"- {r['dataset']} seed {r['seed']}: test NDCG@10 {r['test']['ndcg@10']:.4f}, "
