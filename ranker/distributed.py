@@ -78,9 +78,7 @@ def failure_report(output: str, lines: int = 20) -> str:
     text = output.strip().splitlines()
     cut = next((i for i, line in enumerate(text) if _LAUNCHER_LOG.match(line)), len(text))
     ranks = [line for line in text[:cut] if line.strip()][-lines:]
-    root = []
-    if any("Root Cause" in line for line in text[cut:]):
-        start = next(i for i, line in enumerate(text) if "Root Cause" in line)
-        root = [line.strip() for line in text[start:] if line.strip() and
-                not set(line.strip()) <= set("=-")][:lines]
+    start = next((i for i in range(cut, len(text)) if "Root Cause" in text[i]), None)
+    root = [] if start is None else [line.strip() for line in text[start:] if line.strip() and
+                                     not set(line.strip()) <= set("=-")][:lines]
     return " | ".join(ranks + (root or [line for line in text[cut:] if line.strip()][-lines:]))

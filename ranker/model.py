@@ -301,7 +301,7 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, targets: torch.Tensor,
     m = len(a)
     z = torch.cat([a, b])  # (2M, d)
     sim = z @ z.T / temp  # (2M, 2M)
-    positive = torch.cat([torch.arange(m, 2 * m), torch.arange(m)]).to(a.device)  # (2M,)
+    positive = torch.arange(2 * m, device=a.device).roll(m)  # (2M,): i's other view
     y = torch.cat([targets, targets])  # (2M,)
     excluded = y.unsqueeze(0) == y.unsqueeze(1)  # (2M, 2M): itself and same-target states
     excluded[torch.arange(2 * m, device=a.device), positive] = False
