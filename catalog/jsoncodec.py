@@ -57,7 +57,6 @@ def _refuse_constant(name: str):
 # but far less; past about 250 the encoders (orjson stops at 255) and recursive checks would fail.
 MAX_DEPTH = 200
 _BRACKETS_AND_QUOTES = bytes(range(256)).translate(None, b'[]{}"\\')
-_STRING = re.compile(rb'"[^"]*"')
 _STEP = np.zeros(256, dtype=np.int32)
 _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
@@ -75,8 +74,17 @@ def too_deep(data: bytes, limit: int = MAX_DEPTH) -> bool:
     kept = data.translate(None, _BRACKETS_AND_QUOTES)
     # Escapes first (an escaped backslash, then an escaped quote), then whole strings.
     kept = kept.replace(b"\\\\", b"").replace(b'\\"', b"").replace(b"\\", b"")
-    kept = _STRING.sub(b"", kept)
+    kept = without_strings(kept)
     return bool(kept) and int(np.cumsum(_STEP[np.frombuffer(kept, dtype=np.uint8)]).max()) > limit
+
+
+def without_strings(kept: bytes) -> bytes:
+    """``kept`` (brackets and unescaped quotes) less every pair of quotes and what they enclose;
+    an unpaired last quote stays, with what follows it. Splitting on quotes does it at C speed
+    (a regular expression took 5 ms of a 650 KB batch's 7)."""
+    parts = kept.split(b'"')
+    outside = b"".join(parts[::2])  # even pieces lie between strings
+    return outside if len(parts) % 2 else outside + b'"' + parts[-1]
 
 
 def loads_document(data: bytes | str):

@@ -42,6 +42,17 @@ def test_depth_ignores_brackets_inside_strings():
     assert not jsoncodec.too_deep(("[" * 200 + "]" * 200).encode())
 
 
+def test_strings_are_cut_as_a_regular_expression_cuts_them():
+    import random
+    import re
+
+    rng = random.Random(5)
+    pattern = re.compile(rb'"[^"]*"')
+    for _ in range(2000):
+        kept = bytes(rng.choice(b'[]{}"') for _ in range(rng.randint(0, 30)))
+        assert jsoncodec.without_strings(kept) == pattern.sub(b"", kept), kept
+
+
 def test_a_deep_but_allowed_event_is_stored(make_app):
     app = make_app()
     client = bearer_client(app, "pipeline")
