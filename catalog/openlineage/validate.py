@@ -158,7 +158,7 @@ def _validators() -> _Validators:
                                          format_checker=checker)
         return compiler.compile(schema), validator
 
-    full = FastCompiler(defs)
+    full = FastCompiler(defs, memo=FACET_CONTAINERS)
     envelope_defs = {**defs, **dict.fromkeys(FACET_CONTAINERS, True)}
     envelope = FastCompiler(envelope_defs)
     containers = {}

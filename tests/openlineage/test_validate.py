@@ -745,3 +745,35 @@ def test_fast_checker_refuses_keywords_it_does_not_implement():
 def test_schema_and_validators_are_built_once():
     assert ol_validate.load_schema() is ol_validate.load_schema()
     assert ol_validate._validators() is ol_validate._validators()
+
+
+def test_remembered_checks_answer_each_json_value_on_its_own(monkeypatch):
+    seen = []
+
+    def is_int(value):
+        seen.append(value)
+        return type(value) is int
+
+    check = ol_checks.remembered(is_int)
+    assert [check(v) for v in (1, 1, 1.0, True, {"a": 1}, {"a": 1.0}, {"a": 1})] == [
+        True, True, False, False, False, False, False]
+    assert seen == [1, 1.0, True, {"a": 1}, {"a": 1.0}]  # each distinct value checked once
+    seen.clear()
+    assert check(2**70) and check(2**70) and seen == [2**70, 2**70]  # not orjson's: not kept
+    monkeypatch.setattr(ol_checks, "MEMO_ENTRIES", 2)
+    for v in (3, 4, 5, 3):
+        check(v)
+    assert seen[2:] == [3, 4, 5, 3]  # the memo started afresh when full
+
+
+def test_facets_remembered_valid_do_not_excuse_a_changed_facet():
+    body = run_event_dict()
+    assert validate_event(body) == "RunEvent" and validate_event(copy.deepcopy(body))
+    output = body["outputs"][0]
+    assert output["facets"], "the factory's output has facets to break"
+    name = next(iter(output["facets"]))
+    broken = copy.deepcopy(body)
+    broken["outputs"][0]["facets"][name]["_producer"] = 7
+    with pytest.raises(EventValidationError, match="_producer"):
+        validate_event(broken)
+    assert validate_event(body) == "RunEvent"
