@@ -12,6 +12,7 @@ Session's (result processors applied: timestamps in UTC).
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from contextlib import contextmanager
 
@@ -62,14 +63,24 @@ def fetch_all(session: Session, queries: list[tuple]) -> list[list]:
             cursor.close()
 
 
-def execute_many(session: Session, stmt, rows: list[dict]) -> None:
+def execute_many(session: Session, stmt, rows: list[dict], *, columnar: bool = False) -> None:
     """Run the INSERT or UPDATE ``stmt`` (no RETURNING) once per dict of ``rows``.
 
     Every dict has the same keys, naming the statement's columns or bound parameters; Python-side
     defaults of the columns left out (``created_at``, ``updated_at`` on update) are filled in as
     SQLAlchemy would. Inside :func:`catalog.db.pipelined` the rows go out without waiting.
+
+    ``columnar`` (an INSERT whose VALUES are all bound parameters): on PostgreSQL the rows go
+    out as one statement, a column per array, ``INSERT ... SELECT * FROM unnest(...)``, which
+    inserts them in the given order; the same text every time, prepared once. For 250 rows it
+    costs the client about a third less than one execution per row, and the server one
+    execution instead of 250. The caller guarantees what one statement needs and one per row
+    does not: with ``ON CONFLICT DO UPDATE``, no two rows share a conflict key.
     """
-    _run_many(session, stmt, rows, returning=False)
+    if columnar and len(rows) > 1 and session.connection().dialect.name == "postgresql":
+        _run_columnar(session, stmt, rows)
+    else:
+        _run_many(session, stmt, rows, returning=False)
 
 
 def insert_many_returning(session: Session, stmt, rows: list[dict]) -> list[tuple]:
@@ -116,6 +127,40 @@ def _run_many(session: Session, stmt, rows: list[dict], returning: bool) -> list
                     return out
         finally:
             cursor.close()
+
+
+def _run_columnar(session: Session, stmt, rows: list[dict]) -> None:
+    connection = session.connection()
+    plan = _many_plan(connection.dialect, stmt, tuple(rows[0]), columnar=True)
+    fixed = {k: make() for k, make in plan.defaults.items()}
+    bound = [plan.bind({**fixed, **row}) for row in rows]
+    arrays = {name: [b[name] for b in bound] for name in bound[0]}
+    with _driver_errors(plan.sql):
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.execute(plan.sql, arrays)
+        finally:
+            cursor.close()
+
+
+# INSERT INTO t (a, b) VALUES (%(a)s::INTEGER, %(b)s::VARCHAR) [tail], as SQLAlchemy compiles
+# it for psycopg: every value a parameter with its cast.
+_CAST = r"%\(\w+\)s::[A-Z][A-Z ]*[A-Z]"
+_INSERT_VALUES = re.compile(
+    rf"(INSERT INTO \S+ \([\w, ]*\)) VALUES \(({_CAST}(?:, {_CAST})*)\)( ON CONFLICT .*)?",
+    re.S)
+
+
+def columnar_sql(sql: str) -> str:
+    """The one-row INSERT ``sql`` rewritten to insert a row per element of its parameters, now
+    arrays sent in binary: ``INSERT INTO t (a, b) SELECT * FROM unnest(%(a)b::INTEGER[],
+    %(b)b::VARCHAR[])``."""
+    match = _INSERT_VALUES.fullmatch(sql)
+    if match is None:
+        raise ValueError(f"not an INSERT of cast parameters only: {sql}")
+    # Binary arrays: psycopg's text format escapes every element with a regular expression.
+    arrays = ", ".join(f"{v.replace(')s::', ')b::', 1)}[]" for v in match.group(2).split(", "))
+    return f"{match.group(1)} SELECT * FROM unnest({arrays}){match.group(3) or ''}"
 
 
 @contextmanager
@@ -215,12 +260,13 @@ def _plan(dialect, stmt, params: dict) -> _Plan:
     return plan
 
 
-def _many_plan(dialect, stmt, keys: tuple[str, ...]) -> _Plan:
-    key = (id(stmt), keys)
+def _many_plan(dialect, stmt, keys: tuple[str, ...], columnar: bool = False) -> _Plan:
+    key = (id(stmt), keys, columnar)
     plan = _PLANS.get(key)
     if plan is None:
         compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
-        plan = _Plan(compiled.string, _bind_processors(dialect, compiled), {})
+        sql = columnar_sql(compiled.string) if columnar else compiled.string
+        plan = _Plan(sql, _bind_processors(dialect, compiled), {})
         _defaults(compiled, plan.defaults)
         _remember(key, plan, stmt)
     return plan

@@ -34,13 +34,13 @@ def flush(unit: Unit) -> None:
                 for u, ios in unit.io.items() for (d, direction), io in ios.items()
                 if io.dirty]
         if rows:
-            execute_many(s, q.upsert_io(unit.dialect), rows)
+            execute_many(s, q.upsert_io(unit.dialect), rows, columnar=True)  # one per key
         if unit.edges:
             execute_many(s, q.upsert_edges(unit.dialect), [
                 {"src_kind": k[0], "src_id": k[1], "dst_kind": k[2], "dst_id": k[3],
                  "first_seen_at": first, "last_seen_at": last}
-                for k, (first, last) in sorted(unit.edges.items())])
+                for k, (first, last) in sorted(unit.edges.items())], columnar=True)
         if unit.states:
             execute_many(s, q.INSERT_STATES, [{"run_id": run.id, "state": state, "event_time": at}
-                                        for run, state, at in unit.states])
+                                        for run, state, at in unit.states], columnar=True)
     unit.edges, unit.states = {}, []

@@ -100,6 +100,7 @@ INSERT_RUNS = RUNS.insert().returning(RUNS.c.uuid, RUNS.c.id)
 DELETE_RUNS = RUNS.delete().where(RUNS.c.id.in_(_expanding("ids")))
 # inline(): no RETURNING of the new id (nobody reads it; and the flush pipelines these writes).
 INSERT_STATES = STATES.insert().inline()
+INSERT_VERSIONS = VERSIONS.insert().inline()  # ids are given (staged versions)
 
 
 @cache

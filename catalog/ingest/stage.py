@@ -99,11 +99,12 @@ class Stage:
             for v in self.versions:
                 number = last[v["dataset_id"]] = (last.get(v["dataset_id"]) or 0) + 1
                 rows.append({c: v[c] for c in _VERSION_COLUMNS} | {"version": number})
-            execute_many(s, q.VERSIONS.insert(), rows)
+            execute_many(s, q.INSERT_VERSIONS, rows, columnar=True)
         for version_id, run_id, facets in self.quality:
             versions.record_quality(s, version_id, run_id, facets)
         if self.column_lineage:
-            execute_many(s, q.insert_column_lineage(self.dialect), self.column_lineage)
+            execute_many(s, q.insert_column_lineage(self.dialect), self.column_lineage,
+                         columnar=True)
         self.versions, self.quality, self.column_lineage = [], [], []
 
 

@@ -160,3 +160,63 @@ def test_a_text_statement_names_its_rows_after_the_answer(engine):
         (row,) = driver.fetch(s, stmt, {"n": 20})
         s.rollback()
     assert tuple(row) == (21, 40) and row.next == 21 and row.twice == 40
+
+
+def _io_rows(s: Session, run: int) -> list:
+    return [tuple(r) for r in s.execute(
+        select(q.IO.c.dataset_id, q.IO.c.direction, q.IO.c.dataset_version_id, q.IO.c.facets)
+        .where(q.IO.c.run_id == run).order_by(q.IO.c.id))]
+
+
+@pytest.mark.parametrize("columnar", [False, True])
+def test_columnar_inserts_store_what_one_row_at_a_time_stores(engine, columnar):
+    """Order (ids follow the rows), NULLs, JSON (nested, a null, a long integer), timestamps,
+    Python-side defaults, and ON CONFLICT DO UPDATE against rows already stored."""
+    with Session(engine) as s, s.begin():
+        seeded = _seed(s)
+        ds, run = seeded["ds"], seeded["run"]
+        driver.execute_many(s, q.upsert_io(engine.dialect.name), [
+            {"run_id": run, "dataset_id": ds["d3"], "direction": "input",
+             "dataset_version_id": None, "facets": {"a": [1, None, {"b": 12345678901234}]}},
+            {"run_id": run, "dataset_id": ds["d1"], "direction": "input",  # stored: updated
+             "dataset_version_id": None, "facets": {"i": 2}},
+            {"run_id": run, "dataset_id": ds["d4"], "direction": "output",
+             "dataset_version_id": None, "facets": {}},
+        ], columnar=columnar)
+        driver.execute_many(s, q.INSERT_STATES, [
+            {"run_id": run, "state": state, "event_time": T + timedelta(minutes=i)}
+            for i, state in enumerate(("RUNNING", "FAIL", "COMPLETE"))], columnar=columnar)
+        io = _io_rows(s, run)
+        states = s.execute(select(q.STATES.c.state, q.STATES.c.event_time, q.STATES.c.created_at)
+                           .where(q.STATES.c.run_id == run).order_by(q.STATES.c.id)).all()
+        s.rollback()
+    assert io == [(ds["d1"], "input", None, {"i": 2}), (ds["d2"], "output", None, {"o": 2}),
+                  (ds["d3"], "input", None, {"a": [1, None, {"b": 12345678901234}]}),
+                  (ds["d4"], "output", None, {})]
+    assert [(r.state, r.event_time) for r in states] == [
+        ("RUNNING", T), ("FAIL", T + timedelta(minutes=1)), ("COMPLETE", T + timedelta(minutes=2))]
+    assert all(r.created_at is not None and r.event_time.tzinfo is not None for r in states)
+
+
+def test_columnar_sql_rewrites_values_into_arrays_and_refuses_other_shapes():
+    sql = ("INSERT INTO t (a, b_c) VALUES (%(a)s::INTEGER, %(b_c)s::TIMESTAMP WITH TIME ZONE) "
+           "ON CONFLICT (a) DO UPDATE SET b_c = coalesce(t.b_c, excluded.b_c)")
+    assert driver.columnar_sql(sql) == (
+        "INSERT INTO t (a, b_c) SELECT * FROM unnest(%(a)b::INTEGER[], "
+        "%(b_c)b::TIMESTAMP WITH TIME ZONE[]) ON CONFLICT (a) DO UPDATE SET "
+        "b_c = coalesce(t.b_c, excluded.b_c)")
+    for other in ("INSERT INTO t (a, b) VALUES (%(a)s::INTEGER, now())",
+                  "INSERT INTO t (a) VALUES (%(a)s::INTEGER), (%(a2)s::INTEGER)",
+                  "UPDATE t SET a=%(a)s::INTEGER WHERE t.id = %(id)s::INTEGER"):
+        with pytest.raises(ValueError, match="not an INSERT of cast parameters only"):
+            driver.columnar_sql(other)
+
+
+def test_a_columnar_insert_that_breaks_a_constraint_is_a_sqlalchemy_error(engine):
+    with Session(engine) as s, s.begin():
+        seeded = _seed(s)
+        with pytest.raises(IntegrityError):  # state is NOT NULL
+            driver.execute_many(s, q.INSERT_STATES, [
+                {"run_id": seeded["run"], "state": "RUNNING", "event_time": T},
+                {"run_id": seeded["run"], "state": None, "event_time": T}], columnar=True)
+        s.rollback()
