@@ -20,7 +20,7 @@ def flush(unit: Unit) -> None:
     new = [r for r in unit.runs.values() if r.id is None]
     if new:
         ids = dict(insert_many_returning(s, q.INSERT_RUNS, [
-            {c: getattr(r, c) for c in q.RUN_COLUMNS} for r in new]))
+            {c: getattr(r, c) for c in q.RUN_COLUMNS} for r in new], columnar=True))
         for r in new:
             r.id, r.changes = ids[r.uuid], {}
     if unit.stage is not None:  # before the rows that point at the versions

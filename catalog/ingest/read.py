@@ -166,7 +166,7 @@ def load_runs(unit: Unit, first: dict[str, tuple[int, datetime]], ahead: set[str
         rows = [RunRow(id=None, uuid=u, job_id=first[u][0], created_at=first[u][1])
                 for u in new]
         ids = dict(insert_many_returning(unit.session, q.insert_runs(unit.dialect), [
-            {c: getattr(r, c) for c in q.RUN_COLUMNS} for r in rows]))
+            {c: getattr(r, c) for c in q.RUN_COLUMNS} for r in rows], columnar=True))
         for r in rows:
             if r.uuid in ids:
                 r.id = ids[r.uuid]

@@ -27,7 +27,7 @@ def record(session: Session, events: list[Event]) -> tuple[list[Event], dict[str
     if not rows:
         return [], first
     stmt = record_events(session.get_bind().dialect.name)
-    stored = {digest for digest, in insert_many_returning(session, stmt, rows)}
+    stored = {digest for digest, in insert_many_returning(session, stmt, rows, columnar=True)}
     return [ev for ev in events if first[ev.digest] == ev.index and ev.digest in stored], first
 
 

@@ -27,14 +27,15 @@ class Tracked:
 
 
 def write_tracked(session: Session, table, rows) -> None:
-    """UPDATE the changed columns of ``rows`` (one executemany per set of changed columns)."""
+    """UPDATE the changed columns of ``rows`` (one statement per set of changed columns; each
+    row, so each id, once)."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         if row.changes and row.id is not None:
             groups.setdefault(tuple(sorted(row.changes)), []).append({"_id": row.id, **row.changes})
             row.changes = {}
     for columns, params in groups.items():
-        execute_many(session, update_columns(table, columns), params)
+        execute_many(session, update_columns(table, columns), params, columnar=True)
 
 
 def dialect_insert(session: Session, table):

@@ -100,13 +100,15 @@ def test_fetch_insert_returning_keeps_literals_and_fills_defaults(engine):
     assert got[0].facets == {"k": "v"} and got[0].created_at == T
 
 
-def test_execute_many_updates_and_fills_onupdate(engine):
+@pytest.mark.parametrize("columnar", [False, True])
+def test_execute_many_updates_and_fills_onupdate(engine, columnar):
     stmt = q.update_columns(q.JOBS, ("description",))
     with Session(engine) as s, s.begin():
         seeded = _seed(s)
         before = datetime.now(UTC) - timedelta(seconds=1)
         driver.execute_many(s, stmt, [{"_id": seeded["jobs"]["j1"], "description": "one"},
-                                      {"_id": seeded["jobs"]["j3"], "description": "three"}])
+                                      {"_id": seeded["jobs"]["j3"], "description": "three"}],
+                            columnar=columnar)
         rows = s.execute(select(q.JOBS.c.name, q.JOBS.c.description, q.JOBS.c.updated_at)
                          .where(q.JOBS.c.id.in_(seeded["jobs"].values()))
                          .order_by(q.JOBS.c.name)).all()
@@ -198,6 +200,42 @@ def test_columnar_inserts_store_what_one_row_at_a_time_stores(engine, columnar):
     assert all(r.created_at is not None and r.event_time.tzinfo is not None for r in states)
 
 
+@pytest.mark.parametrize("columnar", [False, True])
+def test_columnar_updates_set_each_rows_own_values_nulls_and_json(engine, columnar):
+    stmt = q.update_columns(q.RUNS, ("state", "ended_at", "facets"))
+    with Session(engine) as s, s.begin():
+        seeded = _seed(s)
+        other = s.execute(q.INSERT_RUN, {"uuid": RUN[:-1] + "2", "job_id": seeded["jobs"]["j2"],
+                                         "state": "START", "state_at": T, "started_at": T,
+                                         "facets": {}}).scalar_one()
+        driver.execute_many(s, stmt, [
+            {"_id": other, "state": "FAIL", "ended_at": None, "facets": {"e": [None, "x"]}},
+            {"_id": seeded["run"], "state": "COMPLETE", "ended_at": T + timedelta(1),
+             "facets": {"n": 12345678901234}}], columnar=columnar)
+        rows = s.execute(select(q.RUNS.c.id, q.RUNS.c.state, q.RUNS.c.ended_at, q.RUNS.c.facets)
+                         .order_by(q.RUNS.c.id)).all()
+        s.rollback()
+    assert [tuple(r) for r in rows] == [
+        (seeded["run"], "COMPLETE", T + timedelta(1), {"n": 12345678901234}),
+        (other, "FAIL", None, {"e": [None, "x"]})]
+
+
+@pytest.mark.parametrize("columnar", [False, True])
+def test_columnar_insert_returning_returns_every_inserted_row(engine, columnar):
+    with Session(engine) as s, s.begin():
+        seeded = _seed(s)
+        rows = [{"uuid": f"d71e0000-0000-4000-8000-00000000010{i}", "job_id": seeded["jobs"]["j1"],
+                 "state": "START", "state_at": T, "facets": {"i": i}} for i in range(3)]
+        got = driver.insert_many_returning(s, q.insert_runs(engine.dialect.name),
+                                           [rows[1], {**rows[0], "uuid": RUN}, rows[2], rows[0]],
+                                           columnar=columnar)
+        stored = dict(s.execute(select(q.RUNS.c.uuid, q.RUNS.c.facets)).all())
+        s.rollback()
+    # RUN existed and rows[0] came twice: ON CONFLICT DO NOTHING skips both, returns the rest.
+    assert sorted(uuid for uuid, _id in got) == sorted(r["uuid"] for r in rows)
+    assert {r["uuid"]: stored[r["uuid"]] for r in rows} == {r["uuid"]: r["facets"] for r in rows}
+
+
 def test_columnar_sql_rewrites_values_into_arrays_and_refuses_other_shapes():
     sql = ("INSERT INTO t (a, b_c) VALUES (%(a)s::INTEGER, %(b_c)s::TIMESTAMP WITH TIME ZONE) "
            "ON CONFLICT (a) DO UPDATE SET b_c = coalesce(t.b_c, excluded.b_c)")
@@ -205,10 +243,17 @@ def test_columnar_sql_rewrites_values_into_arrays_and_refuses_other_shapes():
         "INSERT INTO t (a, b_c) SELECT * FROM unnest(%(a)b::INTEGER[], "
         "%(b_c)b::TIMESTAMP WITH TIME ZONE[]) ON CONFLICT (a) DO UPDATE SET "
         "b_c = coalesce(t.b_c, excluded.b_c)")
+    assert driver.columnar_sql(
+        "UPDATE t SET a=%(a)s::INTEGER, b=%(b)s::TIMESTAMP WITH TIME ZONE "
+        "WHERE t.id = %(_id)s::INTEGER") == (
+        'UPDATE t SET a=v."a", b=v."b" FROM unnest(%(a)b::INTEGER[], '
+        '%(b)b::TIMESTAMP WITH TIME ZONE[], %(_id)b::INTEGER[]) AS v("a", "b", "_id") '
+        'WHERE t.id = v."_id"')
     for other in ("INSERT INTO t (a, b) VALUES (%(a)s::INTEGER, now())",
                   "INSERT INTO t (a) VALUES (%(a)s::INTEGER), (%(a2)s::INTEGER)",
-                  "UPDATE t SET a=%(a)s::INTEGER WHERE t.id = %(id)s::INTEGER"):
-        with pytest.raises(ValueError, match="not an INSERT of cast parameters only"):
+                  "UPDATE t SET a=%(a)s::INTEGER WHERE t.name = %(n)s::VARCHAR",
+                  "UPDATE t SET a=a + 1 WHERE t.id = %(id)s::INTEGER"):
+        with pytest.raises(ValueError, match="not an INSERT or UPDATE by id"):
             driver.columnar_sql(other)
 
 
