@@ -150,18 +150,19 @@ def _run_columnar(session: Session, stmt, rows: list[dict], returning: bool = Fa
             cursor.close()
 
 
-# What SQLAlchemy compiles for psycopg, every value a parameter with its cast:
-# INSERT INTO t (a, b) VALUES (%(a)s::INTEGER, %(b)s::VARCHAR) [ON CONFLICT ...] [RETURNING ...]
-# UPDATE t SET a=%(a)s::INTEGER, b=%(b)s::VARCHAR WHERE t.id = %(_id)s::INTEGER
-_CAST = r"%\(\w+\)s::[A-Z][A-Z ]*[A-Z]"
-_INSERT_VALUES = re.compile(rf"(INSERT INTO \S+ \([\w, ]*\)) VALUES \(({_CAST}(?:, {_CAST})*)\)"
+# What SQLAlchemy compiles for psycopg, every value a parameter, most with their casts:
+# INSERT INTO t (a, b) VALUES (%(a)s::INTEGER, %(b)s) [ON CONFLICT ...] [RETURNING ...]
+# UPDATE t SET a=%(a)s::INTEGER, b=%(b)s WHERE t.id = %(_id)s::INTEGER
+_ONE = r"%\(\w+\)s(?:::[A-Z][A-Z ]*[A-Z])?"
+_VALUE = re.compile(r"%\((\w+)\)s(?:::([A-Z][A-Z ]*[A-Z]))?")  # its name and cast
+_INSERT_VALUES = re.compile(rf"(INSERT INTO \S+ \([\w, ]*\)) VALUES \(({_ONE}(?:, {_ONE})*)\)"
                             r"((?: ON CONFLICT | RETURNING ).*)?", re.S)
 _UPDATE_BY_ID = re.compile(
-    rf"UPDATE (\w+) SET (\w+={_CAST}(?:, \w+={_CAST})*) WHERE (\w+)\.id = ({_CAST})")
-_PARAMETER = re.compile(r"%\((\w+)\)s::")
+    rf"UPDATE (\w+) SET (\w+={_ONE}(?:, \w+={_ONE})*) WHERE (\w+)\.id = ({_ONE})")
+_TYPE = re.compile(r"[A-Z][A-Z0-9 (),]*")
 
 
-def columnar_sql(sql: str) -> str:
+def columnar_sql(sql: str, types: dict[str, str] | None = None) -> str:
     """The one-row INSERT, or UPDATE of one row by id, ``sql`` rewritten for arrays of values
     (sent in binary; psycopg's text format escapes every element with a regular expression):
 
@@ -169,27 +170,33 @@ def columnar_sql(sql: str) -> str:
       inserts a row per element, in order;
     * ``UPDATE t SET a=v."a" FROM unnest(%(a)b::INTEGER[], %(_id)b::INTEGER[]) AS v("a",
       "_id") WHERE t.id = v."_id"`` updates the row of each id (ids must not repeat).
+
+    A parameter compiled without a cast (a BOOLEAN...) takes its SQL type from ``types``.
     """
+    def arrays(values: str) -> tuple[list[str], str]:
+        names, out = [], []
+        for name, cast in _VALUE.findall(values):
+            cast = cast or (types or {}).get(name, "")
+            if not _TYPE.fullmatch(cast):
+                raise ValueError(f"no SQL type for parameter {name} of: {sql}")
+            names.append(name)
+            out.append(f"%({name})b::{cast}[]")
+        return names, ", ".join(out)
+
     insert = _INSERT_VALUES.fullmatch(sql)
     if insert is not None:
-        arrays = ", ".join(_array(v) for v in insert.group(2).split(", "))
-        return f"{insert.group(1)} SELECT * FROM unnest({arrays}){insert.group(3) or ''}"
+        _, unnest = arrays(insert.group(2))
+        return f"{insert.group(1)} SELECT * FROM unnest({unnest}){insert.group(3) or ''}"
     update = _UPDATE_BY_ID.fullmatch(sql)
     if update is not None and update.group(1) == update.group(3):
-        table, key = update.group(1), update.group(4)
-        sets = [a.split("=", 1) for a in update.group(2).split(", ")]
-        values = [v for _, v in sets] + [key]
-        names = ", ".join(f'"{_PARAMETER.match(v).group(1)}"' for v in values)
-        assignments = ", ".join(f'{column}=v."{_PARAMETER.match(v).group(1)}"'
-                                for column, v in sets)
-        return (f"UPDATE {table} SET {assignments} FROM unnest("
-                f"{', '.join(_array(v) for v in values)}) AS v({names}) "
-                f'WHERE {table}.id = v."{_PARAMETER.match(key).group(1)}"')
-    raise ValueError(f"not an INSERT or UPDATE by id of cast parameters only: {sql}")
-
-
-def _array(cast_parameter: str) -> str:
-    return cast_parameter.replace(")s::", ")b::", 1) + "[]"
+        table = update.group(1)
+        columns = re.findall(r"(\w+)=%", update.group(2))
+        names, unnest = arrays(f"{update.group(2)}, {update.group(4)}")
+        aliases = ", ".join(f'"{n}"' for n in names)
+        assignments = ", ".join(f'{c}=v."{n}"' for c, n in zip(columns, names[:-1], strict=True))
+        return (f"UPDATE {table} SET {assignments} FROM unnest({unnest}) AS v({aliases}) "
+                f'WHERE {table}.id = v."{names[-1]}"')
+    raise ValueError(f"not an INSERT or UPDATE by id of parameters only: {sql}")
 
 
 @contextmanager
@@ -294,7 +301,10 @@ def _many_plan(dialect, stmt, keys: tuple[str, ...], columnar: bool = False) -> 
     plan = _PLANS.get(key)
     if plan is None:
         compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
-        sql = columnar_sql(compiled.string) if columnar else compiled.string
+        sql = compiled.string
+        if columnar:
+            sql = columnar_sql(sql, {name: bind.type.compile(dialect=dialect)
+                                     for name, bind in compiled.binds.items()})
         plan = _Plan(sql, _bind_processors(dialect, compiled), {})
         _defaults(compiled, plan.defaults)
         _remember(key, plan, stmt)
