@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,10 @@ class TrainConfig:
     # 3 seeds each (bench/RESULTS.md): Beauty NDCG@10 .0579 -> .0593, Toys .0656 -> .0673.
     lr_plateau: int = 3
     lr_factor: float = 0.5
+    # Decay of an exponential moving average of the weights (0 = off): the average is what is
+    # evaluated, saved as the checkpoints' model and registered; training goes on from the raw
+    # weights (kept beside it for resuming). The refit averages alike.
+    ema: float = 0.0
     max_minutes: float = 0.0  # stop after this much training time (0 = no limit)
     device: str = ""  # "" = cuda when available, else cpu
     threads: int = 0  # torch CPU threads (0 = leave torch's setting)
@@ -118,7 +123,8 @@ def train(workdir: Path, cfg: TrainConfig, progress=None) -> TrainResult | None:
         state["epoch"] += 1
         if state["epoch"] % cfg.eval_every and state["epoch"] < cfg.max_epochs:
             continue
-        valid = evaluate(s.model, s.data, "valid", cfg.eval_batch_size, s.device)
+        with averaged(s):
+            valid = evaluate(s.model, s.data, "valid", cfg.eval_batch_size, s.device)
         state["train_seconds"] = time.perf_counter() - started
         # Every rank holds the same weights, so the same metrics; rank 0's decisions (and
         # clock) are the ones all ranks follow, so none waits on a collective the others left.
@@ -208,7 +214,8 @@ def refit(workdir: Path, cfg: TrainConfig, epochs: int, progress=None,
         return None
     final = s.out / "model.pt"
     ckpt = _checkpoint(s, cfg, state, world, refit=True)
-    del ckpt["optimizer_state"]  # the served artifact: nothing left to resume
+    for key in ("optimizer_state", "training_state", "ema_state"):
+        ckpt.pop(key, None)  # the served artifact (the average, if any): nothing left to resume
     _atomic_save(ckpt, final)
     return RefitResult(checkpoint=final, epochs=epochs, train_seconds=state["train_seconds"],
                        examples=int((examples[3] > 0).sum()), world_size=world)
@@ -264,6 +271,7 @@ class _Setup:
         self.model = SeqRanker(self.model_cfg, side_tensors(self.data)).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.98),
                                      weight_decay=cfg.weight_decay)
+        self.ema = WeightAverage(self.model, cfg.ema) if cfg.ema else None
         self.net = self.model
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -309,6 +317,8 @@ def _train_epoch(s: _Setup, examples, cfg: TrainConfig, state: dict) -> float:
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
         s.opt.step()
+        if s.ema is not None:
+            s.ema.update()
         state["step"] += 1
         total, n = total + loss.item() * share / s.world, n + 1
     if s.world > 1:  # the batch's loss is the sum of the ranks' weighted parts
@@ -354,12 +364,75 @@ def _checkpoint(s: _Setup, cfg: TrainConfig, state: dict, world: int, *,
         "item_ids": torch.from_numpy(s.data.item_ids),  # item index i+1 -> source item id
         "behaviors": list(s.data.behaviors),  # behaviour index b+1 -> name
         "side": side_tensors(s.data),
-        "model_state": s.model.state_dict(),
+        "model_state": _state(s.model),
         "optimizer_state": s.opt.state_dict(),
     }
+    if s.ema is not None:  # the model is the average; training resumes from the raw weights
+        with averaged(s):
+            ckpt["model_state"] = _state(s.model)
+        ckpt["training_state"] = _state(s.model)
+        ckpt["ema_state"] = s.ema.state_dict()
     if refit:
         ckpt["refit"] = {"epochs": state["refit_epochs"], "splits": list(rdata.SPLITS)}
     return ckpt
+
+
+class WeightAverage:
+    """An exponential moving average of a model's parameters, updated after every step.
+
+    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so the
+    random initial weights are forgotten within the first epoch. Every DDP rank holds the same
+    weights after each step, so the same average.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema must lie between 0 and 1, not {decay}")
+        self.decay, self.updates = decay, 0
+        self.params = list(model.parameters())
+        self.average = [p.detach().clone() for p in self.params]
+
+    def update(self) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.average, [p.detach() for p in self.params], 1.0 - d)
+
+    def swap(self) -> None:
+        """Exchange the model's parameters with the average (twice restores them)."""
+        with torch.no_grad():
+            for p, a in zip(self.params, self.average, strict=True):
+                tmp = p.detach().clone()
+                p.copy_(a)
+                a.copy_(tmp)
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "updates": self.updates,
+                "average": [a.detach().cpu().clone() for a in self.average]}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.updates = saved["updates"]
+        with torch.no_grad():
+            for a, v in zip(self.average, saved["average"], strict=True):
+                a.copy_(v)
+
+
+@contextmanager
+def averaged(s: _Setup):
+    """The model holds the weight average inside (when there is one)."""
+    if s.ema is None:
+        yield
+        return
+    s.ema.swap()
+    try:
+        yield
+    finally:
+        s.ema.swap()
+
+
+def _state(model: torch.nn.Module) -> dict:
+    """A copy of the model's state (not views of parameters that change afterwards)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -375,8 +448,13 @@ def _restore(ckpt: dict, path: Path, s: _Setup, keys) -> dict:
         raise ValueError(f"{path} was trained on a different item catalogue; remove it to restart")
     if config_from(ckpt["model_config"]) != s.model_cfg:
         raise ValueError(f"{path} holds a different model configuration; remove it to restart")
-    s.model.load_state_dict(ckpt["model_state"])
+    if (s.ema is not None) != ("ema_state" in ckpt):
+        raise ValueError(f"{path} was trained {'with' if 'ema_state' in ckpt else 'without'} a "
+                         "weight average and this run is not; remove it to restart")
+    s.model.load_state_dict(ckpt.get("training_state", ckpt["model_state"]))
     s.opt.load_state_dict(ckpt["optimizer_state"])
+    if s.ema is not None:
+        s.ema.load_state_dict(ckpt["ema_state"])
     return {k: ckpt[k] for k in keys}
 
 

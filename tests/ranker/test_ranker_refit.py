@@ -129,3 +129,16 @@ def test_refit_replays_the_learning_rates_it_is_given(make_feature_db, tmp_path)
     assert not all(torch.equal(one[k], constant[k]) for k in one)
     with pytest.raises(ValueError, match="as many learning rates"):
         refit(tmp_path / "one", cfg, 2, lrs=[cfg.lr])
+
+
+def test_a_refit_with_a_weight_average_serves_the_average(cyclic_db, tmp_path):
+    cfg = TrainConfig(seed=3, batch_size=8, lr=5e-3, ema=0.9, out_dir=str(tmp_path / "ck"),
+                      model={"d_model": 16, "n_layers": 1, "max_len": 8})
+    final = refit(cyclic_db, cfg, 3)
+    saved = torch.load(final.checkpoint, weights_only=False)
+    assert not {"optimizer_state", "training_state", "ema_state"} & saved.keys()
+    last = torch.load(tmp_path / "ck" / "refit" / "last.pt", weights_only=False)
+    assert all(torch.equal(saved["model_state"][k], last["model_state"][k])
+               for k in saved["model_state"])  # the average, as last.pt's model
+    assert not all(torch.equal(last["model_state"][k], last["training_state"][k])
+                   for k in last["model_state"])

@@ -122,3 +122,56 @@ def test_beauty_learns_within_three_epochs(shared_data, tmp_path):
     result = train(tmp_path, TrainConfig(max_epochs=3, out_dir=str(tmp_path / "ck")))
     assert result.valid_metrics["ndcg@10"] > 0.03
     assert result.test_metrics["ndcg@10"] > 3 * result.popularity_test["ndcg@10"]
+
+
+def test_the_weight_average_follows_its_formula_and_swaps_back():
+    from ranker.train import WeightAverage
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 2.0]]))
+    avg = WeightAverage(model, 0.5)
+    expected = torch.tensor([[1.0, 2.0]])
+    for step, w in enumerate(([[3.0, 4.0]], [[5.0, 0.0]], [[-1.0, 1.0]]), 1):
+        with torch.no_grad():
+            model.weight.copy_(torch.tensor(w))
+        avg.update()
+        d = min(0.5, (1 + step) / (10 + step))
+        expected = d * expected + (1 - d) * torch.tensor(w)
+        assert torch.allclose(avg.average[0], expected)
+    avg.swap()
+    assert torch.allclose(model.weight, expected)
+    avg.swap()
+    assert torch.equal(model.weight, torch.tensor([[-1.0, 1.0]]))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        WeightAverage(model, 1.0)
+
+
+def test_with_a_weight_average_the_average_is_evaluated_and_saved(cyclic_db, tmp_path):
+    from ranker.evaluate import evaluate
+
+    result = train(cyclic_db, _cfg(tmp_path / "ck", ema=0.9, max_epochs=6, lr=1e-2))
+    best = torch.load(result.best_checkpoint, weights_only=False)
+    assert not _same(best["model_state"], best["training_state"])  # two sets of weights
+    model, _ = load_checkpoint(result.best_checkpoint, "cpu")
+    assert _same({k: v for k, v in model.state_dict().items() if k in best["model_state"]},
+                 best["model_state"])
+    from ranker import data as rdata
+
+    data = rdata.load(cyclic_db / "features.duckdb")
+    assert evaluate(model, data, "valid", 256, torch.device("cpu")) == result.valid_metrics
+    plain = train(cyclic_db, _cfg(tmp_path / "plain", max_epochs=6, lr=1e-2))
+    assert plain.history != result.history  # the average changed what was evaluated
+
+
+def test_a_resumed_run_with_a_weight_average_equals_an_uninterrupted_one(cyclic_db, tmp_path):
+    whole = train(cyclic_db, _cfg(tmp_path / "whole", ema=0.9))
+    train(cyclic_db, _cfg(tmp_path / "split", ema=0.9, max_epochs=2))
+    resumed = train(cyclic_db, _cfg(tmp_path / "split", ema=0.9))
+    a, b = (torch.load(tmp_path / x / "last.pt", weights_only=False) for x in ("whole", "split"))
+    assert _same(a["model_state"], b["model_state"])
+    assert _same(a["training_state"], b["training_state"])
+    assert a["ema_state"]["updates"] == b["ema_state"]["updates"] > 0
+    assert resumed.history == whole.history and resumed.test_metrics == whole.test_metrics
+    with pytest.raises(ValueError, match="with a weight average and this run is not"):
+        train(cyclic_db, _cfg(tmp_path / "split", max_epochs=5))
