@@ -15,7 +15,10 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 from contextlib import contextmanager
+from functools import cache
 
+from sqlalchemy import bindparam, cast, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -70,17 +73,39 @@ def execute_many(session: Session, stmt, rows: list[dict], *, columnar: bool = F
     defaults of the columns left out (``created_at``, ``updated_at`` on update) are filled in as
     SQLAlchemy would. Inside :func:`catalog.db.pipelined` the rows go out without waiting.
 
-    ``columnar`` (an INSERT whose values are all bound parameters, or an UPDATE of the row
-    whose id is ``_id``): on PostgreSQL the rows go out as one statement, a column per array
-    (:func:`columnar_sql`); the same text every time, prepared once, and one execution on the
-    server instead of one per row (a batch of 250 events: -8% CPU on each side). The caller
-    guarantees what one statement needs and one per row does not: no two rows share a conflict
-    key (``ON CONFLICT DO UPDATE``) or an id (UPDATE).
+    ``columnar`` (an INSERT whose values are all the rows' own): on PostgreSQL the rows go out
+    as one statement, a column per array (:func:`columnar_insert`); the same text every time,
+    prepared once, and one execution on the server instead of one per row (a batch of 250
+    events: -8% CPU on each side). The caller guarantees what one statement needs and one per
+    row does not: no two rows share a conflict key (``ON CONFLICT DO UPDATE``).
     """
     if columnar and len(rows) > 1 and session.connection().dialect.name == "postgresql":
-        _run_columnar(session, stmt, rows)
+        _run_columnar(session, stmt, rows, columnar_insert)
     else:
         _run_many(session, stmt, rows, returning=False)
+
+
+def update_by_id(session: Session, table, rows: list[dict]) -> None:
+    """UPDATE ``table``'s row whose id is each row's ``_id`` with the row's other keys (columns).
+
+    Every dict has the same keys; ``onupdate`` defaults are filled in. On PostgreSQL several rows
+    go out as one ``UPDATE ... FROM unnest(...)`` (:func:`columnar_update`): ids must not repeat.
+    """
+    if not rows:
+        return
+    columns = tuple(k for k in rows[0] if k != "_id")
+    stmt = _update_one(table, columns)
+    if len(rows) > 1 and session.connection().dialect.name == "postgresql":
+        _run_columnar(session, stmt, rows, lambda _, names: columnar_update(table, names))
+    else:
+        _run_many(session, stmt, rows, returning=False)
+
+
+@cache
+def _update_one(table, columns: tuple[str, ...]):
+    """UPDATE ``columns`` of the row whose id is ``_id`` (one row per execution)."""
+    return update(table).where(table.c.id == bindparam("_id")).values(
+        {c: bindparam(c) for c in columns})
 
 
 def insert_many_returning(session: Session, stmt, rows: list[dict], *,
@@ -101,7 +126,7 @@ def insert_many_returning(session: Session, stmt, rows: list[dict], *,
     if not getattr(stmt, "is_insert", False) or not stmt.returning_column_descriptions:
         raise ValueError("insert_many_returning takes INSERT ... RETURNING statements only")
     if columnar and len(rows) > 1 and session.connection().dialect.name == "postgresql":
-        return _run_columnar(session, stmt, rows, returning=True)
+        return _run_columnar(session, stmt, rows, columnar_insert, returning=True)
     return _run_many(session, stmt, rows, returning=True)
 
 
@@ -135,9 +160,9 @@ def _run_many(session: Session, stmt, rows: list[dict], returning: bool) -> list
             cursor.close()
 
 
-def _run_columnar(session: Session, stmt, rows: list[dict], returning: bool = False) -> list:
+def _run_columnar(session: Session, stmt, rows: list[dict], build, returning: bool = False) -> list:
     connection = session.connection()
-    plan = _many_plan(connection.dialect, stmt, tuple(rows[0]), columnar=True)
+    plan = _many_plan(connection.dialect, stmt, tuple(rows[0]), columnar=build)
     fixed = {k: make() for k, make in plan.defaults.items()}
     bound = [plan.bind({**fixed, **row}) for row in rows]
     arrays = {name: [b[name] for b in bound] for name in bound[0]}
@@ -150,53 +175,51 @@ def _run_columnar(session: Session, stmt, rows: list[dict], returning: bool = Fa
             cursor.close()
 
 
-# What SQLAlchemy compiles for psycopg, every value a parameter, most with their casts:
-# INSERT INTO t (a, b) VALUES (%(a)s::INTEGER, %(b)s) [ON CONFLICT ...] [RETURNING ...]
-# UPDATE t SET a=%(a)s::INTEGER, b=%(b)s WHERE t.id = %(_id)s::INTEGER
-_ONE = r"%\(\w+\)s(?:::[A-Z][A-Z ]*[A-Z])?"
-_VALUE = re.compile(r"%\((\w+)\)s(?:::([A-Z][A-Z ]*[A-Z]))?")  # its name and cast
-_INSERT_VALUES = re.compile(rf"(INSERT INTO \S+ \([\w, ]*\)) VALUES \(({_ONE}(?:, {_ONE})*)\)"
-                            r"((?: ON CONFLICT | RETURNING ).*)?", re.S)
-_UPDATE_BY_ID = re.compile(
-    rf"UPDATE (\w+) SET (\w+={_ONE}(?:, \w+={_ONE})*) WHERE (\w+)\.id = ({_ONE})")
-_TYPE = re.compile(r"[A-Z][A-Z0-9 (),]*")
+def columnar_insert(stmt, names: list[str]):
+    """The one-row INSERT ``stmt`` (ON CONFLICT and RETURNING kept) for arrays of values:
+    ``INSERT INTO t (a, b) SELECT v.a, v.b FROM unnest(CAST(:a AS INTEGER[]), ...) AS v(a, b)``
+    inserts a row per element, in order; ``names`` are the columns given, defaults included."""
+    if not getattr(stmt, "is_insert", False):
+        raise ValueError(f"not an INSERT: {stmt}")
+    table = stmt.table
+    rows = _unnest({name: _column(table, name).type for name in names})
+    return stmt.from_select(names, select(*rows.c))
 
 
-def columnar_sql(sql: str, types: dict[str, str] | None = None) -> str:
-    """The one-row INSERT, or UPDATE of one row by id, ``sql`` rewritten for arrays of values
-    (sent in binary; psycopg's text format escapes every element with a regular expression):
+def columnar_update(table, names: list[str]):
+    """UPDATE of the rows whose ids are the array ``_id`` with the arrays of the other ``names``:
+    ``UPDATE t SET a=v.a FROM unnest(CAST(:a AS ...), CAST(:_id AS ...)) AS v(a, _id)
+    WHERE t.id = v._id`` (ids must not repeat)."""
+    types = {name: _column(table, "id" if name == "_id" else name).type for name in names}
+    if "_id" not in types or len(types) < 2:
+        raise ValueError(f"an update by id needs _id and a column, not {names}")
+    rows = _unnest(types)
+    return update(table).values({n: rows.c[n] for n in types if n != "_id"}).where(
+        table.c.id == rows.c["_id"])
 
-    * ``INSERT INTO t (a, b) SELECT * FROM unnest(%(a)b::INTEGER[], %(b)b::VARCHAR[])``
-      inserts a row per element, in order;
-    * ``UPDATE t SET a=v."a" FROM unnest(%(a)b::INTEGER[], %(_id)b::INTEGER[]) AS v("a",
-      "_id") WHERE t.id = v."_id"`` updates the row of each id (ids must not repeat).
 
-    A parameter compiled without a cast (a BOOLEAN...) takes its SQL type from ``types``.
-    """
-    def arrays(values: str) -> tuple[list[str], str]:
-        names, out = [], []
-        for name, cast in _VALUE.findall(values):
-            cast = cast or (types or {}).get(name, "")
-            if not _TYPE.fullmatch(cast):
-                raise ValueError(f"no SQL type for parameter {name} of: {sql}")
-            names.append(name)
-            out.append(f"%({name})b::{cast}[]")
-        return names, ", ".join(out)
+def _column(table, name: str):
+    if name not in table.c:
+        raise ValueError(f"{table.name} has no column {name!r}")
+    return table.c[name]
 
-    insert = _INSERT_VALUES.fullmatch(sql)
-    if insert is not None:
-        _, unnest = arrays(insert.group(2))
-        return f"{insert.group(1)} SELECT * FROM unnest({unnest}){insert.group(3) or ''}"
-    update = _UPDATE_BY_ID.fullmatch(sql)
-    if update is not None and update.group(1) == update.group(3):
-        table = update.group(1)
-        columns = re.findall(r"(\w+)=%", update.group(2))
-        names, unnest = arrays(f"{update.group(2)}, {update.group(4)}")
-        aliases = ", ".join(f'"{n}"' for n in names)
-        assignments = ", ".join(f'{c}=v."{n}"' for c, n in zip(columns, names[:-1], strict=True))
-        return (f"UPDATE {table} SET {assignments} FROM unnest({unnest}) AS v({aliases}) "
-                f'WHERE {table}.id = v."{names[-1]}"')
-    raise ValueError(f"not an INSERT or UPDATE by id of parameters only: {sql}")
+
+def _unnest(types: dict):
+    """``unnest(...) AS v(name, ...)``: one array parameter per name, each cast to its element
+    type's array."""
+    return func.unnest(*(cast(bindparam(name, type_=ARRAY(t)), ARRAY(t))
+                         for name, t in types.items())).table_valued(*types).render_derived("v")
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _binary(compiled, names) -> str:
+    """``compiled``'s text with its parameters, exactly ``names``, sent in binary (``%(a)b``):
+    psycopg's text format escapes every array element with a regular expression."""
+    if set(compiled.binds) != set(names):
+        raise ValueError(f"parameters {sorted(compiled.binds)} are not the rows' {sorted(names)}")
+    return _PLACEHOLDER.sub(r"%(\1)b", compiled.string)
 
 
 @contextmanager
@@ -296,17 +319,19 @@ def _plan(dialect, stmt, params: dict) -> _Plan:
     return plan
 
 
-def _many_plan(dialect, stmt, keys: tuple[str, ...], columnar: bool = False) -> _Plan:
-    key = (id(stmt), keys, columnar)
+def _many_plan(dialect, stmt, keys: tuple[str, ...], columnar=None) -> _Plan:
+    """``stmt`` compiled for rows with ``keys``; with ``columnar`` (a builder of the statement
+    for arrays of the given names, :func:`columnar_insert`...), the text is that statement's,
+    the parameters' processing still one row's (each array's elements processed alike)."""
+    key = (id(stmt), keys, columnar is not None)
     plan = _PLANS.get(key)
     if plan is None:
         compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
-        sql = compiled.string
-        if columnar:
-            sql = columnar_sql(sql, {name: bind.type.compile(dialect=dialect)
-                                     for name, bind in compiled.binds.items()})
-        plan = _Plan(sql, _bind_processors(dialect, compiled), {})
+        plan = _Plan(compiled.string, _bind_processors(dialect, compiled), {})
         _defaults(compiled, plan.defaults)
+        if columnar is not None:
+            names = [*keys, *(k for k in plan.defaults if k not in keys)]
+            plan.sql = _binary(columnar(stmt, names).compile(dialect=dialect), names)
         _remember(key, plan, stmt)
     return plan
 

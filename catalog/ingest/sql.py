@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from catalog.models import (
@@ -167,9 +167,3 @@ def insert_column_lineage(dialect: str):
         "output_version_id", "output_field", "input_dataset_id", "input_field",
         "transformation_type", "transformation_subtype"])
 
-
-@cache
-def update_columns(table, columns: tuple[str, ...]):
-    """UPDATE ``columns`` of the row whose id is ``_id`` (executemany-able)."""
-    return update(table).where(table.c.id == bindparam("_id")).values(
-        {c: bindparam(c) for c in columns})

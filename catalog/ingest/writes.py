@@ -8,9 +8,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from catalog.driver import execute_many
+from catalog.driver import update_by_id
 from catalog.errors import NotFound
-from catalog.ingest.sql import update_columns
 from catalog.models import Dataset, Job, Namespace, Source, Tag
 
 
@@ -32,10 +31,12 @@ def write_tracked(session: Session, table, rows) -> None:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         if row.changes and row.id is not None:
-            groups.setdefault(tuple(sorted(row.changes)), []).append({"_id": row.id, **row.changes})
+            columns = tuple(sorted(row.changes))
+            groups.setdefault(columns, []).append(
+                {"_id": row.id, **{c: row.changes[c] for c in columns}})
             row.changes = {}
-    for columns, params in groups.items():
-        execute_many(session, update_columns(table, columns), params, columnar=True)
+    for params in groups.values():
+        update_by_id(session, table, params)
 
 
 def dialect_insert(session: Session, table):
