@@ -21,6 +21,9 @@ started on it (gunicorn, ``--workers`` sync workers, default 2; ``--server serve
   writes, with no reads, locks, validation or indexes beyond the hash's. Its ratio to the HTTP
   floor bounds what any catalog of this model can reach on this machine.
 
+Besides the machine's busy CPU per event, each HTTP mode's CPU is split between the server (its
+workers), the database (every ``postgres`` process) and the client (this process), from /proc.
+
 Every HTTP mode first sends ``--warmup`` runs (250) untimed, the same runs for the catalog and
 the floor apps; the timed runs continue their history (new run ids, later times, the same jobs and
 datasets), so each mode is measured in its steady state rather than on a cold server creating
@@ -408,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         results = []
         cpu: dict[tuple[str, str], float] = {}  # machine-wide busy CPU seconds per mode
+        roles: dict[tuple[str, str], dict] = {}  # CPU seconds of server, database, client
         for backend in backends:
             for mode in args.modes.split(","):
                 with fresh_database(backend, Path(tmp)) as url:
@@ -422,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
                         floor_app = app != "catalog"
                         with live_server(url, "gunicorn" if floor_app else args.server,
                                          args.workers, args.log, args.worker_class,
-                                         args.worker_threads, app) as (base, _):
+                                         args.worker_threads, app) as (base, proc):
                             token = "none" if floor_app else bench_token(url, "pipeline")
 
                             def send(evs, token=token, base=base, mode=mode):
@@ -431,9 +435,10 @@ def main(argv: list[str] | None = None) -> None:
                                         run_batch(base, evs, args.threads, args.batch, token))
 
                             _, errors = send(warmup) if warmup else (0.0, [])
-                            busy = _busy_seconds()
+                            busy, before = _busy_seconds(), _role_seconds(proc.pid)
                             seconds, timed_errors = send(events)
-                            busy = _busy_seconds() - busy
+                            busy, after = _busy_seconds() - busy, _role_seconds(proc.pid)
+                            roles[mode, backend] = {k: after[k] - before[k] for k in after}
                             errors = errors + timed_errors
                     cpu[mode, backend] = busy
                 results.append((mode, backend, len(events), seconds, errors))
@@ -450,17 +455,21 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nserver: {server}; client threads: {args.threads}; batch size: {args.batch}; "
           f"cpus: {os.cpu_count()}")
     print(f"{'mode':8} {'backend':11} {'events':>7} {'seconds':>8} {'events/s':>9} "
-          f"{'vs floor':>9} {'cpu ms/ev':>9} {'errors':>7}")
+          f"{'vs floor':>9} {'cpu ms/ev':>9} {'server':>7} {'db':>7} {'client':>7} {'errors':>7}")
     for mode, backend, n, s, errors in results:
         base = floors.get((floor_of.get(mode, mode), backend))
         ratio = f"{n / s / base:.4f}" if base else "-"
+        split = " ".join(f"{1000 * roles[mode, backend][k] / n:7.3f}"
+                         if roles.get((mode, backend)) else f"{'-':>7}"
+                         for k in ("server", "database", "client"))
         print(f"{mode:8} {backend:11} {n:7d} {s:8.2f} {n / s:9.0f} {ratio:>9} "
-              f"{1000 * cpu[mode, backend] / n:9.3f} {len(errors):7d}")
+              f"{1000 * cpu[mode, backend] / n:9.3f} {split} {len(errors):7d}")
     for mode, backend, _, _, errors in results:
         if errors:
             print(f"{mode} on {backend}: {len(errors)} errors, first: {errors[0][:200]}")
     if not args.no_append:
-        append_results(results, floors, floor_of, server, args, (load_before, _load()), cpu)
+        append_results(results, floors, floor_of, server, args, (load_before, _load()), cpu,
+                       roles)
 
     if args.lineage:
         run_lineage(backends)
@@ -470,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
 TARGETS = {"single": 0.5, "batch": 0.5}
 
 
-def append_results(results, floors, floor_of, server, args, load, cpu) -> None:
+def append_results(results, floors, floor_of, server, args, load, cpu, roles=None) -> None:
     """Append the table, the machine, the load and the targets' verdicts to bench/RESULTS.md."""
     import platform
 
@@ -481,13 +490,17 @@ def append_results(results, floors, floor_of, server, args, load, cpu) -> None:
              f"batches of {args.batch}, {args.runs} runs ({2 * args.runs} events) per mode "
              f"after {args.warmup} untimed warm-up runs; "
              f"load average before/after: {load[0]} / {load[1]}.", "",
-             "| mode | backend | events/s | vs its HTTP floor | machine CPU ms/event |",
-             "|---|---|---|---|---|"]
+             "| mode | backend | events/s | vs its HTTP floor | machine CPU ms/event | "
+             "server / database / client CPU ms/event |",
+             "|---|---|---|---|---|---|"]
     for mode, backend, n, s, errors in results:
         base = floors.get((floor_of.get(mode, mode), backend))
         ratio = f"{n / s / base:.2f}" if base and mode in floor_of else "-"
+        split = (roles or {}).get((mode, backend))
+        split = " / ".join(f"{1000 * split[k] / n:.3f}" for k in ("server", "database", "client")
+                           ) if split else "-"
         lines.append(f"| {mode} | {backend} | {n / s:,.0f}{' (errors)' if errors else ''} | "
-                     f"{ratio} | {1000 * cpu[mode, backend] / n:.3f} |")
+                     f"{ratio} | {1000 * cpu[mode, backend] / n:.3f} | {split} |")
     verdicts = []
     for mode, target in TARGETS.items():
         for m, backend, n, s, _ in results:
@@ -514,6 +527,34 @@ def _busy_seconds() -> float:
         return 0.0
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_seconds(pid: int) -> tuple[int, float]:
+    """A process's parent and its CPU seconds so far (user + system, all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _role_seconds(server_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of the server (``server_pid`` and its workers), the database (every
+    ``postgres`` process) and this client, from /proc; empty where there is none."""
+    roles = {"server": 0.0, "database": 0.0}
+    try:
+        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return {}
+    for pid in pids:
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            parent, seconds = _proc_seconds(pid)
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        if comm == "postgres":
+            roles["database"] += seconds
+        elif server_pid is not None and server_pid in (pid, parent):
+            roles["server"] += seconds
+    roles["client"] = _proc_seconds(os.getpid())[1]
+    return roles
 
 
 def _load() -> str:
