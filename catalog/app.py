@@ -47,8 +47,6 @@ class CatalogState:
     # Where requested pipeline runs wait for a worker (catalog.run_queue): Redis, or this
     # process's own supervised pool.
     run_queue: object = None
-    # Single events from callers without a run token, grouped (catalog.ingest.group).
-    ingest_group: object = None
 
 
 class FastJSONProvider(DefaultJSONProvider):
@@ -93,9 +91,6 @@ def create_app(config: dict | Settings | None = None) -> Flask:
         settings, engine, make_sessionmaker(engine), make_sessionmaker(read_engine), read_engine,
         head=head_revision(settings.database_url),
     )
-    from catalog.ingest.group import ingest_group
-
-    catalog_state.ingest_group = ingest_group(catalog_state.sessions, settings.strict_facets)
     app.extensions["catalog"] = catalog_state
 
     from catalog import requestlog

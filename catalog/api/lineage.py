@@ -10,7 +10,6 @@ from catalog.context import read_session, state
 from catalog.db import in_transaction
 from catalog.errors import BadRequest, CatalogError, DatabaseBusy, ValidationFailed
 from catalog.ingest import IngestResult, ingest_batch, ingest_event
-from catalog.ingest.group import one_by_one
 from catalog.read import browse
 from catalog.services import run_tokens
 
@@ -33,19 +32,18 @@ def post_lineage():
     """
     event = json_body()
     scope = _scope()
-    if scope is None:  # alone, or in one transaction with others arriving at once
-        result = state().ingest_group.submit(event)
-    else:
-        strict = _strict(scope)
+    strict = _strict(scope)
 
-        def work(session):
+    def work(session):
+        if scope is not None:
             run_tokens.check_event(session, scope, -1, event)
-            result = ingest_event(session, event, strict)
+        result = ingest_event(session, event, strict)
+        if scope is not None:
             g.revoked = run_tokens.after_ingest(session, scope, [event], [result], actor=g.actor)
-            return result
+        return result
 
-        result = in_transaction(state().sessions, work)
-        _forget_revoked()
+    result = in_transaction(state().sessions, work)
+    _forget_revoked()
     return jsonify({"status": result.status, "kind": result.kind, "runId": result.run_id,
                     "warnings": result.warnings}), 201
 
@@ -83,6 +81,18 @@ def _forget_revoked() -> None:
         token_cache().clear()
 
 
+def _one_by_one(events: list, strict) -> list[IngestResult | Exception]:
+    """Each event in its own transaction (with its own retries): the batch's fallback."""
+    outcomes = []
+    for event in events:
+        try:
+            outcomes.append(in_transaction(
+                state().sessions, lambda session, e=event: ingest_event(session, e, strict)))
+        except Exception as exc:  # noqa: BLE001 - one event's failure must not fail the batch
+            outcomes.append(exc)
+    return outcomes
+
+
 @bp.post("/lineage/batch")
 def post_lineage_batch():
     """Accept a JSON array of events; each is stored or refused on its own, with a status each.
@@ -113,7 +123,7 @@ def post_lineage_batch():
     except Exception:  # noqa: BLE001 - fall back to one transaction per event
         current_app.logger.warning("batch of %d events failed as a whole; retrying one by one",
                                    len(events), exc_info=True)
-        outcomes = one_by_one(state().sessions, events, strict)
+        outcomes = _one_by_one(events, strict)
     if scope is not None:
         g.revoked = in_transaction(state().sessions, lambda session: run_tokens.after_ingest(
             session, scope, events, outcomes, actor=g.actor))
