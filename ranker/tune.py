@@ -24,10 +24,12 @@ from catalog import client as cc
 from catalog import facets as cf
 
 # The search space: name -> (kind, bounds or choices); "log" floats are sampled on a log scale.
+# Width 128 with AdamW's decay at 0.1 gave Beauty's best validation (bench/RESULTS.md, session
+# 10), so both lie inside it.
 SPACE: dict[str, tuple] = {
     "lr": ("log", 2e-4, 3e-3),
-    "weight_decay": ("log", 1e-6, 1e-2),
-    "d_model": ("choice", (32, 64, 96)),
+    "weight_decay": ("log", 1e-4, 0.3),
+    "d_model": ("choice", (32, 64, 96, 128)),
     "n_layers": ("choice", (1, 2, 3)),
     "dropout": ("float", 0.1, 0.6),
     "max_len": ("choice", (30, 50)),
