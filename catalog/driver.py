@@ -180,7 +180,7 @@ def columnar_insert(stmt, names: list[str]):
     ``INSERT INTO t (a, b) SELECT v.a, v.b FROM unnest(CAST(:a AS INTEGER[]), ...) AS v(a, b)``
     inserts a row per element, in order; ``names`` are the columns given, defaults included."""
     if not getattr(stmt, "is_insert", False):
-        raise ValueError(f"not an INSERT: {stmt}")
+        raise ValueError(f"columnar_insert takes an Insert construct, not {type(stmt).__name__}")
     table = stmt.table
     rows = _unnest({name: _column(table, name).type for name in names})
     return stmt.from_select(names, select(*rows.c))
@@ -192,7 +192,7 @@ def columnar_update(table, names: list[str]):
     WHERE t.id = v._id`` (ids must not repeat)."""
     types = {name: _column(table, "id" if name == "_id" else name).type for name in names}
     if "_id" not in types or len(types) < 2:
-        raise ValueError(f"an update by id needs _id and a column, not {names}")
+        raise ValueError(f"columnar_update needs _id and a column, not {names}")
     rows = _unnest(types)
     return update(table).values({n: rows.c[n] for n in types if n != "_id"}).where(
         table.c.id == rows.c["_id"])

@@ -274,9 +274,9 @@ def test_columnar_statements_refuse_what_they_cannot_send_as_arrays():
     dialect = postgresql.psycopg.dialect()
     with pytest.raises(ValueError, match="runs has no column 'nope'"):
         driver.columnar_insert(q.INSERT_RUNS, ["uuid", "nope"])
-    with pytest.raises(ValueError, match="not an INSERT"):
+    with pytest.raises(ValueError, match="takes an Insert construct, not Delete"):
         driver.columnar_insert(q.RUNS.delete(), ["uuid"])
-    with pytest.raises(ValueError, match="needs _id and a column"):
+    with pytest.raises(ValueError, match="columnar_update needs _id and a column"):
         driver.columnar_update(q.RUNS, ["state"])
     with pytest.raises(ValueError, match="runs has no column 'state; DROP TABLE runs'"):
         driver.columnar_update(q.RUNS, ["_id", "state; DROP TABLE runs"])
