@@ -1,9 +1,10 @@
 """Online serving latency: ``catalog ranker serve`` at a fixed request rate against a bare forward.
 
 At Beauty's size (the real file beside the clone: 22,363 users, 12,101 items): the feature
-pipeline runs once, a model trains for one epoch (default shape: d_model 64, 2 blocks, 50
-events) and is registered and promoted; then, in the same run, for the trained version and for
-its int8 compression (``ranker.registry.compress_and_register``):
+pipeline runs once, a model trains for one epoch (the default shape: d_model 128 since
+2026-12-07, 64 before, which the README's numbers were measured with; 2 blocks, 50 events)
+and is registered and promoted; then, in the same run, for the trained version and for its
+int8 compression (``ranker.registry.compress_and_register``):
 
 * ``bare``: in this process, one thread, the served user's history already as arrays: forward
   pass, scores over every item, seen items masked, top-k (``ranker.score.top_k``, what a request
