@@ -96,7 +96,7 @@ def update_by_id(session: Session, table, rows: list[dict]) -> None:
     columns = tuple(k for k in rows[0] if k != "_id")
     stmt = _update_one(table, columns)
     if len(rows) > 1 and session.connection().dialect.name == "postgresql":
-        _run_columnar(session, stmt, rows, lambda _, names: columnar_update(table, names))
+        _run_columnar(session, stmt, rows, columnar_update)
     else:
         _run_many(session, stmt, rows, returning=False)
 
@@ -186,10 +186,13 @@ def columnar_insert(stmt, names: list[str]):
     return stmt.from_select(names, select(*rows.c))
 
 
-def columnar_update(table, names: list[str]):
-    """UPDATE of the rows whose ids are the array ``_id`` with the arrays of the other ``names``:
-    ``UPDATE t SET a=v.a FROM unnest(CAST(:a AS ...), CAST(:_id AS ...)) AS v(a, _id)
-    WHERE t.id = v._id`` (ids must not repeat)."""
+def columnar_update(stmt, names: list[str]):
+    """The UPDATE of one row by id ``stmt``'s table for arrays: the rows whose ids are the array
+    ``_id`` take the arrays of the other ``names``: ``UPDATE t SET a=v.a FROM unnest(CAST(:a AS
+    ...), CAST(:_id AS ...)) AS v(a, _id) WHERE t.id = v._id`` (ids must not repeat)."""
+    if not getattr(stmt, "is_update", False):
+        raise ValueError(f"columnar_update takes an Update construct, not {type(stmt).__name__}")
+    table = stmt.table
     types = {name: _column(table, "id" if name == "_id" else name).type for name in names}
     if "_id" not in types or len(types) < 2:
         raise ValueError(f"columnar_update needs _id and a column, not {names}")

@@ -260,7 +260,7 @@ def test_columnar_statements_are_sqlalchemy_constructs_with_binary_array_paramet
     assert returning.endswith(") AS v(event_hash, received_at) ON CONFLICT (event_hash) DO NOTHING "
                               "RETURNING lineage_events.event_hash")
     update = driver._many_plan(dialect, driver._update_one(q.RUNS, ("state",)), ("_id", "state"),
-                               lambda _, names: driver.columnar_update(q.RUNS, names)).sql
+                               driver.columnar_update).sql
     assert update == (  # updated_at: the onupdate default, one value per row like the others
         "UPDATE runs SET state=v.state, updated_at=v.updated_at FROM unnest("
         "CAST(%(_id)b::INTEGER[] AS INTEGER[]), CAST(%(state)b::VARCHAR(16)[] AS VARCHAR(16)[]), "
@@ -277,9 +277,9 @@ def test_columnar_statements_refuse_what_they_cannot_send_as_arrays():
     with pytest.raises(ValueError, match="takes an Insert construct, not Delete"):
         driver.columnar_insert(q.RUNS.delete(), ["uuid"])
     with pytest.raises(ValueError, match="columnar_update needs _id and a column"):
-        driver.columnar_update(q.RUNS, ["state"])
+        driver.columnar_update(q.RUNS.update(), ["state"])
     with pytest.raises(ValueError, match="runs has no column 'state; DROP TABLE runs'"):
-        driver.columnar_update(q.RUNS, ["_id", "state; DROP TABLE runs"])
+        driver.columnar_update(q.RUNS.update(), ["_id", "state; DROP TABLE runs"])
     # A statement with values of its own, or parameters beyond the rows' columns, is refused.
     with pytest.raises(Exception, match="already inserts value expressions"):
         driver.columnar_insert(q.STATES.insert().values(state="X"), ["run_id"])
@@ -329,5 +329,5 @@ def test_every_columnar_statement_of_the_ingest_path_compiles_with_all_its_colum
     for t in (q.JOBS, q.RUNS, q.DATASETS):
         keys = ("_id", *columns(t))
         sql = driver._many_plan(dialect, driver._update_one(t, keys[1:]), keys,
-                                lambda _, names, t=t: driver.columnar_update(t, names)).sql
+                                driver.columnar_update).sql
         assert "unnest(" in sql and sql.count(")b::") == len(keys) and ")s" not in sql, sql
